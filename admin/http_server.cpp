@@ -1,0 +1,117 @@
+#include "admin/http_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+
+#include "admin/responses.h"
+#include "common/log.h"
+
+namespace pgphase::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+struct HttpServer::Impl {
+  Impl(asio::io_context& ctx, HttpHandler h) : acceptor(ctx), handler(std::move(h)) {}
+  tcp::acceptor acceptor;
+  HttpHandler handler;
+};
+
+namespace {
+
+http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version,
+                                           bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "pgphase");
+  res.set(http::field::content_type, r.content_type);
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  return res;
+}
+
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, const HttpHandler& handler) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    stream.expires_after(std::chrono::seconds(30));
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(HttpServer::kMaxBodyBytes);
+    parser.header_limit(16 * 1024);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout)
+      break;
+    if (ec) {
+      // Malformed or oversized request: say so, then close.
+      const auto res = to_beast(json_error(400, "bad request", ec.message()), 11, false);
+      co_await http::async_write(stream, res, use_nothrow);
+      break;
+    }
+    auto& req = parser.get();
+    HttpRequest request{std::string(req.method_string()), std::string(req.target()),
+                        std::move(req.body()), std::string(req[http::field::authorization])};
+    HttpResponse response;
+    try {
+      response = handler(request);
+    } catch (const std::exception& e) {
+      log::error("admin: handler failed for ", request.method, " ", request.target, ": ", e.what());
+      response = json_error(500, "internal error", e.what());
+    }
+    const bool keep_alive = req.keep_alive();
+    auto res = to_beast(response, req.version(), keep_alive);
+    auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
+    if (wec || !keep_alive) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> accept_loop(HttpServer::Impl& impl) {
+  for (;;) {
+    auto [ec, sock] = co_await impl.acceptor.async_accept(use_nothrow);
+    if (ec == asio::error::operation_aborted || !impl.acceptor.is_open()) co_return;
+    if (ec) {
+      log::warn("admin: accept failed: ", ec.message());
+      continue;
+    }
+    asio::co_spawn(impl.acceptor.get_executor(),
+                   serve_connection(beast::tcp_stream(std::move(sock)), impl.handler),
+                   asio::detached);
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer(asio::io_context& ctx, const std::string& host, uint16_t port,
+                       HttpHandler handler)
+    : impl_(std::make_unique<Impl>(ctx, std::move(handler))) {
+  const tcp::endpoint ep(asio::ip::make_address(host), port);
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen();
+  asio::co_spawn(ctx, accept_loop(*impl_), asio::detached);
+}
+
+HttpServer::~HttpServer() = default;
+
+uint16_t HttpServer::port() const noexcept {
+  return impl_->acceptor.local_endpoint().port();
+}
+
+void HttpServer::stop() {
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+}  // namespace pgphase::admin

@@ -1,0 +1,93 @@
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+
+#include "common/log.h"
+#include "protocol/messages.h"
+#include "proxy/config.h"
+#include "proxy/session_impl.h"
+
+namespace pgphase::proxy {
+
+using namespace asio::experimental::awaitable_operators;
+
+Session::Session(tcp::socket client, SessionEnv env)
+    : env_(env),
+      client_(std::move(client)),
+      c2b_(protocol::Direction::kFrontend, env.config.max_message_size),
+      b2c_(protocol::Direction::kBackend, env.config.max_message_size) {
+  env_.tracker.add(this);
+  admin::bump(env_.stats.client_connections_opened);
+}
+
+Session::~Session() {
+  env_.tracker.remove(this);
+  if (client_key_) env_.cancels.remove(*client_key_);
+  if (backend_) admin::bump(env_.stats.backend_connections_closed);
+  admin::bump(env_.stats.client_connections_closed);
+}
+
+asio::awaitable<void> Session::run() {
+  client_.set_nodelay();
+  // A client that never completes its startup must not hold a slot forever.
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(ex, std::chrono::seconds(env_.config.startup_timeout_seconds));
+  auto startup = [this]() -> asio::awaitable<bool> {
+    if (co_await negotiate() == StartupOutcome::kDone) co_return false;
+    if (!co_await connect_backend()) co_return false;
+    co_return co_await authenticate();
+  };
+  auto outcome = co_await (startup() || deadline.async_wait(asio::use_awaitable));
+  if (outcome.index() == 1) {
+    log::info("session: startup did not complete within ", env_.config.startup_timeout_seconds,
+              " s; closing");
+  } else if (std::get<0>(outcome) && !drain_) {
+    co_await relay();
+  } else if (drain_ && std::get<0>(outcome)) {
+    co_await send_fatal(protocol::sqlstate::kAdminShutdown,
+                        "terminating connection because pgphase is shutting down");
+  }
+  close_backend();
+  client_.close();
+}
+
+void Session::shutdown(bool force) {
+  drain_ = true;
+  if (!relaying_) {
+    // Still starting up: a forced shutdown ends the startup exchange now.
+    if (force) {
+      close_backend();
+      client_.close();
+    }
+    return;
+  }
+  if (force || idle()) {
+    if (!fatal_for_client_) {
+      fatal_for_client_ = Fatal{protocol::sqlstate::kAdminShutdown,
+                                "terminating connection because pgphase is shutting down"};
+    }
+    // The backend->client pump wakes, sends the error at a message boundary and closes.
+    close_backend();
+  }
+}
+
+asio::awaitable<void> Session::send_fatal(std::string_view sqlstate, std::string_view message) {
+  const std::string msg = protocol::encode_error_response({"FATAL", sqlstate, message});
+  co_await client_.write_all(asio::buffer(msg));
+}
+
+void Session::count_protocol_error(admin::ProtocolError e) noexcept {
+  admin::bump(env_.stats.protocol_errors[static_cast<size_t>(e)]);
+}
+
+void Session::close_backend() noexcept {
+  if (backend_) backend_->close();
+}
+
+asio::awaitable<void> run_session(tcp::socket client, SessionEnv env) {
+  Session session(std::move(client), env);
+  co_await session.run();
+}
+
+}  // namespace pgphase::proxy

@@ -1,0 +1,80 @@
+// The Session class behind run_session(), shared by session*.cpp. Internal to proxy/.
+//
+// Lifecycle: negotiate (SSLRequest/GSSENCRequest/CancelRequest/StartupMessage) -> connect the
+// backend -> relay authentication message by message until ReadyForQuery -> relay both directions
+// as streams of bytes, with a FrameScanner per direction watching message boundaries -> close.
+// Everything runs on the session's worker thread; the two relay coroutines end each other by
+// closing the socket the other one waits on.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "admin/metrics.h"
+#include "protocol/frame_scanner.h"
+#include "protocol/startup.h"
+#include "proxy/cancel_registry.h"
+#include "proxy/latency_queue.h"
+#include "proxy/session.h"
+#include "proxy/session_tracker.h"
+#include "proxy/stream.h"
+
+namespace pgphase::proxy {
+
+class Session final : public SessionTracker::Entry {
+ public:
+  Session(tcp::socket client, SessionEnv env);
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  asio::awaitable<void> run();
+  void shutdown(bool force) override;
+
+ private:
+  struct Fatal {
+    std::string sqlstate;
+    std::string message;
+  };
+  enum class StartupOutcome { kProceed, kDone };
+
+  // session_startup.cpp
+  asio::awaitable<StartupOutcome> negotiate();
+  asio::awaitable<std::optional<std::vector<uint8_t>>> read_first_packet();
+  asio::awaitable<StartupOutcome> handle_cancel(const protocol::CancelRequest& req);
+  asio::awaitable<bool> connect_backend();
+  asio::awaitable<bool> authenticate();
+  asio::awaitable<bool> relay_client_auth_response();
+
+  // session_relay.cpp
+  asio::awaitable<void> relay();
+  asio::awaitable<void> pump_client_to_backend();
+  asio::awaitable<void> pump_backend_to_client();
+  void on_frontend_message(const protocol::MessageView& m);
+  void on_backend_message(const protocol::MessageView& m);
+  [[nodiscard]] bool idle() const noexcept;
+  asio::awaitable<void> finish_client(bool backend_lost);
+
+  // session.cpp
+  asio::awaitable<void> send_fatal(std::string_view sqlstate, std::string_view message);
+  void count_protocol_error(admin::ProtocolError e) noexcept;
+  void close_backend() noexcept;
+
+  SessionEnv env_;
+  Stream client_;
+  std::optional<Stream> backend_;
+  std::vector<uint8_t> startup_packet_;    // as the client sent it, forwarded unchanged
+  std::vector<uint8_t> backend_leftover_;  // backend bytes read past the first ReadyForQuery
+  std::optional<BackendKey> client_key_;
+  protocol::FrameScanner c2b_;
+  protocol::FrameScanner b2c_;
+  LatencyQueue pending_;
+  std::optional<Fatal> fatal_for_client_;  // sent at the next message boundary, then close
+  char tx_status_ = 'I';
+  bool last_was_fatal_error_ = false;  // the backend's last message was a FATAL/PANIC error
+  bool drain_ = false;                 // close at the next idle point
+  bool relaying_ = false;
+};
+
+}  // namespace pgphase::proxy

@@ -1,0 +1,217 @@
+// Relay half of a session: two pumps move bytes client->backend and backend->client without
+// buffering whole messages; a FrameScanner per direction validates headers and feeds metrics.
+#include <boost/asio/error.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <chrono>
+
+#include "common/log.h"
+#include "protocol/codes.h"
+#include "protocol/command_tag.h"
+#include "protocol/messages.h"
+#include "proxy/buffer_pool.h"
+#include "proxy/session_impl.h"
+
+namespace pgphase::proxy {
+
+using namespace asio::experimental::awaitable_operators;
+namespace sqlstate = protocol::sqlstate;
+
+namespace {
+uint64_t now_ns() noexcept {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+admin::ProtocolError to_metric(protocol::ScanError e) {
+  switch (e) {
+    case protocol::ScanError::kLengthTooShort:
+      return admin::ProtocolError::kLengthTooShort;
+    case protocol::ScanError::kLengthTooLong:
+      return admin::ProtocolError::kLengthTooLong;
+    case protocol::ScanError::kUnknownType:
+    case protocol::ScanError::kNone:
+      break;
+  }
+  return admin::ProtocolError::kUnknownType;
+}
+
+// Reads whatever the source has (up to one pool buffer). Plain sockets are first awaited for
+// readiness so that a session waiting for its peer holds no buffer.
+struct Chunk {
+  BufferPool::Buffer buf;
+  size_t size = 0;
+  error_code ec;
+};
+
+asio::awaitable<Chunk> read_chunk(Stream& src, bool skip_wait) {
+  Chunk c;
+  if (src.supports_wait()) {
+    for (;;) {
+      if (!skip_wait) {
+        if (auto ec = co_await src.wait_readable(); ec) {
+          c.ec = ec;
+          co_return c;
+        }
+      }
+      skip_wait = false;
+      c.buf = BufferPool::local().acquire();
+      c.size = src.read_nonblocking(asio::buffer(c.buf.get(), BufferPool::kBufferSize), c.ec);
+      if (c.ec != asio::error::would_block && c.ec != asio::error::try_again) co_return c;
+      c.buf.reset();  // spurious wakeup: give the buffer back and wait again
+    }
+  }
+  c.buf = BufferPool::local().acquire();
+  std::tie(c.ec, c.size) =
+      co_await src.read_some(asio::buffer(c.buf.get(), BufferPool::kBufferSize));
+  co_return c;
+}
+}  // namespace
+
+bool Session::idle() const noexcept {
+  return tx_status_ == protocol::kTxIdle && pending_.empty() && c2b_.at_boundary() &&
+         b2c_.at_boundary();
+}
+
+void Session::on_frontend_message(const protocol::MessageView& m) {
+  admin::bump(env_.stats.frontend_messages[static_cast<uint8_t>(m.type)]);
+  switch (m.type) {
+    case protocol::fe::kQuery:
+    case protocol::fe::kSync:
+    case protocol::fe::kFunctionCall:
+      pending_.push(now_ns());  // answered by one ReadyForQuery each
+      break;
+    default:
+      break;
+  }
+}
+
+void Session::on_backend_message(const protocol::MessageView& m) {
+  admin::bump(env_.stats.backend_messages[static_cast<uint8_t>(m.type)]);
+  last_was_fatal_error_ = false;
+  switch (m.type) {
+    case protocol::be::kReadyForQuery: {
+      if (!m.peek.empty()) tx_status_ = static_cast<char>(m.peek[0]);
+      if (const uint64_t start = pending_.pop(); start != 0)
+        env_.stats.observe_latency_ns(now_ns() - start);
+      break;
+    }
+    case protocol::be::kCommandComplete:
+      admin::bump(
+          env_.stats.statements[static_cast<size_t>(protocol::classify_command_tag(m.peek))]);
+      break;
+    case protocol::be::kErrorResponse: {
+      // PostgreSQL always sends the severity ('S') field first.
+      const std::string_view body(reinterpret_cast<const char*>(m.peek.data()), m.peek.size());
+      last_was_fatal_error_ = body.starts_with("SFATAL") || body.starts_with("SPANIC");
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+asio::awaitable<void> Session::relay() {
+  relaying_ = true;
+  co_await (pump_client_to_backend() && pump_backend_to_client());
+}
+
+asio::awaitable<void> Session::pump_client_to_backend() {
+  bool more = false;
+  for (;;) {
+    Chunk c = co_await read_chunk(client_, more);
+    if (c.ec) break;  // client closed (or we were told to stop): the backend goes too
+    more = c.size == BufferPool::kBufferSize;
+    const auto data = std::span<const uint8_t>(c.buf.get(), c.size);
+    const auto scan =
+        c2b_.scan(data, [this](const protocol::MessageView& m) { on_frontend_message(m); });
+    const size_t forward = scan.error == protocol::ScanError::kNone ? c.size : scan.valid_bytes;
+    admin::bump(env_.stats.bytes_client_to_backend, forward);
+    if (forward > 0) {
+      if (auto [ec, n] = co_await backend_->write_all(asio::buffer(c.buf.get(), forward)); ec) {
+        co_return;  // the backend is gone: the other pump sees it and tells the client
+      }
+    }
+    if (scan.error != protocol::ScanError::kNone) {
+      count_protocol_error(to_metric(scan.error));
+      log::warn("session: protocol violation from client: ", protocol::describe(scan.error),
+                " (type 0x", std::hex, static_cast<unsigned>(static_cast<uint8_t>(scan.bad_type)),
+                std::dec, ", length ", scan.bad_length, "); closing");
+      std::string message =
+          std::string("invalid frontend message: ") + protocol::describe(scan.error);
+      if (!fatal_for_client_)
+        fatal_for_client_ = Fatal{sqlstate::kProtocolViolation, std::move(message)};
+      break;
+    }
+  }
+  // Closing the backend ends a transaction the client left open (the server rolls it back) and
+  // wakes the other pump.
+  close_backend();
+}
+
+asio::awaitable<void> Session::pump_backend_to_client() {
+  bool backend_lost = false;
+  auto forward = [&](std::span<const uint8_t> data) -> asio::awaitable<bool> {
+    const auto scan =
+        b2c_.scan(data, [this](const protocol::MessageView& m) { on_backend_message(m); });
+    const size_t n = scan.error == protocol::ScanError::kNone ? data.size() : scan.valid_bytes;
+    admin::bump(env_.stats.bytes_backend_to_client, n);
+    if (n > 0) {
+      if (auto [ec, written] = co_await client_.write_all(asio::buffer(data.data(), n)); ec)
+        co_return false;
+    }
+    if (scan.error != protocol::ScanError::kNone) {
+      log::error("session: invalid message from the server: ", protocol::describe(scan.error),
+                 "; closing");
+      if (!fatal_for_client_) {
+        fatal_for_client_ = Fatal{sqlstate::kProtocolViolation,
+                                  "pgphase received an invalid message from the server"};
+      }
+      co_return false;
+    }
+    co_return true;
+  };
+
+  bool ok = true;
+  if (!backend_leftover_.empty()) {
+    ok = co_await forward(backend_leftover_);
+    backend_leftover_.clear();
+    backend_leftover_.shrink_to_fit();
+  }
+  bool more = false;
+  while (ok) {
+    if (drain_ && idle()) {
+      if (!fatal_for_client_) {
+        fatal_for_client_ = Fatal{sqlstate::kAdminShutdown,
+                                  "terminating connection because pgphase is shutting down"};
+      }
+      break;
+    }
+    Chunk c = co_await read_chunk(*backend_, more);
+    if (c.ec) {
+      // Closed by the other pump or by shutdown (operation_aborted / bad_descriptor), or lost.
+      backend_lost = c.ec != asio::error::operation_aborted && c.ec != asio::error::bad_descriptor;
+      break;
+    }
+    more = c.size == BufferPool::kBufferSize;
+    ok = co_await forward(std::span<const uint8_t>(c.buf.get(), c.size));
+  }
+  co_await finish_client(backend_lost);
+}
+
+asio::awaitable<void> Session::finish_client(bool backend_lost) {
+  close_backend();
+  // Anything pgphase says must start at a message boundary, or the client would misparse it.
+  if (client_.is_open() && b2c_.at_boundary()) {
+    if (fatal_for_client_) {
+      co_await send_fatal(fatal_for_client_->sqlstate, fatal_for_client_->message);
+    } else if (backend_lost && !last_was_fatal_error_) {
+      co_await send_fatal(
+          sqlstate::kConnectionFailure,
+          "server closed the connection unexpectedly (pgphase lost its backend connection)");
+    }
+  }
+  client_.close();  // wakes the client->backend pump
+}
+
+}  // namespace pgphase::proxy

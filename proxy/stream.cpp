@@ -1,0 +1,97 @@
+#include "proxy/stream.h"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+namespace pgphase::proxy {
+namespace {
+template <class... Fs>
+struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
+}  // namespace
+
+tls_stream& Stream::upgrade_to_tls(asio::ssl::context& ctx) {
+  auto tls = std::make_unique<tls_stream>(std::move(std::get<tcp::socket>(s_)), ctx);
+  tls_stream& ref = *tls;
+  s_ = std::move(tls);
+  return ref;
+}
+
+asio::awaitable<std::tuple<error_code, size_t>> Stream::read_some(asio::mutable_buffer buf) {
+  return std::visit(overloaded{[&](std::unique_ptr<tls_stream>& s) {
+                                 return s->async_read_some(buf, use_nothrow);
+                               },
+                               [&](auto& s) { return s.async_read_some(buf, use_nothrow); }},
+                    s_);
+}
+
+asio::awaitable<std::tuple<error_code, size_t>> Stream::read_exact(asio::mutable_buffer buf) {
+  return std::visit(overloaded{[&](std::unique_ptr<tls_stream>& s) {
+                                 return asio::async_read(*s, buf, use_nothrow);
+                               },
+                               [&](auto& s) { return asio::async_read(s, buf, use_nothrow); }},
+                    s_);
+}
+
+asio::awaitable<std::tuple<error_code, size_t>> Stream::write_all(asio::const_buffer buf) {
+  return std::visit(overloaded{[&](std::unique_ptr<tls_stream>& s) {
+                                 return asio::async_write(*s, buf, use_nothrow);
+                               },
+                               [&](auto& s) { return asio::async_write(s, buf, use_nothrow); }},
+                    s_);
+}
+
+asio::awaitable<error_code> Stream::wait_readable() {
+  auto wait = [](auto& s) -> asio::awaitable<error_code> {
+    auto [ec] = co_await s.async_wait(asio::socket_base::wait_read, use_nothrow);
+    co_return ec;
+  };
+  if (auto* t = std::get_if<tcp::socket>(&s_)) return wait(*t);
+  return wait(std::get<unix_socket>(s_));
+}
+
+size_t Stream::read_nonblocking(asio::mutable_buffer buf, error_code& ec) {
+  // The sockets are in non-blocking mode (set at session start), so read_some never blocks.
+  if (auto* t = std::get_if<tcp::socket>(&s_)) return t->read_some(buf, ec);
+  return std::get<unix_socket>(s_).read_some(buf, ec);
+}
+
+size_t Stream::available() const {
+  error_code ec;
+  return std::visit(overloaded{[&](const std::unique_ptr<tls_stream>&) -> size_t { return 0; },
+                               [&](const auto& s) -> size_t { return s.available(ec); }},
+                    s_);
+}
+
+void Stream::set_nodelay() {
+  error_code ec;
+  if (auto* t = std::get_if<tcp::socket>(&s_)) t->set_option(tcp::no_delay(true), ec);
+  if (auto* s = std::get_if<std::unique_ptr<tls_stream>>(&s_))
+    (*s)->lowest_layer().set_option(tcp::no_delay(true), ec);
+}
+
+void Stream::cancel() noexcept {
+  error_code ec;
+  std::visit(overloaded{[&](std::unique_ptr<tls_stream>& s) { s->lowest_layer().cancel(ec); },
+                        [&](auto& s) { s.cancel(ec); }},
+             s_);
+}
+
+void Stream::close() noexcept {
+  error_code ec;
+  std::visit(overloaded{[&](std::unique_ptr<tls_stream>& s) { s->lowest_layer().close(ec); },
+                        [&](auto& s) { s.close(ec); }},
+             s_);
+}
+
+bool Stream::is_open() const noexcept {
+  return std::visit(
+      overloaded{[](const std::unique_ptr<tls_stream>& s) { return s->lowest_layer().is_open(); },
+                 [](const auto& s) { return s.is_open(); }},
+      s_);
+}
+
+}  // namespace pgphase::proxy

@@ -1,0 +1,59 @@
+// One byte stream of a session: plain TCP, Unix-domain socket, or TLS over TCP. The relay asks
+// plain streams for readiness first (async_wait) and then reads without blocking, so an idle
+// session holds no read buffer; TLS streams may hold decrypted bytes and are read directly.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <memory>
+#include <tuple>
+#include <variant>
+
+namespace pgphase::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol::socket;
+using tls_stream = asio::ssl::stream<tcp::socket>;
+using error_code = boost::system::error_code;
+
+// Completion token for expected errors: co_await yields a tuple whose first member is the error.
+inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+class Stream {
+ public:
+  explicit Stream(tcp::socket s) : s_(std::move(s)) {}
+  explicit Stream(unix_socket s) : s_(std::move(s)) {}
+  explicit Stream(std::unique_ptr<tls_stream> s) : s_(std::move(s)) {}
+
+  [[nodiscard]] bool is_tls() const noexcept { return s_.index() == 2; }
+  // Plain sockets support the readiness + non-blocking read pattern.
+  [[nodiscard]] bool supports_wait() const noexcept { return !is_tls(); }
+
+  // Moves a plain TCP stream into TLS (the handshake is the caller's to do). Only valid on TCP.
+  tls_stream& upgrade_to_tls(asio::ssl::context& ctx);
+
+  asio::awaitable<std::tuple<error_code, size_t>> read_some(asio::mutable_buffer buf);
+  asio::awaitable<std::tuple<error_code, size_t>> read_exact(asio::mutable_buffer buf);
+  asio::awaitable<std::tuple<error_code, size_t>> write_all(asio::const_buffer buf);
+  // Waits until a plain socket is readable (or closed). Only with supports_wait().
+  asio::awaitable<error_code> wait_readable();
+  // Non-blocking read on a plain socket; ec == would_block when nothing is there.
+  size_t read_nonblocking(asio::mutable_buffer buf, error_code& ec);
+  // Bytes the kernel has buffered for reading (plain sockets; 0 for TLS).
+  [[nodiscard]] size_t available() const;
+
+  void set_nodelay();
+  void cancel() noexcept;
+  void close() noexcept;
+  [[nodiscard]] bool is_open() const noexcept;
+
+ private:
+  std::variant<tcp::socket, unix_socket, std::unique_ptr<tls_stream>> s_;
+};
+
+}  // namespace pgphase::proxy
