@@ -167,16 +167,26 @@ Server::~Server() = default;
 
 int Server::run() {
   Impl& s = *impl_;
-  const tcp::endpoint ep(asio::ip::make_address(s.config.listen.host), s.config.listen.port);
-  s.acceptor.open(ep.protocol());
-  s.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  s.acceptor.bind(ep);
-  s.acceptor.listen(asio::socket_base::max_listen_connections);
-
   admin::AdminContext admin_ctx{s.metrics, [&s] { return !s.shutting_down.load(); }};
-  s.admin_server = std::make_unique<admin::HttpServer>(
-      s.main_ctx, s.config.admin.host, s.config.admin.port,
-      [&admin_ctx](const admin::HttpRequest& r) { return admin::handle_request(r, admin_ctx); });
+  try {
+    const tcp::endpoint ep(asio::ip::make_address(s.config.listen.host), s.config.listen.port);
+    s.acceptor.open(ep.protocol());
+    s.acceptor.set_option(tcp::acceptor::reuse_address(true));
+    s.acceptor.bind(ep);
+    s.acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& e) {
+    log::error("cannot listen on ", s.config.listen.to_string(), ": ", e.code().message());
+    return 1;
+  }
+  try {
+    s.admin_server = std::make_unique<admin::HttpServer>(
+        s.main_ctx, s.config.admin.host, s.config.admin.port,
+        [&admin_ctx](const admin::HttpRequest& r) { return admin::handle_request(r, admin_ctx); });
+  } catch (const boost::system::system_error& e) {
+    log::error("cannot serve the admin API on ", s.config.admin.to_string(), ": ",
+               e.code().message());
+    return 1;
+  }
 
   asio::signal_set signals(s.main_ctx, SIGTERM, SIGINT);
   signals.async_wait([&s](const error_code& ec, int sig) {
