@@ -7,6 +7,7 @@
 // closing the socket the other one waits on.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -70,6 +71,10 @@ class Session final : public SessionTracker::Entry {
   protocol::FrameScanner c2b_;
   protocol::FrameScanner b2c_;
   LatencyQueue pending_;
+  // Where each direction's waiting read lands; big enough for most OLTP requests and replies.
+  static constexpr size_t kLandingBytes = 1536;
+  std::array<uint8_t, kLandingBytes> c2b_landing_;
+  std::array<uint8_t, kLandingBytes> b2c_landing_;
   std::optional<Fatal> fatal_for_client_;  // sent at the next message boundary, then close
   char tx_status_ = 'I';
   bool last_was_fatal_error_ = false;  // the backend's last message was a FATAL/PANIC error

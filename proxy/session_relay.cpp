@@ -3,6 +3,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "common/log.h"
 #include "protocol/codes.h"
@@ -36,34 +37,56 @@ admin::ProtocolError to_metric(protocol::ScanError e) {
   return admin::ProtocolError::kUnknownType;
 }
 
-// Reads whatever the source has (up to one pool buffer). Plain sockets are first awaited for
-// readiness so that a session waiting for its peer holds no buffer.
+// Reads whatever the source has. The read that waits for the peer lands in the direction's small
+// landing buffer, so an idle session holds no pool buffer; it is a speculative read in Asio's
+// reactor, which costs one recv per message on a quiet socket (a readiness wait would add an
+// epoll_ctl each time). When the landing buffer fills, or the previous chunk filled a pool
+// buffer, the rest is read without blocking into a pool buffer and relayed in one write.
 struct Chunk {
-  BufferPool::Buffer buf;
+  BufferPool::Buffer pooled;  // set when the bytes live in a pool buffer
+  const uint8_t* data = nullptr;
   size_t size = 0;
   error_code ec;
+  [[nodiscard]] bool filled_pool_buffer() const noexcept {
+    return pooled && size == BufferPool::kBufferSize;
+  }
 };
 
-asio::awaitable<Chunk> read_chunk(Stream& src, bool skip_wait) {
+bool drained(const error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+asio::awaitable<Chunk> read_chunk(Stream& src, std::span<uint8_t> landing, bool more) {
   Chunk c;
-  if (src.supports_wait()) {
-    for (;;) {
-      if (!skip_wait) {
-        if (auto ec = co_await src.wait_readable(); ec) {
-          c.ec = ec;
-          co_return c;
-        }
-      }
-      skip_wait = false;
-      c.buf = BufferPool::local().acquire();
-      c.size = src.read_nonblocking(asio::buffer(c.buf.get(), BufferPool::kBufferSize), c.ec);
-      if (c.ec != asio::error::would_block && c.ec != asio::error::try_again) co_return c;
-      c.buf.reset();  // spurious wakeup: give the buffer back and wait again
-    }
+  if (!src.supports_nonblocking_read()) {  // TLS: decrypted bytes may wait inside the stream; read
+                                           // it directly
+    c.pooled = BufferPool::local().acquire();
+    std::tie(c.ec, c.size) =
+        co_await src.read_some(asio::buffer(c.pooled.get(), BufferPool::kBufferSize));
+    c.data = c.pooled.get();
+    co_return c;
   }
-  c.buf = BufferPool::local().acquire();
-  std::tie(c.ec, c.size) =
-      co_await src.read_some(asio::buffer(c.buf.get(), BufferPool::kBufferSize));
+  if (more) {
+    c.pooled = BufferPool::local().acquire();
+    c.size = src.read_nonblocking(asio::buffer(c.pooled.get(), BufferPool::kBufferSize), c.ec);
+    if (!drained(c.ec)) {
+      c.data = c.pooled.get();
+      co_return c;
+    }
+    c.pooled.reset();
+    c.ec = {};
+  }
+  std::tie(c.ec, c.size) = co_await src.read_some(asio::buffer(landing.data(), landing.size()));
+  c.data = landing.data();
+  if (c.ec || c.size < landing.size()) co_return c;
+  // The landing buffer is full: gather what else is there into one pool buffer.
+  c.pooled = BufferPool::local().acquire();
+  std::memcpy(c.pooled.get(), landing.data(), c.size);
+  error_code ec;
+  const size_t extra = src.read_nonblocking(
+      asio::buffer(c.pooled.get() + c.size, BufferPool::kBufferSize - c.size), ec);
+  if (!ec) c.size += extra;  // an error here shows again on the next read
+  c.data = c.pooled.get();
   co_return c;
 }
 }  // namespace
@@ -119,16 +142,16 @@ asio::awaitable<void> Session::relay() {
 asio::awaitable<void> Session::pump_client_to_backend() {
   bool more = false;
   for (;;) {
-    Chunk c = co_await read_chunk(client_, more);
+    Chunk c = co_await read_chunk(client_, c2b_landing_, more);
     if (c.ec) break;  // client closed (or we were told to stop): the backend goes too
-    more = c.size == BufferPool::kBufferSize;
-    const auto data = std::span<const uint8_t>(c.buf.get(), c.size);
+    more = c.filled_pool_buffer();
+    const auto data = std::span<const uint8_t>(c.data, c.size);
     const auto scan =
         c2b_.scan(data, [this](const protocol::MessageView& m) { on_frontend_message(m); });
     const size_t forward = scan.error == protocol::ScanError::kNone ? c.size : scan.valid_bytes;
     admin::bump(env_.stats.bytes_client_to_backend, forward);
     if (forward > 0) {
-      if (auto [ec, n] = co_await backend_->write_all(asio::buffer(c.buf.get(), forward)); ec) {
+      if (auto [ec, n] = co_await backend_->write_all(asio::buffer(c.data, forward)); ec) {
         co_return;  // the backend is gone: the other pump sees it and tells the client
       }
     }
@@ -187,14 +210,14 @@ asio::awaitable<void> Session::pump_backend_to_client() {
       }
       break;
     }
-    Chunk c = co_await read_chunk(*backend_, more);
+    Chunk c = co_await read_chunk(*backend_, b2c_landing_, more);
     if (c.ec) {
       // Closed by the other pump or by shutdown (operation_aborted / bad_descriptor), or lost.
       backend_lost = c.ec != asio::error::operation_aborted && c.ec != asio::error::bad_descriptor;
       break;
     }
-    more = c.size == BufferPool::kBufferSize;
-    ok = co_await forward(std::span<const uint8_t>(c.buf.get(), c.size));
+    more = c.filled_pool_buffer();
+    ok = co_await forward(std::span<const uint8_t>(c.data, c.size));
   }
   co_await finish_client(backend_lost);
 }

@@ -44,15 +44,6 @@ asio::awaitable<std::tuple<error_code, size_t>> Stream::write_all(asio::const_bu
                     s_);
 }
 
-asio::awaitable<error_code> Stream::wait_readable() {
-  auto wait = [](auto& s) -> asio::awaitable<error_code> {
-    auto [ec] = co_await s.async_wait(asio::socket_base::wait_read, use_nothrow);
-    co_return ec;
-  };
-  if (auto* t = std::get_if<tcp::socket>(&s_)) return wait(*t);
-  return wait(std::get<unix_socket>(s_));
-}
-
 size_t Stream::read_nonblocking(asio::mutable_buffer buf, error_code& ec) {
   // The sockets are in non-blocking mode (set at session start), so read_some never blocks.
   if (auto* t = std::get_if<tcp::socket>(&s_)) return t->read_some(buf, ec);

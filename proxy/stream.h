@@ -1,6 +1,5 @@
-// One byte stream of a session: plain TCP, Unix-domain socket, or TLS over TCP. The relay asks
-// plain streams for readiness first (async_wait) and then reads without blocking, so an idle
-// session holds no read buffer; TLS streams may hold decrypted bytes and are read directly.
+// One byte stream of a session: plain TCP, Unix-domain socket, or TLS over TCP, behind one
+// interface of awaitable reads and writes with errors as values.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -31,8 +30,8 @@ class Stream {
   explicit Stream(std::unique_ptr<tls_stream> s) : s_(std::move(s)) {}
 
   [[nodiscard]] bool is_tls() const noexcept { return s_.index() == 2; }
-  // Plain sockets support the readiness + non-blocking read pattern.
-  [[nodiscard]] bool supports_wait() const noexcept { return !is_tls(); }
+  // Plain sockets can be read without blocking; TLS streams must go through the TLS engine.
+  [[nodiscard]] bool supports_nonblocking_read() const noexcept { return !is_tls(); }
 
   // Moves a plain TCP stream into TLS (the handshake is the caller's to do). Only valid on TCP.
   tls_stream& upgrade_to_tls(asio::ssl::context& ctx);
@@ -40,8 +39,6 @@ class Stream {
   asio::awaitable<std::tuple<error_code, size_t>> read_some(asio::mutable_buffer buf);
   asio::awaitable<std::tuple<error_code, size_t>> read_exact(asio::mutable_buffer buf);
   asio::awaitable<std::tuple<error_code, size_t>> write_all(asio::const_buffer buf);
-  // Waits until a plain socket is readable (or closed). Only with supports_wait().
-  asio::awaitable<error_code> wait_readable();
   // Non-blocking read on a plain socket; ec == would_block when nothing is there.
   size_t read_nonblocking(asio::mutable_buffer buf, error_code& ec);
   // Bytes the kernel has buffered for reading (plain sockets; 0 for TLS).
