@@ -5,11 +5,16 @@
 #include <optional>
 #include <string>
 
-#include "proxy/cancel_registry.h"
 #include "proxy/config.h"
 #include "proxy/stream.h"
 
 namespace pgphase::proxy {
+
+// A backend's BackendKeyData, as CancelRequest carries it.
+struct BackendKey {
+  int32_t process_id = 0;
+  int32_t secret_key = 0;
+};
 
 struct BackendConnection {
   std::optional<Stream> stream;  // set on success

@@ -20,7 +20,6 @@
 #include "protocol/codes.h"
 #include "protocol/messages.h"
 #include "proxy/backend_connector.h"
-#include "proxy/cancel_registry.h"
 #include "proxy/session.h"
 #include "proxy/session_tracker.h"
 #include "proxy/stream.h"
@@ -71,7 +70,6 @@ struct Server::Impl {
   unsigned workers_count;
   admin::Metrics metrics;
   BackendConnector backend;
-  CancelRegistry cancels;
   std::unique_ptr<asio::ssl::context> client_tls;
   asio::io_context main_ctx{1};
   tcp::acceptor acceptor;
@@ -113,7 +111,7 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     live_sessions.fetch_add(1, std::memory_order_relaxed);
-    SessionEnv env{config, client_tls.get(), backend, cancels, metrics.shard(index), w.tracker};
+    SessionEnv env{config, client_tls.get(), backend, metrics.shard(index), w.tracker};
     asio::co_spawn(w.ctx, run_session(std::move(sock), env), [this](std::exception_ptr e) {
       live_sessions.fetch_sub(1, std::memory_order_relaxed);
       if (e) {

@@ -23,7 +23,6 @@ Session::Session(tcp::socket client, SessionEnv env)
 
 Session::~Session() {
   env_.tracker.remove(this);
-  if (client_key_) env_.cancels.remove(*client_key_);
   if (backend_) admin::bump(env_.stats.backend_connections_closed);
   admin::bump(env_.stats.client_connections_closed);
 }

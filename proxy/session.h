@@ -17,7 +17,6 @@ namespace pgphase::proxy {
 
 struct ProxyConfig;
 class BackendConnector;
-class CancelRegistry;
 class SessionTracker;
 
 // What every session of a worker shares. All references outlive the worker's sessions.
@@ -25,7 +24,6 @@ struct SessionEnv {
   const ProxyConfig& config;
   boost::asio::ssl::context* client_tls;  // null: answer 'N' to SSLRequest
   const BackendConnector& backend;
-  CancelRegistry& cancels;
   admin::StatsShard& stats;
   SessionTracker& tracker;
 };

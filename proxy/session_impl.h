@@ -15,7 +15,6 @@
 #include "admin/metrics.h"
 #include "protocol/frame_scanner.h"
 #include "protocol/startup.h"
-#include "proxy/cancel_registry.h"
 #include "proxy/latency_queue.h"
 #include "proxy/session.h"
 #include "proxy/session_tracker.h"
@@ -67,7 +66,6 @@ class Session final : public SessionTracker::Entry {
   std::optional<Stream> backend_;
   std::vector<uint8_t> startup_packet_;    // as the client sent it, forwarded unchanged
   std::vector<uint8_t> backend_leftover_;  // backend bytes read past the first ReadyForQuery
-  std::optional<BackendKey> client_key_;
   protocol::FrameScanner c2b_;
   protocol::FrameScanner b2c_;
   LatencyQueue pending_;

@@ -124,11 +124,10 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
 asio::awaitable<Session::StartupOutcome> Session::handle_cancel(
     const protocol::CancelRequest& req) {
   admin::bump(env_.stats.cancel_requests);
-  const BackendKey client_key{req.process_id, req.secret_key};
-  // A key pgphase did not hand out may come from a client of another pgphase in front of the
-  // same server (behind a load balancer): forward it unchanged; the server ignores unknown keys.
-  const BackendKey target = env_.cancels.find(client_key).value_or(client_key);
-  co_await env_.backend.cancel(target);
+  // Clients hold the backend's own BackendKeyData (relayed unchanged, so it also matches the pid
+  // in NotificationResponse and pg_backend_pid()); the request goes to the backend as it came.
+  // This also serves a client of another pgphase in front of the same server.
+  co_await env_.backend.cancel(BackendKey{req.process_id, req.secret_key});
   co_return StartupOutcome::kDone;  // the protocol sends no reply to a CancelRequest
 }
 
@@ -227,17 +226,6 @@ asio::awaitable<bool> Session::authenticate() {
           if (!co_await flush()) co_return false;
           if (!co_await relay_client_auth_response()) co_return false;
         }
-        break;
-      }
-      case protocol::be::kBackendKeyData: {
-        if (m.body.size() != 8) {
-          out.append(reinterpret_cast<const char*>(raw.data()), raw.size());
-          break;
-        }
-        const BackendKey backend_key{protocol::read_i32(m.body.data()),
-                                     protocol::read_i32(m.body.data() + 4)};
-        client_key_ = env_.cancels.add(backend_key);
-        out += protocol::encode_backend_key_data(client_key_->process_id, client_key_->secret_key);
         break;
       }
       case protocol::be::kErrorResponse:
