@@ -92,6 +92,7 @@ inline constexpr const char* kProtocolViolation = "08P01";
 inline constexpr const char* kConnectionFailure = "08006";
 inline constexpr const char* kConnectionException = "08000";
 inline constexpr const char* kAdminShutdown = "57P01";
+inline constexpr const char* kCannotConnectNow = "57P03";
 inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kTooManyConnections = "53300";
 inline constexpr const char* kInternalError = "XX000";

@@ -38,6 +38,10 @@ struct ScanResult {
   size_t valid_bytes = 0;
   char bad_type = 0;
   uint32_t bad_length = 0;
+  // With an error: true when the offending header starts in this chunk, so forwarding the first
+  // valid_bytes leaves the peer exactly at a message boundary (false when part of the bad header
+  // came in an earlier chunk and was forwarded with it).
+  bool cut_at_boundary = false;
 };
 
 class FrameScanner {
@@ -88,11 +92,13 @@ ScanResult FrameScanner::scan(std::span<const uint8_t> chunk, OnMessage&& on_mes
   const uint8_t* p = chunk.data();
   const uint8_t* const end = p + chunk.size();
   size_t header_start = 0;  // offset in chunk of the header being read (for error reporting)
+  bool header_began_here = false;
   if (state_ == State::kFailed) return failure();
   while (p < end) {
     switch (state_) {
       case State::kHeader: {
-        if (have_ == 0) header_start = static_cast<size_t>(p - chunk.data());
+        header_began_here = have_ == 0;
+        if (header_began_here) header_start = static_cast<size_t>(p - chunk.data());
         if (have_ == 0 && end - p >= 5) {  // fast path: whole header in this chunk
           type_ = static_cast<char>(p[0]);
           length_ = read_u32(p + 1);
@@ -107,7 +113,7 @@ ScanResult FrameScanner::scan(std::span<const uint8_t> chunk, OnMessage&& on_mes
         if (auto e = check_header(static_cast<uint8_t>(type_), length_); e != ScanError::kNone) {
           // A header split over chunks began in an earlier chunk: nothing of this one is valid.
           state_ = State::kFailed;
-          return {e, header_start, type_, length_};
+          return {e, header_start, type_, length_, header_began_here};
         }
         remaining_ = length_ - 4;
         want_peek_ = remaining_ < kPeekBytes ? remaining_ : static_cast<uint32_t>(kPeekBytes);

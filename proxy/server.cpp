@@ -129,8 +129,8 @@ void Server::Impl::begin_shutdown() {
   if (shutting_down.exchange(true)) return;
   log::info("shutdown: stop accepting; waiting up to ", config.shutdown_timeout_seconds,
             " s for sessions to finish (", live(), " open)");
-  error_code ignored;
-  acceptor.close(ignored);
+  // The listener stays open while sessions drain: CancelRequests still reach running queries,
+  // and new sessions are told 57P03 (as PostgreSQL does in a smart shutdown).
   for (auto& w : workers) asio::post(w->ctx, [&t = w->tracker] { t.shutdown_all(false); });
   asio::co_spawn(main_ctx, drain(), asio::detached);
 }
@@ -152,6 +152,8 @@ asio::awaitable<void> Server::Impl::drain() {
       co_await timer.async_wait(use_nothrow);
     }
   }
+  error_code ignored;
+  acceptor.close(ignored);
   if (admin_server) admin_server->stop();
   for (auto& w : workers) {
     w->guard.reset();

@@ -2,6 +2,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
+#include <limits>
 
 #include "common/log.h"
 #include "protocol/messages.h"
@@ -16,7 +17,9 @@ Session::Session(tcp::socket client, SessionEnv env)
     : env_(env),
       client_(std::move(client)),
       c2b_(protocol::Direction::kFrontend, env.config.max_message_size),
-      b2c_(protocol::Direction::kBackend, env.config.max_message_size) {
+      // The cap guards against clients; the server's messages are trusted up to the protocol's
+      // own limit (lengths are int32), since PostgreSQL may send rows larger than the cap.
+      b2c_(protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()) {
   env_.tracker.add(this);
   admin::bump(env_.stats.client_connections_opened);
 }

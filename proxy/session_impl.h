@@ -77,6 +77,10 @@ class Session final : public SessionTracker::Entry {
   char tx_status_ = 'I';
   bool last_was_fatal_error_ = false;  // the backend's last message was a FATAL/PANIC error
   bool drain_ = false;                 // close at the next idle point
+  // The client sent something since the last ReadyForQuery that answered all it asked (covers
+  // Flush-driven pipelines, which get no ReadyForQuery until their Sync).
+  bool awaiting_ready_ = false;
+  bool b2c_cut_clean_ = false;  // the server sent garbage, forwarded up to a message boundary
   bool relaying_ = false;
 };
 

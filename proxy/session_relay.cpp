@@ -92,12 +92,13 @@ asio::awaitable<Chunk> read_chunk(Stream& src, std::span<uint8_t> landing, bool 
 }  // namespace
 
 bool Session::idle() const noexcept {
-  return tx_status_ == protocol::kTxIdle && pending_.empty() && c2b_.at_boundary() &&
-         b2c_.at_boundary();
+  return tx_status_ == protocol::kTxIdle && !awaiting_ready_ && pending_.empty() &&
+         c2b_.at_boundary() && b2c_.at_boundary();
 }
 
 void Session::on_frontend_message(const protocol::MessageView& m) {
   admin::bump(env_.stats.frontend_messages[static_cast<uint8_t>(m.type)]);
+  awaiting_ready_ = true;
   switch (m.type) {
     case protocol::fe::kQuery:
     case protocol::fe::kSync:
@@ -117,6 +118,7 @@ void Session::on_backend_message(const protocol::MessageView& m) {
       if (!m.peek.empty()) tx_status_ = static_cast<char>(m.peek[0]);
       if (const uint64_t start = pending_.pop(); start != 0)
         env_.stats.observe_latency_ns(now_ns() - start);
+      awaiting_ready_ = !pending_.empty();
       break;
     }
     case protocol::be::kCommandComplete:
@@ -184,6 +186,7 @@ asio::awaitable<void> Session::pump_backend_to_client() {
         co_return false;
     }
     if (scan.error != protocol::ScanError::kNone) {
+      b2c_cut_clean_ = scan.cut_at_boundary;
       log::error("session: invalid message from the server: ", protocol::describe(scan.error),
                  "; closing");
       if (!fatal_for_client_) {
@@ -225,7 +228,7 @@ asio::awaitable<void> Session::pump_backend_to_client() {
 asio::awaitable<void> Session::finish_client(bool backend_lost) {
   close_backend();
   // Anything pgphase says must start at a message boundary, or the client would misparse it.
-  if (client_.is_open() && b2c_.at_boundary()) {
+  if (client_.is_open() && (b2c_.at_boundary() || b2c_cut_clean_)) {
     if (fatal_for_client_) {
       co_await send_fatal(fatal_for_client_->sqlstate, fatal_for_client_->message);
     } else if (backend_lost && !last_was_fatal_error_) {

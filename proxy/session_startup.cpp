@@ -113,6 +113,11 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
           "pgphase does not proxy replication connections; connect to PostgreSQL directly");
       co_return StartupOutcome::kDone;
     }
+    if (env_.tracker.draining()) {
+      // As PostgreSQL during a smart shutdown: no new sessions, but cancels still work.
+      co_await send_fatal(sqlstate::kCannotConnectNow, "pgphase is shutting down");
+      co_return StartupOutcome::kDone;
+    }
     startup_packet_ = std::move(*packet);
     const std::string* user = startup.find("user");
     const std::string* db = startup.find("database");
