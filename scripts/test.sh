@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 bash scripts/build.sh
 cd "${BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 900 "$@"
+ctest --output-on-failure --timeout 900 --parallel "$(nproc)" "$@"

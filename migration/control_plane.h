@@ -1,0 +1,99 @@
+// The migration control plane: state lives in the control database (t_sys_* tables, created
+// idempotently with a schema version); every change is one transaction that checks the phase
+// machine, writes the new state and a t_sys_migration_logs row, and NOTIFYs every pgphase on the
+// same database. A listener thread LISTENs (and reloads periodically as a safety net), rebuilds
+// the Snapshot and publishes it atomically. If the control database is unreachable, the last
+// snapshot stays in force, changes are refused with kUnavailable, and it reconnects by itself.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "migration/model.h"
+#include "migration/snapshot.h"
+
+namespace pgphase::migration {
+
+struct ControlConfig {
+  std::string dsn;  // libpq conninfo of pgphase's own role; never logged
+  double reload_interval_seconds = 2.0;
+  double max_check_age_seconds = 30 * 60;  // consistency checks older than this do not count
+  std::vector<std::string> config_files;   // the manual's JSON files, loaded at start
+};
+
+// Errors of control-plane operations, mapped to HTTP statuses at the admin edge.
+struct OpError {
+  enum class Kind { kBadRequest, kNotFound, kConflict, kUnprocessable, kUnavailable, kInternal };
+  Kind kind = Kind::kInternal;
+  std::string message;
+  std::string detail;
+};
+
+template <class T>
+struct OpResult {
+  std::optional<T> value;
+  std::optional<OpError> error;
+  [[nodiscard]] bool ok() const noexcept { return value.has_value(); }
+  static OpResult success(T v) { return OpResult{std::move(v), std::nullopt}; }
+  static OpResult failure(OpError::Kind k, std::string message, std::string detail = {}) {
+    return OpResult{std::nullopt, OpError{k, std::move(message), std::move(detail)}};
+  }
+};
+
+struct LogEntry {
+  int64_t id = 0;
+  std::string migration_id;
+  std::string action;
+  std::string actor;
+  std::string from_state;
+  std::string to_state;
+  std::string status;  // "success" | "failed" | "refused"
+  std::string message;
+  std::string created_at;
+};
+
+struct PercentageChange {
+  double from = 0;
+  double to = 0;
+  std::string actor;
+  std::string reason;
+  std::string created_at;
+};
+
+class ControlPlane {
+ public:
+  explicit ControlPlane(ControlConfig config);
+  ~ControlPlane();
+  ControlPlane(const ControlPlane&) = delete;
+  ControlPlane& operator=(const ControlPlane&) = delete;
+
+  // Connects, creates the schema, loads config files, publishes the first snapshot and starts the
+  // listener thread. An unreachable database is not fatal: start() logs it and keeps retrying.
+  void start();
+  void stop();
+
+  [[nodiscard]] SnapshotPtr snapshot() const noexcept;
+  [[nodiscard]] bool connected() const noexcept;
+
+  // Operations (blocking, thread-safe; `actor` is recorded in the log).
+  OpResult<Migration> register_migration(Migration m, const std::string& actor);
+  OpResult<Migration> set_phase(const std::string& id, Phase to, bool force, const std::string& actor);
+  OpResult<Migration> set_dual_write(const std::string& id, bool enabled, bool force, const std::string& actor);
+  OpResult<Migration> rollback(const std::string& id, const std::string& actor, const std::string& reason);
+  OpResult<std::vector<LogEntry>> logs(const std::string& migration_id, int limit);
+
+  OpResult<SwitchConfig> register_switch(SwitchConfig s, const std::string& actor);
+  OpResult<SwitchConfig> activate_switch(const std::string& id, const std::string& actor);
+  OpResult<SwitchConfig> set_switch_percentage(const std::string& id, double percentage, const std::string& actor,
+                                               const std::string& reason);
+  OpResult<SwitchConfig> rollback_switch(const std::string& id, const std::string& actor, const std::string& reason);
+  OpResult<std::vector<PercentageChange>> percentage_history(const std::string& id, int limit);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pgphase::migration

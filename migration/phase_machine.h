@@ -1,0 +1,49 @@
+// The phase machine: which moves are legal, and why not. Pure: no I/O, no clock (the caller
+// passes the facts a guard needs), so every legal and illegal move is unit-tested.
+//
+//   preparation -> dual_write -> validation -> read_switch -> cleanup -> completed
+//   rollback: from dual_write, validation, read_switch or cleanup back to preparation
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "migration/model.h"
+
+namespace pgphase::migration {
+
+// What the guards look at, gathered by the caller from the control database.
+struct TransitionFacts {
+  bool force = false;
+  // Latest consistency check of this migration: its score, and its age in seconds.
+  std::optional<double> latest_consistency_score;
+  std::optional<double> latest_check_age_seconds;
+  double max_check_age_seconds = 30 * 60;
+  // The read switch config of this migration's table, if any.
+  std::optional<double> switch_percentage;
+};
+
+struct Verdict {
+  bool allowed = false;
+  std::string reason;  // why not (empty when allowed)
+  std::string remedy;  // what would allow it
+  [[nodiscard]] explicit operator bool() const noexcept { return allowed; }
+};
+
+// A forward move set by an operator (set-phase). Moving to the current phase is refused.
+[[nodiscard]] Verdict check_phase_change(const Migration& m, Phase to, const TransitionFacts& facts);
+
+// Rollback to preparation.
+[[nodiscard]] Verdict check_rollback(const Migration& m);
+
+// enable-dual-write / disable-dual-write.
+[[nodiscard]] Verdict check_dual_write_change(const Migration& m, bool enable, bool force);
+
+// The flags a phase implies (applied together with the phase, so they never disagree).
+struct PhaseFlags {
+  bool dual_write_enabled;
+  bool read_from_target;
+};
+[[nodiscard]] PhaseFlags flags_for(Phase p) noexcept;
+
+}  // namespace pgphase::migration
