@@ -29,7 +29,9 @@ namespace pgphase::proxy {
 namespace {
 
 struct Worker {
-  asio::io_context ctx{1};  // concurrency hint 1: one thread, no scheduler locking
+  // One thread runs it; socket I/O on a worker happens only on that thread, so the reactor needs
+  // no per-descriptor locking (registration and posted work stay locked).
+  asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   SessionTracker tracker;
   std::thread thread;
