@@ -9,9 +9,15 @@ using namespace pgphase::it;
 
 namespace {
 
+ProxyOptions debug_logging(ProxyOptions o) {
+  o.log_level = "debug";  // the most verbose level, to show that even it logs no secrets
+  return o;
+}
+
 struct AuthEnv {
   std::unique_ptr<PgCluster> pg = PgCluster::start();
-  std::unique_ptr<ProxyProcess> tcp = std::make_unique<ProxyProcess>(ProxyOptions::tcp(*pg));
+  std::unique_ptr<ProxyProcess> tcp =
+      std::make_unique<ProxyProcess>(debug_logging(ProxyOptions::tcp(*pg)));
   std::unique_ptr<ProxyProcess> unix_sock =
       std::make_unique<ProxyProcess>(ProxyOptions::unix_socket(*pg));
 };
@@ -103,4 +109,20 @@ TEST_CASE("many sequential and concurrent SCRAM logins", "[auth]") {
     REQUIRE(open.back().ok());
   }
   for (auto& c : open) CHECK(c.scalar("SELECT current_user") == kScramRole.name);
+}
+
+TEST_CASE("no password reaches pgphase's log, even at debug level", "[auth]") {
+  for (const TestRole& role : kTestRoles) {
+    if (role.password == nullptr) continue;
+    PgConn good = env().tcp->connect("postgres", role.name, role.password);
+    REQUIRE(good.ok());
+    PgConn bad = env().tcp->connect("postgres", role.name, "wrong-secret-xyz");
+    REQUIRE_FALSE(bad.ok());
+  }
+  const std::string log = env().tcp->stderr_text();
+  CHECK(log.find("session: startup user=") != std::string::npos);  // debug lines were written
+  for (const TestRole& role : kTestRoles) {
+    if (role.password != nullptr) CHECK(log.find(role.password) == std::string::npos);
+  }
+  CHECK(log.find("wrong-secret-xyz") == std::string::npos);
 }
