@@ -2,11 +2,20 @@
 # Input lines (tab-separated):
 #   meta KEY VALUE
 #   row  ID WORKLOAD CLIENTS THREADS MODE TRANSPORT KIND      (KIND: tps | latency)
-#   run  ID TARGET ROUND TPS LATENCY_MS                      (TARGET: direct | pgphase | pgbouncer)
+#   run  ID TARGET ROUND TPS LATENCY_MS                      (TARGET: direct | pgphase | pgbouncer
+#                                                              | pgphase-alt, the --workers
+#                                                              meta[workers_alt] instance, only in
+#                                                              row meta[workers_alt_row])
+#   cpu  ID TARGET ROUND TXNS PROXY PGBENCH POSTGRESQL PROXIES KTHREADS TOTAL IDLE IRQ STEAL
+#        CPU clock ticks (1/meta[clk_tck] s) during that run: PROXY = the target's proxy process
+#        ("-" for direct), PROXIES = all proxy processes, KTHREADS = kernel threads; TOTAL, IDLE
+#        (idle+iowait), IRQ (irq+softirq), STEAL from /proc/stat over all CPUs. TXNS = pgbench's
+#        "number of transactions actually processed".
+#   load ROUND LOADAVG1 LOADAVG5 LOADAVG15                    (/proc/loadavg before the round)
 #   mem  TARGET VMRSS_BEFORE_KIB VMRSS_AFTER_KIB SESSIONS
 # Targets: pgphase TPS >= 1.2x PgBouncer in every throughput row; pgphase >= 0.7x direct in the
 # select-only 32-client rows; pgphase's added single-client latency <= PgBouncer's; pgphase
-# memory <= 16 KiB per idle session.
+# memory <= 16 KiB per idle session. Proxy CPU per transaction is reported, but is not a target.
 # POSIX awk (mawk) only.
 
 $1 == "meta" { meta[$2] = $3; metakeys[++nmeta] = $2; next }
@@ -22,6 +31,17 @@ $1 == "run" {
   tps[k, n] = $5 + 0; lat[k, n] = $6 + 0; rnd[k, n] = $4 + 0
   next
 }
+$1 == "cpu" {
+  k = $2 SUBSEP $3
+  r = $4 + 0
+  cseen[k, r] = 1
+  ctxn[k, r] = $5 + 0; cproxy[k, r] = $6; cpgb[k, r] = $7 + 0; cpg[k, r] = $8 + 0; cprox[k, r] = $9 + 0
+  ckthr[k, r] = $10 + 0; ctot[k, r] = $11 + 0; cidle[k, r] = $12 + 0; cirq[k, r] = $13 + 0
+  csteal[k, r] = $14 + 0
+  ncpu++; cpu_k[ncpu] = k; cpu_r[ncpu] = r
+  next
+}
+$1 == "load" { load1[$2 + 0] = $3; load5[$2 + 0] = $4; load15[$2 + 0] = $5; next }
 $1 == "mem" { mem_before[$2] = $3 + 0; mem_after[$2] = $4 + 0; mem_n[$2] = $5 + 0; mem_seen[$2] = 1; next }
 
 function median(arr, k, n,    i, j, v, tmp) {
@@ -34,6 +54,53 @@ function median(arr, k, n,    i, j, v, tmp) {
   }
   if (n % 2) return tmp[(n + 1) / 2]
   return (tmp[n / 2] + tmp[n / 2 + 1]) / 2
+}
+function minv(arr, k, n,    i, m) {
+  if (n == 0) return ""
+  m = arr[k, 1]
+  for (i = 2; i <= n; i++) if (arr[k, i] < m) m = arr[k, i]
+  return m
+}
+function maxv(arr, k, n,    i, m) {
+  if (n == 0) return ""
+  m = arr[k, 1]
+  for (i = 2; i <= n; i++) if (arr[k, i] > m) m = arr[k, i]
+  return m
+}
+# Proxy CPU µs per transaction of run (k, round); "" for direct runs or without transactions.
+function cpu_us(k, r) {
+  if (!((k, r) in cseen) || cproxy[k, r] == "-" || ctxn[k, r] <= 0) return ""
+  return cproxy[k, r] * 1e6 / clk / ctxn[k, r]
+}
+function pct(x, tot) { return tot > 0 ? x * 100 / tot : "" }
+function f1(x) { return x == "" ? "n/a" : sprintf("%.1f", x) }
+function fpct(x,    v) {
+  if (x == "") return "n/a"
+  v = sprintf("%.0f", x)
+  return (v == "-0" ? "0" : v) "%"
+}
+function us_cell(id, t,    k) {
+  k = id SUBSEP t
+  if (ucnt[k] == 0) return "n/a"
+  if (ucnt[k] == 1) return sprintf("%.1f", mu[id, t])
+  return sprintf("%.1f (%.1f-%.1f)", mu[id, t], minv(us, k, ucnt[k]), maxv(us, k, ucnt[k]))
+}
+# JSON for one run: round, tps, latency and, when recorded, transactions, proxy CPU and CPU ticks.
+function jrun(k, n,    r, s) {
+  r = rnd[k, n]
+  s = sprintf("{\"round\": %d, \"tps\": %s, \"latency_ms\": %s", r, jnum(tps[k, n]), jnum(lat[k, n]))
+  if ((k, r) in cseen) {
+    s = s sprintf(", \"transactions\": %d, \"proxy_cpu_us_per_txn\": %s, \"cpu_ticks\": {\"proxy\": %s, \"pgbench\": %d, \"postgresql\": %d, \"all_proxies\": %d, \"kernel_threads\": %d, \"machine_total\": %d, \"machine_idle\": %d, \"machine_irq_softirq\": %d, \"machine_steal\": %d}, \"machine_pct\": {\"busy\": %s, \"postgresql_pgbench_proxies\": %s, \"kernel\": %s, \"steal\": %s, \"other_processes\": %s, \"irq_softirq\": %s}",
+      ctxn[k, r], jnum(cpu_us(k, r)), cproxy[k, r] == "-" ? "null" : cproxy[k, r] + 0, cpgb[k, r], cpg[k, r],
+      cprox[k, r], ckthr[k, r], ctot[k, r], cidle[k, r], cirq[k, r], csteal[k, r],
+      jnum(mbusy[k, r]), jnum(mours[k, r]), jnum(mkern[k, r]), jnum(msteal[k, r]), jnum(mother[k, r]), jnum(mirq[k, r]))
+  }
+  return s "}"
+}
+function jus(id, t,    k) {
+  k = id SUBSEP t
+  return sprintf("{\"median\": %s, \"min\": %s, \"max\": %s}", jnum(mu[id, t]), jnum(minv(us, k, ucnt[k])),
+    jnum(maxv(us, k, ucnt[k])))
 }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : a / b }
 function fx(x) { return x == "" ? "n/a" : sprintf("%.2fx", x) }
@@ -54,14 +121,46 @@ function add_target(name, measured, threshold, ok) {
 }
 
 END {
-  split("direct pgphase pgbouncer", targets, " ")
+  split("direct pgphase pgbouncer pgphase-alt", targets, " ")
+  clk = meta["clk_tck"] + 0
+  if (clk <= 0) clk = 100
+  alt = meta["workers_alt"] + 0
+  arow = meta["workers_alt_row"]
+  alt_label = "pgphase --workers " alt
+  nr = meta["rounds"] + 0
+  irq_sep = meta["irq_time_accounting"] == "y"
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    for (t = 1; t <= 3; t++) {
+    for (t = 1; t <= 4; t++) {
       k = id SUBSEP targets[t]
       mt[id, targets[t]] = median(tps, k, cnt[k])
       ml[id, targets[t]] = median(lat, k, cnt[k])
+      # proxy CPU µs per transaction, one value per round that has one
+      ucnt[k] = 0
+      for (n = 1; n <= cnt[k]; n++) {
+        v = cpu_us(k, rnd[k, n])
+        if (v != "") us[k, ++ucnt[k]] = v
+      }
+      mu[id, targets[t]] = median(us, k, ucnt[k])
     }
+  }
+  has_alt = alt > 0 && cnt[arow SUBSEP "pgphase-alt"] > 0
+
+  # ---- machine load: per run shares of all CPUs' time, then per round and overall
+  for (i = 1; i <= ncpu; i++) {
+    k = cpu_k[i]; r = cpu_r[i]; tot = ctot[k, r]
+    busy = tot - cidle[k, r]
+    ours = cpgb[k, r] + cpg[k, r] + cprox[k, r]
+    # irq/softirq time is inside the process times unless the kernel accounts it separately.
+    kern = ckthr[k, r] + (irq_sep ? cirq[k, r] : 0)
+    other = busy - ours - kern - csteal[k, r]
+    mbusy[k, r] = pct(busy, tot); mours[k, r] = pct(ours, tot); mkern[k, r] = pct(kern, tot)
+    msteal[k, r] = pct(csteal[k, r], tot); mother[k, r] = pct(other, tot); mirq[k, r] = pct(cirq[k, r], tot)
+    if (tot <= 0) continue
+    n = ++lcnt[r]
+    lbusy[r, n] = mbusy[k, r]; lours[r, n] = mours[k, r]; lkern[r, n] = mkern[k, r]
+    lsteal[r, n] = msteal[k, r]; lother[r, n] = mother[k, r]; lirq[r, n] = mirq[k, r]
+    aother["all", ++acnt] = mother[k, r]
   }
 
   # ---- targets
@@ -106,8 +205,30 @@ END {
   printf "- %s (git %s), --workers %s; PostgreSQL %s (%s); PgBouncer %s (%s); pgbench %s\n",
     meta["pgphase_version"], meta["pgphase_git"], meta["pgphase_workers"], meta["postgresql"], meta["postgresql_settings"],
     meta["pgbouncer"], meta["pgbouncer_settings"], meta["pgbench"] > md
-  printf "- pgbench scale %s; %s s per run, %s round(s) in round-robin order (direct, pgphase, PgBouncer alternate); figures are medians over rounds; clients connect over TCP loopback, \"backend\" is the proxy-to-PostgreSQL link (direct runs always use TCP)\n\n",
+  printf "- pgbench scale %s; %s s per run, %s round(s) in round-robin order (direct, pgphase, PgBouncer alternate); figures are medians over rounds; clients connect over TCP loopback, \"backend\" is the proxy-to-PostgreSQL link (direct runs always use TCP)\n",
     meta["scale"], meta["duration_s"], meta["rounds"] > md
+  if (has_alt)
+    printf "- An extra pgphase instance with --workers %s runs in the %s row only, in the same rotation; it is reported as the row \"%s\"\n",
+      alt, row_label(arow), alt_label > md
+  if (nr >= 2) {
+    line = ""
+    for (i = 1; i <= nrows; i++) {
+      id = rid[i]; k = id SUBSEP "direct"
+      lo = minv(tps, k, cnt[k]); hi = maxv(tps, k, cnt[k]); m = mt[id, "direct"]
+      line = line (i > 1 ? "; " : "") sprintf("%s: %s-%s (%s of the median)", row_label(id), f0(lo), f0(hi),
+        (m == "" || m + 0 == 0) ? "n/a" : sprintf("%.0f%%", (hi - lo) * 100 / m))
+    }
+    printf "- Noise: direct PostgreSQL TPS varied, min-max over the %d rounds, by %s. TPS ratios are only as reliable as this spread allows; proxy CPU per transaction (below, with its own min-max) is the other comparison\n", nr, line > md
+  } else {
+    print "- Noise: only 1 round, so the spread of direct TPS across rounds is not measured (use more rounds)" > md
+  }
+  if (acnt > 0) {
+    line = ""
+    for (r = 1; r <= nr; r++) if (r in load1) line = line (line == "" ? "" : ", ") load1[r]
+    printf "- Machine load: during the runs, processes other than PostgreSQL, pgbench, the proxies and the kernel took a median %s (max %s) of the machine's CPU time (%s CPUs = 100%%); 1-minute load average before each round: %s (see \"Machine load\" below)\n",
+      fpct(median(aother, "all", acnt)), fpct(maxv(aother, "all", acnt)), meta["cpus"], line == "" ? "n/a" : line > md
+  }
+  print "" > md
 
   print "## Throughput (median TPS, ratio to direct)\n" > md
   print "| Workload | Clients | Mode | Backend | Direct TPS | pgphase TPS | PgBouncer TPS | pgphase / PgBouncer |" > md
@@ -119,6 +240,10 @@ END {
       f0(mt[id, "pgphase"]), fx(ratio(mt[id, "pgphase"], mt[id, "direct"])),
       f0(mt[id, "pgbouncer"]), fx(ratio(mt[id, "pgbouncer"], mt[id, "direct"])),
       fx(ratio(mt[id, "pgphase"], mt[id, "pgbouncer"])) > md
+    if (has_alt && id == arow)
+      printf "| %s (%s) | %s | %s | %s | as above | %s (%s) | as above | %s |\n", alt_label, rwork[id], rclients[id],
+        rmode[id], transport_label(rtrans[id]), f0(mt[id, "pgphase-alt"]),
+        fx(ratio(mt[id, "pgphase-alt"], mt[id, "direct"])), fx(ratio(mt[id, "pgphase-alt"], mt[id, "pgbouncer"])) > md
   }
   print "" > md
   print "## Latency (median of pgbench's average latency, ms; added vs direct in us)\n" > md
@@ -131,8 +256,42 @@ END {
       transport_label(rtrans[id]), f3(d),
       f3(p), (d == "" || p == "") ? "n/a" : sprintf("%+.0f us", (p - d) * 1000),
       f3(b), (d == "" || b == "") ? "n/a" : sprintf("%+.0f us", (b - d) * 1000) > md
+    a = ml[id, "pgphase-alt"]
+    if (has_alt && id == arow)
+      printf "| %s (%s) | %s | %s | %s | as above | %s (%s) | as above |\n", alt_label, rwork[id], rclients[id],
+        rmode[id], transport_label(rtrans[id]), f3(a),
+        (d == "" || a == "") ? "n/a" : sprintf("%+.0f us", (a - d) * 1000) > md
   }
   print "" > md
+  printf "## Proxy CPU per transaction (median µs of proxy CPU per transaction%s)\n\n", (nr >= 2 ? ", min-max over rounds" : "") > md
+  print "| Workload | Clients | Mode | Backend | pgphase µs/txn | PgBouncer µs/txn | PgBouncer / pgphase |" > md
+  print "|---|---:|---|---|---:|---:|---:|" > md
+  for (i = 1; i <= nrows; i++) {
+    id = rid[i]
+    printf "| %s | %s | %s | %s | %s | %s | %s |\n", rwork[id], rclients[id], rmode[id], transport_label(rtrans[id]),
+      us_cell(id, "pgphase"), us_cell(id, "pgbouncer"), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase"])) > md
+    if (has_alt && id == arow)
+      printf "| %s (%s) | %s | %s | %s | %s | as above | %s |\n", alt_label, rwork[id], rclients[id], rmode[id],
+        transport_label(rtrans[id]), us_cell(id, "pgphase-alt"), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])) > md
+  }
+  printf "\nProxy CPU = user + system CPU time of the proxy process (all threads; /proc/PID/stat utime + stime, in 1/%d s ticks) during the pgbench run, divided by the transactions pgbench processed. Lower is better; PgBouncer / pgphase > 1.00x means pgphase does the same work with less CPU. PostgreSQL's and pgbench's CPU are not in it; kernel loopback networking is charged to whichever process (or softirq) runs it, so part of it lands here. It measures how much CPU the proxy spent per transaction, not how much CPU it was given, so it is a different view from TPS; it is still not load-independent: CPU and cache contention, steal and event batching (fewer messages per wakeup at lower throughput) shift it, so compare its min-max with the TPS spread before trusting a ratio.\n\n", clk > md
+
+  if (acnt > 0) {
+    print "## Machine load during the runs (share of all CPUs' time while pgbench ran; median over the runs of each round)\n" > md
+    printf "| Round | Load average before (1/5/15 min) | CPU busy | PostgreSQL + pgbench + proxies | Kernel threads%s | Steal | Other processes (median / max) | irq + softirq (%s) |\n",
+      (irq_sep ? " + irq + softirq" : ""), (irq_sep ? "included in Kernel" : "included in the process times") > md
+    print "|---:|---|---:|---:|---:|---:|---:|---:|" > md
+    for (r = 1; r <= nr; r++) {
+      if (!lcnt[r]) continue
+      printf "| %d | %s | %s | %s | %s | %s | %s / %s | %s |\n", r,
+        (r in load1) ? load1[r] " / " load5[r] " / " load15[r] : "n/a",
+        fpct(median(lbusy, r, lcnt[r])), fpct(median(lours, r, lcnt[r])), fpct(median(lkern, r, lcnt[r])),
+        fpct(median(lsteal, r, lcnt[r])), fpct(median(lother, r, lcnt[r])), fpct(maxv(lother, r, lcnt[r])),
+        fpct(median(lirq, r, lcnt[r])) > md
+    }
+    printf "\nFrom /proc/stat (all CPUs) and /proc/PID/stat: PostgreSQL = the postmaster and its children (backends that exit count through the postmaster), pgbench = this script's reaped children, proxies = every pgphase instance and PgBouncer. Other processes = busy minus the rest, i.e. other builds and jobs on the machine, system daemons and this script's own bookkeeping. %s Per-process and per-CPU times are accounted separately by the kernel, so the split is approximate (a few %%; small negative values mean about zero).\n\n",
+      irq_sep ? "The kernel accounts irq/softirq time separately (CONFIG_IRQ_TIME_ACCOUNTING=y), so it is subtracted on its own." : (meta["irq_time_accounting"] == "n" ? "Without CONFIG_IRQ_TIME_ACCOUNTING (this kernel) irq/softirq time (mostly loopback networking) is also charged to the interrupted processes, so it is not subtracted again." : "Whether the kernel charges irq/softirq time to processes is unknown here; it is assumed so and not subtracted again (if not, \"other\" includes it).") > md
+  }
   print "## Memory with idle client sessions (VmRSS of the proxy process)\n" > md
   print "| Process | Sessions | VmRSS before | VmRSS after | Per session |" > md
   print "|---|---:|---:|---:|---:|" > md
@@ -151,6 +310,22 @@ END {
   for (i = 1; i <= ntargets; i++)
     printf "| %s | %s | %s | %s |\n", tname[i], tmeasured[i], tthreshold[i], tpass[i] ? "PASS" : "MISS" > md
   printf "\n%d of %d targets met. The 1.2x-PgBouncer rule applies to the multi-client throughput rows; the 1-client row is judged on added latency.\n", met, ntargets > md
+  print "\nInformational, not targets: proxy CPU per transaction, PgBouncer µs / pgphase µs (> 1.00x: pgphase does the same work with less CPU).\n" > md
+  for (i = 1; i <= nrows; i++) {
+    id = rid[i]
+    info_name[++ninfo] = "proxy CPU per transaction, PgBouncer / pgphase: " row_label(id)
+    info_val[ninfo] = sprintf("pgphase %s µs, PgBouncer %s µs: %s", f1(mu[id, "pgphase"]), f1(mu[id, "pgbouncer"]),
+      fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase"])))
+    info_md[ninfo] = row_label(id) ": " info_val[ninfo]
+    if (has_alt && id == arow) {
+      info_name[++ninfo] = "proxy CPU per transaction, PgBouncer / " alt_label ": " row_label(id)
+      info_val[ninfo] = sprintf("%s %s µs, PgBouncer %s µs: %s", alt_label, f1(mu[id, "pgphase-alt"]),
+        f1(mu[id, "pgbouncer"]), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])))
+      info_md[ninfo] = sprintf("same row, %s: %s µs, PgBouncer %s µs: %s", alt_label, f1(mu[id, "pgphase-alt"]),
+        f1(mu[id, "pgbouncer"]), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])))
+    }
+  }
+  for (i = 1; i <= ninfo; i++) printf "- %s\n", info_md[i] > md
 
   # ---- JSON
   print "{" > json
@@ -172,8 +347,7 @@ END {
       k = id SUBSEP targets[t]
       printf "%s%s: [", (t > 1 ? ", " : ""), jstr(targets[t]) > json
       for (n = 1; n <= cnt[k]; n++)
-        printf "%s{\"round\": %d, \"tps\": %s, \"latency_ms\": %s}", (n > 1 ? ", " : ""), rnd[k, n],
-          jnum(tps[k, n]), jnum(lat[k, n]) > json
+        printf "%s%s", (n > 1 ? ", " : ""), jrun(k, n) > json
       printf "]" > json
     }
     printf "},\n     \"median\": {" > json
@@ -184,11 +358,42 @@ END {
     printf "},\n     \"tps_ratio_to_direct\": {\"pgphase\": %s, \"pgbouncer\": %s}, \"pgphase_over_pgbouncer\": %s,\n",
       jnum(ratio(mt[id, "pgphase"], mt[id, "direct"])), jnum(ratio(mt[id, "pgbouncer"], mt[id, "direct"])),
       jnum(ratio(mt[id, "pgphase"], mt[id, "pgbouncer"])) > json
-    printf "     \"added_latency_us\": {\"pgphase\": %s, \"pgbouncer\": %s}}",
+    printf "     \"added_latency_us\": {\"pgphase\": %s, \"pgbouncer\": %s},\n",
       (d == "" || p == "") ? "null" : jnum((p - d) * 1000),
       (d == "" || b == "") ? "null" : jnum((b - d) * 1000) > json
+    k = id SUBSEP "direct"
+    printf "     \"direct_tps_min_max\": [%s, %s],\n", jnum(minv(tps, k, cnt[k])), jnum(maxv(tps, k, cnt[k])) > json
+    printf "     \"proxy_cpu_us_per_txn\": {\"pgphase\": %s, \"pgbouncer\": %s}, \"proxy_cpu_pgbouncer_over_pgphase\": %s}",
+      jus(id, "pgphase"), jus(id, "pgbouncer"), jnum(ratio(mu[id, "pgbouncer"], mu[id, "pgphase"])) > json
   }
   print "\n  ]," > json
+  # The extra --workers instance (same rounds as its row's direct and PgBouncer runs).
+  if (has_alt) {
+    id = arow; k = id SUBSEP "pgphase-alt"; d = ml[id, "direct"]; a = ml[id, "pgphase-alt"]
+    printf "  \"workers_alt\": {\"label\": %s, \"workers\": %d, \"row\": %s,\n    \"runs\": [", jstr(alt_label), alt, jstr(id) > json
+    for (n = 1; n <= cnt[k]; n++) printf "%s%s", (n > 1 ? ", " : ""), jrun(k, n) > json
+    printf "],\n    \"median\": {\"tps\": %s, \"latency_ms\": %s}, \"tps_ratio_to_direct\": %s, \"over_pgbouncer\": %s, \"over_pgphase\": %s, \"added_latency_us\": %s,\n",
+      jnum(mt[id, "pgphase-alt"]), jnum(a), jnum(ratio(mt[id, "pgphase-alt"], mt[id, "direct"])),
+      jnum(ratio(mt[id, "pgphase-alt"], mt[id, "pgbouncer"])), jnum(ratio(mt[id, "pgphase-alt"], mt[id, "pgphase"])),
+      (d == "" || a == "") ? "null" : jnum((a - d) * 1000) > json
+    printf "    \"proxy_cpu_us_per_txn\": %s, \"proxy_cpu_pgbouncer_over_this\": %s},\n", jus(id, "pgphase-alt"),
+      jnum(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])) > json
+  } else {
+    print "  \"workers_alt\": null," > json
+  }
+  printf "  \"machine_load\": {\"median_other_processes_pct\": %s, \"max_other_processes_pct\": %s, \"rounds\": [",
+    jnum(median(aother, "all", acnt)), jnum(maxv(aother, "all", acnt)) > json
+  first = 1
+  for (r = 1; r <= nr; r++) {
+    if (!lcnt[r] && !(r in load1)) continue
+    printf "%s\n    {\"round\": %d, \"loadavg_before\": %s, \"median_pct\": {\"busy\": %s, \"postgresql_pgbench_proxies\": %s, \"kernel\": %s, \"steal\": %s, \"other_processes\": %s, \"irq_softirq\": %s}, \"max_other_processes_pct\": %s}",
+      (first ? "" : ","), r, (r in load1) ? "[" load1[r] + 0 ", " load5[r] + 0 ", " load15[r] + 0 "]" : "null",
+      jnum(median(lbusy, r, lcnt[r])), jnum(median(lours, r, lcnt[r])), jnum(median(lkern, r, lcnt[r])),
+      jnum(median(lsteal, r, lcnt[r])), jnum(median(lother, r, lcnt[r])), jnum(median(lirq, r, lcnt[r])),
+      jnum(maxv(lother, r, lcnt[r])) > json
+    first = 0
+  }
+  print "\n  ]}," > json
   printf "  \"memory\": {" > json
   first = 1
   for (t = 1; t <= 2; t++) {
@@ -204,6 +409,10 @@ END {
   for (i = 1; i <= ntargets; i++)
     printf "%s\n    {\"name\": %s, \"measured\": %s, \"threshold\": %s, \"pass\": %s}", (i > 1 ? "," : ""),
       jstr(tname[i]), jstr(tmeasured[i]), jstr(tthreshold[i]), tpass[i] ? "true" : "false" > json
+  print "\n  ]," > json
+  printf "  \"informational\": [" > json
+  for (i = 1; i <= ninfo; i++)
+    printf "%s\n    {\"name\": %s, \"measured\": %s}", (i > 1 ? "," : ""), jstr(info_name[i]), jstr(info_val[i]) > json
   print "\n  ]," > json
   printf "  \"summary\": {\"targets_met\": %d, \"targets_total\": %d}\n}\n", met, ntargets > json
 }

@@ -7,16 +7,26 @@
 # PASS/MISS against the targets). The report is also written to bench/results/<timestamp>.md and
 # .json. It is a measurement, not a test: it exits 0 whether targets are met or not.
 #
-#   bench/run.sh            # full run: 10 s per pgbench run, 3 rounds (~13 minutes)
+# Because TPS on a shared, noisy machine swings from run to run, every run also records CPU time:
+# the proxy's (utime+stime of the whole process from /proc/PID/stat, all threads) divided by the
+# transactions pgbench processed gives "proxy CPU µs per transaction": what the proxy spent per
+# transaction rather than what it was given, a second view next to TPS (still moved by cache and
+# CPU contention, steal and event batching). /proc/stat and the CPU time of PostgreSQL (postmaster
+# and children), pgbench and the proxies give the share of CPU taken by other processes during
+# each run, and the report states the min-max spread of direct TPS across rounds.
+#
+#   bench/run.sh            # full run: 6 s per pgbench run, 5 rounds (~14 minutes)
 #   bench/run.sh --quick    # smoke test: 3 s per run, 1 round (figures are not meaningful)
 #
 # Environment:
-#   BENCH_DURATION   seconds per pgbench run (default 10; 3 with --quick)
-#   BENCH_ROUNDS     rounds; each row reports the median (default 3; 1 with --quick)
+#   BENCH_DURATION   seconds per pgbench run (default 6; 3 with --quick)
+#   BENCH_ROUNDS     rounds; each row reports the median (default 5; 1 with --quick)
 #   BENCH_SCALE      pgbench -i scale factor (default 10)
 #   BENCH_WARMUP     seconds of select-only warm-up per target before round 1 (default 2; 1 with --quick)
 #   BENCH_IDLE_SESSIONS  idle sessions for the memory measurement (default 500)
 #   BENCH_WORKERS    pgphase --workers (default nproc)
+#   BENCH_WORKERS_ALT  --workers of an extra pgphase instance measured in the select-only 8-client
+#                    simple TCP row only, reported as the row "pgphase --workers N" (default 1; 0 = off)
 #   BENCH_KEEP_TMP=1 keep the temp dir (logs, pgbouncer.ini, raw pgbench output) after the run
 #   PGPHASE_BIN      pgphase binary (default build/pgphase; BUILD_DIR is honoured)
 # Needs: build/pgphase (bash scripts/build.sh), and from scripts/deps.sh: postgresql-15, pgbench,
@@ -37,7 +47,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h | --help)
-      sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+      awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
       exit 0
       ;;
     *) die "unknown argument '$arg' (try --help)" ;;
@@ -49,14 +59,15 @@ if [ "$QUICK" = 1 ]; then
   ROUNDS=${BENCH_ROUNDS:-1}
   WARMUP=${BENCH_WARMUP:-1}
 else
-  DURATION=${BENCH_DURATION:-10}
-  ROUNDS=${BENCH_ROUNDS:-3}
+  DURATION=${BENCH_DURATION:-6}
+  ROUNDS=${BENCH_ROUNDS:-5}
   WARMUP=${BENCH_WARMUP:-2}
 fi
 SCALE=${BENCH_SCALE:-10}
 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-500}
 WORKERS=${BENCH_WORKERS:-$(nproc)}
-for v in DURATION ROUNDS SCALE WARMUP IDLE_SESSIONS WORKERS; do
+WORKERS_ALT=${BENCH_WORKERS_ALT:-1}
+for v in DURATION ROUNDS SCALE WARMUP IDLE_SESSIONS WORKERS WORKERS_ALT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "BENCH_$v must be a non-negative integer (got '${!v}')"
 done
 for v in DURATION ROUNDS SCALE IDLE_SESSIONS WORKERS; do
@@ -66,7 +77,7 @@ done
 PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
 [ -x "$PGPHASE_BIN" ] ||
   die "pgphase binary not found at $PGPHASE_BIN; build it first: bash scripts/build.sh (or set PGPHASE_BIN)"
-for cmd in pgbench psql pgbouncer python3 awk; do
+for cmd in pgbench psql pgbouncer python3 awk getconf; do
   command -v "$cmd" >/dev/null || die "'$cmd' not found; install the dependencies: bash scripts/deps.sh"
 done
 [ -x "$PG_BIN/pg_ctl" ] || die "PostgreSQL 15 not found in $PG_BIN; run: bash scripts/deps.sh"
@@ -166,17 +177,21 @@ pgbench -i -s "$SCALE" -q -p "$PG_PORT" "$DB" >"$TMP/pgbench-init.log" 2>&1 || {
 }
 log "initialised in $((SECONDS - start)) s"
 PG_VERSION=$("${PSQL[@]}" -p "$PG_PORT" -d "$DB" -c "SHOW server_version")
+PG_POSTMASTER_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
+[[ "$PG_POSTMASTER_PID" =~ ^[0-9]+$ ]] || die "cannot read the postmaster pid from $PG_DATA/postmaster.pid"
 
 # ---------------------------------------------------------------------------------------------
-# pgphase: one instance per backend transport (TCP and unix socket). Idle instances cost nothing.
-start_pgphase() { # NAME BACKEND -> sets PGPHASE_PORT_<NAME>
-  local name=$1 backend=$2 listen admin pid
+# pgphase: one instance per backend transport (TCP and unix socket), plus (BENCH_WORKERS_ALT > 0)
+# one with --workers BENCH_WORKERS_ALT for the select-only 8-client simple TCP row. Idle instances
+# cost nothing.
+start_pgphase() { # NAME BACKEND WORKERS -> sets PGPHASE_PORT_<NAME>, PGPHASE_PID_<NAME>
+  local name=$1 backend=$2 workers=$3 listen admin pid
   listen=$(free_port 6432)
   reserve_port "$listen"
   admin=$(free_port 8432)
   reserve_port "$admin"
   "$PGPHASE_BIN" serve --listen "127.0.0.1:$listen" --backend "$backend" \
-    --admin "127.0.0.1:$admin" --workers "$WORKERS" --log-level warn \
+    --admin "127.0.0.1:$admin" --workers "$workers" --log-level warn \
     >"$TMP/pgphase-$name.log" 2>&1 &
   pid=$!
   PGPHASE_PIDS+=("$pid")
@@ -184,10 +199,11 @@ start_pgphase() { # NAME BACKEND -> sets PGPHASE_PORT_<NAME>
   wait_for_listen "$listen" 30 "$pid" || die "pgphase ($name) did not start; see the log above"
   printf -v "PGPHASE_PORT_$name" '%s' "$listen"
   printf -v "PGPHASE_PID_$name" '%s' "$pid"
-  log "pgphase ($name backend $backend) pid $pid on 127.0.0.1:$listen, admin 127.0.0.1:$admin"
+  log "pgphase ($name backend $backend, --workers $workers) pid $pid on 127.0.0.1:$listen, admin 127.0.0.1:$admin"
 }
-start_pgphase tcp "127.0.0.1:$PG_PORT"
-start_pgphase unix "unix:$PG_SOCKET_DIR/.s.PGSQL.$PG_PORT"
+start_pgphase tcp "127.0.0.1:$PG_PORT" "$WORKERS"
+start_pgphase unix "unix:$PG_SOCKET_DIR/.s.PGSQL.$PG_PORT" "$WORKERS"
+[ "$WORKERS_ALT" -gt 0 ] && start_pgphase alt "127.0.0.1:$PG_PORT" "$WORKERS_ALT"
 
 # ---------------------------------------------------------------------------------------------
 # PgBouncer (session pooling), one instance with an alias per backend transport.
@@ -243,21 +259,25 @@ check_alive() {
   kill -0 "$BOUNCER_PID" 2>/dev/null || die "pgbouncer (pid $BOUNCER_PID) has exited"
 }
 
-# Target endpoint for a row transport: sets T_PORT and T_DB.
-# shellcheck disable=SC2154 # PGPHASE_PORT_* are set by start_pgphase via printf -v
+# Target endpoint for a row transport: sets T_PORT, T_DB and T_PID (the proxy process; empty for
+# direct). pgphase-alt is the --workers BENCH_WORKERS_ALT instance (TCP backend only).
+# shellcheck disable=SC2154 # PGPHASE_PORT_* / PGPHASE_PID_* are set by start_pgphase via printf -v
 endpoint() { # TARGET TRANSPORT
   case "$1/$2" in
-    direct/*) T_PORT=$PG_PORT T_DB=$DB ;;
-    pgphase/tcp) T_PORT=$PGPHASE_PORT_tcp T_DB=$DB ;;
-    pgphase/unix) T_PORT=$PGPHASE_PORT_unix T_DB=$DB ;;
-    pgbouncer/tcp) T_PORT=$BOUNCER_PORT T_DB=$DB ;;
-    pgbouncer/unix) T_PORT=$BOUNCER_PORT T_DB=${DB}_unix ;;
+    direct/*) T_PORT=$PG_PORT T_DB=$DB T_PID="" ;;
+    pgphase/tcp) T_PORT=$PGPHASE_PORT_tcp T_DB=$DB T_PID=$PGPHASE_PID_tcp ;;
+    pgphase/unix) T_PORT=$PGPHASE_PORT_unix T_DB=$DB T_PID=$PGPHASE_PID_unix ;;
+    pgphase-alt/tcp) T_PORT=$PGPHASE_PORT_alt T_DB=$DB T_PID=$PGPHASE_PID_alt ;;
+    pgbouncer/tcp) T_PORT=$BOUNCER_PORT T_DB=$DB T_PID=$BOUNCER_PID ;;
+    pgbouncer/unix) T_PORT=$BOUNCER_PORT T_DB=${DB}_unix T_PID=$BOUNCER_PID ;;
     *) die "unknown target $1/$2" ;;
   esac
 }
+ALL_TARGETS=(direct/tcp pgphase/tcp pgphase/unix pgbouncer/tcp pgbouncer/unix)
+[ "$WORKERS_ALT" -gt 0 ] && ALL_TARGETS+=(pgphase-alt/tcp)
 
 # Every target must answer a query before anything is measured.
-for t in direct/tcp pgphase/tcp pgphase/unix pgbouncer/tcp pgbouncer/unix; do
+for t in "${ALL_TARGETS[@]}"; do
   endpoint "${t%/*}" "${t#*/}"
   got=$("${PSQL[@]}" -p "$T_PORT" -d "$T_DB" -c "SELECT count(*) FROM pgbench_branches") ||
     die "query through $t (port $T_PORT) failed"
@@ -327,49 +347,148 @@ for row in "${ROWS[@]}"; do
   fact row $row
 done
 
+CLK_TCK=$(getconf CLK_TCK)
+[[ "$CLK_TCK" =~ ^[1-9][0-9]*$ ]] || die "getconf CLK_TCK returned '$CLK_TCK'"
+# Without CONFIG_IRQ_TIME_ACCOUNTING, irq/softirq time (loopback networking, mostly) is charged to
+# whichever task it interrupted as well as to the irq/softirq columns of /proc/stat, so it must not
+# be subtracted again when working out the CPU share of other processes. y, n or unknown.
+irq_time_accounting() {
+  local cfg=""
+  if [ -r /proc/config.gz ] && command -v zcat >/dev/null; then
+    cfg=$(zcat /proc/config.gz 2>/dev/null | grep -E '^(# )?CONFIG_IRQ_TIME_ACCOUNTING[= ]' || true)
+  elif [ -r "/boot/config-$(uname -r)" ]; then
+    cfg=$(grep -E '^(# )?CONFIG_IRQ_TIME_ACCOUNTING[= ]' "/boot/config-$(uname -r)" || true)
+  else
+    echo unknown
+    return
+  fi
+  case "$cfg" in
+    CONFIG_IRQ_TIME_ACCOUNTING=y) echo y ;;
+    *) echo n ;;
+  esac
+}
+IRQ_TIME_ACCT=$(irq_time_accounting)
+
+# CPU snapshot, all in clock ticks (1/CLK_TCK s), printed as one line:
+#   machine_total machine_idle machine_irq machine_steal pgbench postgresql kernel_threads proxies target
+# machine_*: the "cpu" line of /proc/stat (total = user..steal over all CPUs; idle = idle + iowait;
+# irq = irq + softirq). pgbench: cutime+cstime of this shell, i.e. the CPU of every child it has
+# reaped, which between two snapshots is pgbench (plus a few ms of the first snapshot's awk).
+# postgresql: the postmaster's own and reaped children's CPU plus its live children's (backends that
+# exit during a run move from "live" to the postmaster's cutime, so the delta stays right).
+# kernel_threads: children of kthreadd (pid 2; e.g. ksoftirqd, kworker). proxies: all pgphase
+# instances and PgBouncer. target: the proxy process given as $1 (0 if none). /proc/PID/stat fields
+# 14-17 are utime, stime, cutime, cstime; a process's utime/stime cover all its threads.
+cpu_snapshot() { # [TARGET_PID]
+  # shellcheck disable=SC2016 # awk program
+  awk -v pm="$PG_POSTMASTER_PID" -v sh="$$" -v target="${1:-0}" \
+    -v proxies="${PGPHASE_PIDS[*]} $BOUNCER_PID" '
+    BEGIN {
+      while ((getline line < "/proc/stat") > 0) if (line ~ /^cpu /) break
+      close("/proc/stat")
+      split(line, c, " ")
+      total = 0
+      for (i = 2; i <= 9; i++) total += c[i]
+      np = split(proxies, pp, " ")
+      for (i = 1; i <= np; i++) isproxy[pp[i]] = 1
+      pg = kids = kthr = prox = tgt = 0
+      for (i = 1; i < ARGC; i++) {
+        f = ARGV[i]
+        ok = (getline line < f) > 0
+        close(f)
+        if (!ok) continue   # the process has gone
+        pid = f; sub(/^\/proc\//, "", pid); sub(/\/stat$/, "", pid)
+        # Drop "pid (comm) " so that a comm with spaces cannot shift the fields: s[n] = field n+2.
+        sub(/^.*\) /, "", line)
+        split(line, s, " ")
+        t = s[12] + s[13]
+        if (pid == pm) pg += t + s[14] + s[15]
+        else if (s[2] == pm) pg += t
+        else if (pid == sh) kids = s[14] + s[15]
+        else if (pid == 2 || s[2] == 2) kthr += t
+        if (pid in isproxy) prox += t
+        if (pid == target) tgt = t
+      }
+      printf "%d %d %d %d %d %d %d %d %d\n", total, c[5] + c[6], c[7] + c[8], c[9], kids, pg, kthr, prox, tgt
+      exit
+    }' /proc/[0-9]*/stat
+}
+
+# Runs pgbench; sets RUN_CPU to the CPU ticks used during the run, in cpu_snapshot's field order.
 run_pgbench() { # OUTFILE TARGET TRANSPORT WORKLOAD CLIENTS THREADS MODE SECONDS
-  local out=$1 workload=$4 clients=$5 threads=$6 mode=$7 seconds=$8 script=()
+  local out=$1 workload=$4 clients=$5 threads=$6 mode=$7 seconds=$8 script=() before after i
+  local -a b a
   endpoint "$2" "$3"
   [ "$workload" = select-only ] && script=(-S)
+  before=$(cpu_snapshot "$T_PID")
   if ! pgbench -n "${script[@]}" -p "$T_PORT" -c "$clients" -j "$threads" -M "$mode" \
     -T "$seconds" "$T_DB" >"$out" 2>&1; then
     tail -n 20 "$out" >&2
     check_alive
     die "pgbench against $2 ($3 backend, port $T_PORT) failed"
   fi
+  after=$(cpu_snapshot "$T_PID")
   check_alive
+  read -r -a b <<<"$before"
+  read -r -a a <<<"$after"
+  [[ ${#b[@]} == 9 && ${#a[@]} == 9 ]] || die "bad CPU snapshot: '$before' / '$after'"
+  RUN_CPU=""
+  for ((i = 0; i < 9; i++)); do RUN_CPU+="$((a[i] - b[i])) "; done
+  RUN_CPU=${RUN_CPU% }
 }
 
 if [ "$WARMUP" -gt 0 ]; then
   log "warm-up: ${WARMUP} s select-only per target"
-  for t in direct/tcp pgphase/tcp pgphase/unix pgbouncer/tcp pgbouncer/unix; do
+  for t in "${ALL_TARGETS[@]}"; do
     run_pgbench "$TMP/warmup.out" "${t%/*}" "${t#*/}" select-only 8 2 simple "$WARMUP"
   done
 fi
 
+# The extra --workers BENCH_WORKERS_ALT instance runs in this row only, in the same rotation.
+ALT_ROW=sel-simple-c8
 runs_total=$((ROUNDS * ${#ROWS[@]} * ${#TARGETS[@]}))
-log "running $runs_total pgbench runs of ${DURATION} s (${#ROWS[@]} rows x ${#TARGETS[@]} targets x $ROUNDS rounds)"
+[ "$WORKERS_ALT" -gt 0 ] && runs_total=$((runs_total + ROUNDS))
+log "running $runs_total pgbench runs of ${DURATION} s (${#ROWS[@]} rows x ${#TARGETS[@]} targets x $ROUNDS rounds$(
+  [ "$WORKERS_ALT" -gt 0 ] && echo " + pgphase --workers $WORKERS_ALT in $ALT_ROW"))"
 n=0
 for ((round = 1; round <= ROUNDS; round++)); do
+  read -r load1 load5 load15 _ </proc/loadavg
+  fact load "$round" "$load1" "$load5" "$load15"
+  log "round $round: load average $load1 $load5 $load15"
   for ((r = 0; r < ${#ROWS[@]}; r++)); do
     read -r id workload clients threads mode transport _ <<<"${ROWS[r]}"
-    for ((k = 0; k < ${#TARGETS[@]}; k++)); do
+    row_targets=("${TARGETS[@]}")
+    [ "$id" = "$ALT_ROW" ] && [ "$WORKERS_ALT" -gt 0 ] && row_targets+=(pgphase-alt)
+    for ((k = 0; k < ${#row_targets[@]}; k++)); do
       # Rotate the order per round and row so no target always runs first or last.
-      target=${TARGETS[(k + round + r) % ${#TARGETS[@]}]}
+      target=${row_targets[(k + round + r) % ${#row_targets[@]}]}
       n=$((n + 1))
       out=$TMP/run-$id-$target-$round.out
       run_pgbench "$out" "$target" "$transport" "$workload" "$clients" "$threads" "$mode" "$DURATION"
       tps=$(awk '/^tps = / { print $3; exit }' "$out")
       lat=$(awk '/^latency average = / { print $4; exit }' "$out")
       failed=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$out")
-      if [ -z "$tps" ] || [ -z "$lat" ]; then
+      txns=$(awk -F': *' '/^number of transactions actually processed/ { split($2, a, "/"); print a[1] + 0; exit }' "$out")
+      if [ -z "$tps" ] || [ -z "$lat" ] || [ -z "$txns" ]; then
         cat "$out" >&2
         die "could not parse pgbench output ($id, $target)"
       fi
       [ "${failed:-0}" = 0 ] || log "warning: $failed failed transactions ($id, $target, round $round)"
       fact run "$id" "$target" "$round" "$tps" "$lat"
-      printf '%s [%3d/%d] round %d  %-20s %-9s %10.0f tps  %8.3f ms\n' "$(date +%H:%M:%S)" \
-        "$n" "$runs_total" "$round" "$id" "$target" "$tps" "$lat"
+      read -r c_total c_idle c_irq c_steal c_pgbench c_pg c_kthr c_prox c_target <<<"$RUN_CPU"
+      [ "$target" = direct ] && c_target=-
+      fact cpu "$id" "$target" "$round" "$txns" "$c_target" "$c_pgbench" "$c_pg" "$c_prox" "$c_kthr" \
+        "$c_total" "$c_idle" "$c_irq" "$c_steal"
+      # Per-run progress: proxy CPU µs per transaction, and the share of all CPUs' time taken by
+      # processes other than PostgreSQL, pgbench, the proxies and the kernel (noise).
+      cpu_txn=$(awk -v t="$c_target" -v n="$txns" -v hz="$CLK_TCK" \
+        'BEGIN { if (t == "-" || n == 0) print "-"; else printf "%.1f", t * 1e6 / hz / n }')
+      ours=$((c_pgbench + c_pg + c_prox + c_kthr + c_steal))
+      [ "$IRQ_TIME_ACCT" = y ] && ours=$((ours + c_irq))
+      other=$(awk -v tot="$c_total" -v busy="$((c_total - c_idle))" -v ours="$ours" \
+        'BEGIN { printf "%.0f", (tot > 0 ? (busy - ours) * 100 / tot : 0) }')
+      printf '%s [%3d/%d] round %d  %-20s %-11s %10.0f tps  %8.3f ms  %6s µs CPU/txn  other %s%%\n' \
+        "$(date +%H:%M:%S)" "$n" "$runs_total" "$round" "$id" "$target" "$tps" "$lat" "$cpu_txn" "$other"
     done
   done
 done
@@ -384,6 +503,10 @@ fact meta warmup_s "$WARMUP"
 fact meta scale "$SCALE"
 fact meta idle_sessions "$IDLE_SESSIONS"
 fact meta pgphase_workers "$WORKERS"
+fact meta workers_alt "$WORKERS_ALT"
+fact meta workers_alt_row "$ALT_ROW"
+fact meta clk_tck "$CLK_TCK"
+fact meta irq_time_accounting "$IRQ_TIME_ACCT"
 fact meta cpus "$(nproc)"
 fact meta cpu_model "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 fact meta kernel "$(uname -r)"
