@@ -1,10 +1,12 @@
 #include "admin/http_server.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -23,9 +25,16 @@ using tcp = asio::ip::tcp;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 struct HttpServer::Impl {
-  Impl(asio::io_context& ctx, HttpHandler h) : acceptor(ctx), handler(std::move(h)) {}
+  Impl(asio::io_context& ctx, HttpHandler h, HttpServerOptions o)
+      : acceptor(ctx),
+        handler(std::move(h)),
+        options(std::move(o)),
+        pool(std::max(1u, options.blocking_threads)) {}
+  ~Impl() { pool.join(); }
   tcp::acceptor acceptor;
   HttpHandler handler;
+  HttpServerOptions options;
+  asio::thread_pool pool;
 };
 
 namespace {
@@ -35,13 +44,35 @@ http::response<http::string_body> to_beast(const HttpResponse& r, unsigned versi
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "pgphase");
   res.set(http::field::content_type, r.content_type);
+  for (const auto& [name, value] : r.headers) res.set(name, value);
   res.keep_alive(keep_alive);
   res.body() = r.body;
   res.prepare_payload();
   return res;
 }
 
-asio::awaitable<void> serve_connection(beast::tcp_stream stream, const HttpHandler& handler) {
+HttpResponse call(const HttpHandler& handler, const HttpRequest& request) noexcept {
+  try {
+    return handler(request);
+  } catch (const std::exception& e) {
+    log::error("admin: handler failed for ", request.method, " ", request.target, ": ", e.what());
+    return json_error(500, "internal error", e.what());
+  }
+}
+
+asio::awaitable<HttpResponse> respond(HttpServer::Impl& impl, const HttpRequest& request) {
+  if (!impl.options.may_block || !impl.options.may_block(request))
+    co_return call(impl.handler, request);
+  // Run it on the pool; this coroutine resumes on the server's io_context.
+  co_return co_await asio::co_spawn(
+      impl.pool,
+      [&impl, &request]() -> asio::awaitable<HttpResponse> {
+        co_return call(impl.handler, request);
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, HttpServer::Impl& impl) {
   beast::flat_buffer buffer;
   for (;;) {
     stream.expires_after(std::chrono::seconds(30));
@@ -59,14 +90,9 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, const HttpHandl
     }
     auto& req = parser.get();
     HttpRequest request{std::string(req.method_string()), std::string(req.target()),
-                        std::move(req.body()), std::string(req[http::field::authorization])};
-    HttpResponse response;
-    try {
-      response = handler(request);
-    } catch (const std::exception& e) {
-      log::error("admin: handler failed for ", request.method, " ", request.target, ": ", e.what());
-      response = json_error(500, "internal error", e.what());
-    }
+                        std::move(req.body()), std::string(req[http::field::authorization]),
+                        std::string(req["X-PGPhase-Actor"])};
+    const HttpResponse response = co_await respond(impl, request);
     const bool keep_alive = req.keep_alive();
     auto res = to_beast(response, req.version(), keep_alive);
     auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
@@ -85,16 +111,15 @@ asio::awaitable<void> accept_loop(HttpServer::Impl& impl) {
       continue;
     }
     asio::co_spawn(impl.acceptor.get_executor(),
-                   serve_connection(beast::tcp_stream(std::move(sock)), impl.handler),
-                   asio::detached);
+                   serve_connection(beast::tcp_stream(std::move(sock)), impl), asio::detached);
   }
 }
 
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& ctx, const std::string& host, uint16_t port,
-                       HttpHandler handler)
-    : impl_(std::make_unique<Impl>(ctx, std::move(handler))) {
+                       HttpHandler handler, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(ctx, std::move(handler), std::move(options))) {
   const tcp::endpoint ep(asio::ip::make_address(host), port);
   impl_->acceptor.open(ep.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));

@@ -1,5 +1,6 @@
 #include "admin/metrics.h"
 
+#include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -42,6 +43,11 @@ Metrics::Metrics(size_t shards) : registry_(std::make_shared<prometheus::Registr
 }
 
 Metrics::~Metrics() = default;
+
+void Metrics::add_collectable(std::weak_ptr<const prometheus::Collectable> collectable) {
+  const std::lock_guard lock(collectables_mutex_);
+  collectables_.push_back(std::move(collectable));
+}
 
 namespace {
 
@@ -190,9 +196,17 @@ std::string Metrics::render() const {
     families.push_back(std::move(f));
   }
 
-  auto registered = registry_->Collect();
-  families.insert(families.end(), std::make_move_iterator(registered.begin()),
-                  std::make_move_iterator(registered.end()));
+  const auto append = [&families](std::vector<MetricFamily> more) {
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  };
+  append(registry_->Collect());
+  {
+    const std::lock_guard lock(collectables_mutex_);
+    for (const auto& weak : collectables_) {
+      if (const auto c = weak.lock()) append(c->Collect());
+    }
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -7,14 +7,16 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "protocol/command_tag.h"
 
 namespace prometheus {
+class Collectable;
 class Registry;
-}
+}  // namespace prometheus
 
 namespace pgphase::admin {
 
@@ -72,12 +74,17 @@ class Metrics {
   [[nodiscard]] size_t shard_count() const noexcept { return shards_.size(); }
   // Where other modules register their own prometheus-cpp families.
   [[nodiscard]] prometheus::Registry& registry() noexcept { return *registry_; }
+  // Collectables rendered on every scrape besides the registry (prometheus-cpp 1.0's Registry
+  // holds only families it built). Dropped once the owner releases them.
+  void add_collectable(std::weak_ptr<const prometheus::Collectable> collectable);
   // The Prometheus text exposition format (version 0.0.4).
   [[nodiscard]] std::string render() const;
 
  private:
   std::vector<std::unique_ptr<StatsShard>> shards_;
   std::shared_ptr<prometheus::Registry> registry_;
+  mutable std::mutex collectables_mutex_;
+  std::vector<std::weak_ptr<const prometheus::Collectable>> collectables_;
 };
 
 }  // namespace pgphase::admin

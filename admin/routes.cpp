@@ -1,15 +1,49 @@
 #include "admin/routes.h"
 
+#include <boost/url/parse.hpp>
 #include <string_view>
 
+#include "admin/api_common.h"
 #include "admin/metrics.h"
 #include "admin/responses.h"
+#include "common/log.h"
 
 namespace pgphase::admin {
 
+namespace {
+
+HttpResponse route_api(const HttpRequest& request, const Segments& segments, AdminContext& ctx) {
+  // segments: "api", "v1", collection, rest...
+  const Segments rest(segments.begin() + 3, segments.end());
+  try {
+    if (segments[2] == "migrations") return handle_migrations(request, rest, ctx);
+    if (segments[2] == "switches") return handle_switches(request, rest, ctx);
+  } catch (const ApiError& e) {
+    return e.response;
+  }
+  return json_error(404, "not found", "no such endpoint: " + request.target);
+}
+
+}  // namespace
+
+bool may_block(const HttpRequest& request) {
+  if (!std::string_view(request.target).starts_with("/api/")) return false;
+  if (request.method != "GET") return true;
+  // GETs answered from the snapshot alone never wait for the control database; the migration
+  // status (with its logs) and switch analytics (with the history) do.
+  const auto url = boost::urls::parse_origin_form(request.target);
+  if (!url) return false;
+  Segments s(url->segments().begin(), url->segments().end());
+  if (!s.empty() && s.back().empty()) s.pop_back();
+  const bool list = s.size() == 3;
+  const bool one_switch = s.size() == 4 && s[2] == "switches";
+  return !(list || one_switch);
+}
+
 HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx) {
-  std::string_view path = request.target;
-  if (const auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  const auto url = boost::urls::parse_origin_form(request.target);
+  if (!url) return json_error(400, "bad request", "malformed request target");
+  const std::string_view path = url->encoded_path();
 
   if (path == "/healthz") {
     if (request.method != "GET" && request.method != "HEAD")
@@ -20,6 +54,18 @@ HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx) {
   if (path == "/metrics") {
     if (request.method != "GET") return json_error(405, "method not allowed", "use GET");
     return text_response(200, ctx.metrics.render(), "text/plain; version=0.0.4");
+  }
+
+  // Percent-decoded segments, so ids may carry any character ("%2F" stays inside its segment).
+  Segments segments(url->segments().begin(), url->segments().end());
+  if (!segments.empty() && segments.back().empty()) segments.pop_back();  // trailing slash
+  if (segments.size() >= 3 && segments[0] == "api" && segments[1] == "v1") {
+    HttpResponse response = route_api(request, segments, ctx);
+    if (request.method == "POST") {
+      const std::string_view actor = std::string_view(request.actor).substr(0, 128);
+      log::info("admin: ", actor.empty() ? "api" : actor, " POST ", path, " -> ", response.status);
+    }
+    return response;
   }
   return json_error(404, "not found", "no such endpoint: " + std::string(path));
 }

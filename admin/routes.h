@@ -1,20 +1,31 @@
 // The admin API's request router: a pure function from request to response over the parts of
-// pgphase it reports on. Later modules (migrations, switches, alerts) add their routes here.
+// pgphase it reports on. The migration and switch routes live in api_migrations.cpp and
+// api_switches.cpp; later modules (alerts, validation) add theirs the same way.
 #pragma once
 
 #include <functional>
 
 #include "admin/http.h"
 
+namespace pgphase::migration {
+class ControlPlane;
+}
+
 namespace pgphase::admin {
 
+class AdminAuth;
 class Metrics;
 
 struct AdminContext {
   Metrics& metrics;
-  std::function<bool()> healthy;  // false while shutting down
+  std::function<bool()> healthy;               // false while shutting down
+  migration::ControlPlane* control = nullptr;  // null: no control database (routes answer 503)
+  const AdminAuth* auth = nullptr;             // null: every mutation is refused with 401
 };
 
 [[nodiscard]] HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx);
+
+// True for requests whose handler may block on the control database (run off the I/O thread).
+[[nodiscard]] bool may_block(const HttpRequest& request);
 
 }  // namespace pgphase::admin

@@ -70,25 +70,51 @@ class ControlPlane {
   ControlPlane& operator=(const ControlPlane&) = delete;
 
   // Connects, creates the schema, loads config files, publishes the first snapshot and starts the
-  // listener thread. An unreachable database is not fatal: start() logs it and keeps retrying.
+  // listener thread. An unreachable database is not fatal: start() logs it and keeps retrying
+  // (the config files are registered once it is reachable). Throws ConfigFileError
+  // (config_files.h) for a config file that cannot be read or holds an invalid entry, and
+  // SchemaError (schema.h) when the database is reachable but its t_sys_* tables are not
+  // pgphase's. Until the first load, snapshot() is an empty Snapshot (generation 0).
   void start();
+  // Joins the listener and closes the connections. Final: operations afterwards return
+  // kUnavailable.
   void stop();
 
   [[nodiscard]] SnapshotPtr snapshot() const noexcept;
   [[nodiscard]] bool connected() const noexcept;
 
-  // Operations (blocking, thread-safe; `actor` is recorded in the log).
+  // Operations (blocking, thread-safe; `actor` is recorded in the log). Each is one transaction
+  // in the control database (serialised across pgphase processes by an advisory lock) that writes
+  // the change and its t_sys_migration_logs row and NOTIFYs; the new state is published before
+  // the call returns. A refusal (kConflict: message says why, detail what would allow it) is
+  // logged with status "refused". Kinds: kNotFound unknown id; kConflict id exists, illegal move,
+  // concurrent change; kUnprocessable invalid value; kBadRequest malformed model; kUnavailable
+  // control database unreachable ("control database unavailable: ...").
+  //
+  // register_*: a migration must be in preparation, a switch config inactive (kUnprocessable
+  // otherwise); version/created_at/updated_at of the argument are ignored. A second active
+  // migration of the same source table (same database) is a kConflict.
+  // set_dual_write(enabled) from preparation is the move to dual_write.
+  // rollback also rolls back the migration's active/paused/completed switch config (0%).
+  // activate_switch: idempotent when already active. set_switch_percentage: same value is a
+  // no-op success; refused when the migration is in cleanup/completed. rollback_switch:
+  // idempotent (repeating it succeeds and is logged).
+  // logs / percentage_history: latest first, limit clamped to 1..1000.
   OpResult<Migration> register_migration(Migration m, const std::string& actor);
-  OpResult<Migration> set_phase(const std::string& id, Phase to, bool force, const std::string& actor);
-  OpResult<Migration> set_dual_write(const std::string& id, bool enabled, bool force, const std::string& actor);
-  OpResult<Migration> rollback(const std::string& id, const std::string& actor, const std::string& reason);
+  OpResult<Migration> set_phase(const std::string& id, Phase to, bool force,
+                                const std::string& actor);
+  OpResult<Migration> set_dual_write(const std::string& id, bool enabled, bool force,
+                                     const std::string& actor);
+  OpResult<Migration> rollback(const std::string& id, const std::string& actor,
+                               const std::string& reason);
   OpResult<std::vector<LogEntry>> logs(const std::string& migration_id, int limit);
 
   OpResult<SwitchConfig> register_switch(SwitchConfig s, const std::string& actor);
   OpResult<SwitchConfig> activate_switch(const std::string& id, const std::string& actor);
-  OpResult<SwitchConfig> set_switch_percentage(const std::string& id, double percentage, const std::string& actor,
-                                               const std::string& reason);
-  OpResult<SwitchConfig> rollback_switch(const std::string& id, const std::string& actor, const std::string& reason);
+  OpResult<SwitchConfig> set_switch_percentage(const std::string& id, double percentage,
+                                               const std::string& actor, const std::string& reason);
+  OpResult<SwitchConfig> rollback_switch(const std::string& id, const std::string& actor,
+                                         const std::string& reason);
   OpResult<std::vector<PercentageChange>> percentage_history(const std::string& id, int limit);
 
  private:

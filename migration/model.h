@@ -19,11 +19,25 @@ class object;
 namespace pgphase::migration {
 
 // A request that is malformed or names something invalid; the message says which field and why.
+// Thrown as such for the shape of a document (not an object, unknown key, wrong type, missing
+// required key): HTTP 400.
 struct ModelError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
+// A well-formed document with an invalid value (unknown phase, percentage outside 0-100, bad
+// table name, ...): HTTP 422. Catching ModelError catches both.
+struct ModelValueError : ModelError {
+  using ModelError::ModelError;
+};
 
-enum class Phase : uint8_t { kPreparation, kDualWrite, kValidation, kReadSwitch, kCleanup, kCompleted };
+enum class Phase : uint8_t {
+  kPreparation,
+  kDualWrite,
+  kValidation,
+  kReadSwitch,
+  kCleanup,
+  kCompleted
+};
 inline constexpr Phase kAllPhases[] = {Phase::kPreparation, Phase::kDualWrite, Phase::kValidation,
                                        Phase::kReadSwitch,  Phase::kCleanup,   Phase::kCompleted};
 [[nodiscard]] std::string_view to_string(Phase p) noexcept;
@@ -53,7 +67,7 @@ struct Migration {
   bool validation_enabled = true;
   double auto_switch_threshold = 0.99;
   bool rollback_enabled = true;
-  std::vector<std::string> key_columns;          // empty: the source's primary key
+  std::vector<std::string> key_columns;           // empty: the source's primary key
   std::map<std::string, std::string> column_map;  // source column -> target column ("" = dropped)
   int64_t version = 0;                            // bumped by every change (optimistic concurrency)
   std::string created_at;                         // ISO 8601, from the control database
@@ -81,21 +95,31 @@ struct SwitchConfig {
 
 // Parses one entry of migration_configs.json's "migrations" array (or a POST body). Unknown keys
 // and wrong types throw ModelError naming the key. Missing optional keys take the defaults above.
+// The result is validate()d (ModelValueError). "version", "created_at" and "updated_at" are
+// accepted (so that to_json output parses back) but registration ignores them.
 [[nodiscard]] Migration migration_from_json(const boost::json::value& v);
 [[nodiscard]] boost::json::object to_json(const Migration& m);
 
 [[nodiscard]] SwitchConfig switch_from_json(const boost::json::value& v);
 [[nodiscard]] boost::json::object to_json(const SwitchConfig& s);
 
-// Splits "schema.table" (quoted identifiers allowed) into its parts; "users" -> {"public", "users"}.
+// Splits "schema.table" (quoted identifiers allowed) into its parts; "users" -> {"public",
+// "users"}. Unquoted identifiers are folded to lower case as PostgreSQL does ("Users" -> "users"),
+// quoted ones are kept exactly ('"Users"' -> "Users"). Throws ModelValueError for an invalid name.
 struct QualifiedName {
   std::string schema;
   std::string table;
 };
 [[nodiscard]] QualifiedName qualify(std::string_view name);
 
-// Field rules shared by parsing and updates (ids, table names, ranges). Throw ModelError.
+// Field rules shared by parsing and updates (ids, table names, ranges). Throw ModelValueError.
 void validate(const Migration& m);
 void validate(const SwitchConfig& s);
+
+// What registration additionally needs: a migration starts in preparation (with the flags that
+// implies), a switch config starts inactive (any percentage: it applies once activated). Later
+// phases and statuses are reached only through the phase machine. Throw ModelValueError.
+void validate_for_register(const Migration& m);
+void validate_for_register(const SwitchConfig& s);
 
 }  // namespace pgphase::migration

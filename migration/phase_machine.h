@@ -19,8 +19,11 @@ struct TransitionFacts {
   std::optional<double> latest_consistency_score;
   std::optional<double> latest_check_age_seconds;
   double max_check_age_seconds = 30 * 60;
-  // The read switch config of this migration's table, if any.
+  // The read switch config of this migration's table, if any (see Snapshot::switch_for): its
+  // percentage, status (nullopt with a percentage counts as active) and id (for messages).
   std::optional<double> switch_percentage;
+  std::optional<SwitchStatus> switch_status;
+  std::string switch_config_id;
 };
 
 struct Verdict {
@@ -31,7 +34,8 @@ struct Verdict {
 };
 
 // A forward move set by an operator (set-phase). Moving to the current phase is refused.
-[[nodiscard]] Verdict check_phase_change(const Migration& m, Phase to, const TransitionFacts& facts);
+[[nodiscard]] Verdict check_phase_change(const Migration& m, Phase to,
+                                         const TransitionFacts& facts);
 
 // Rollback to preparation.
 [[nodiscard]] Verdict check_rollback(const Migration& m);

@@ -92,39 +92,45 @@ uint64_t as_uint(const json::value& v, std::string_view key, uint64_t max) {
 
 }  // namespace
 
+bool apply_key(ProxyConfig& c, std::string_view key, const json::value& v) {
+  if (key == "listen")
+    c.listen = parse_endpoint(as_string(v, key), key);
+  else if (key == "backend")
+    c.backend = parse_endpoint(as_string(v, key), key);
+  else if (key == "admin")
+    c.admin = parse_endpoint(as_string(v, key), key);
+  else if (key == "workers")
+    c.workers = static_cast<unsigned>(as_uint(v, key, 1024));
+  else if (key == "tls_cert")
+    c.tls_cert = as_string(v, key);
+  else if (key == "tls_key")
+    c.tls_key = as_string(v, key);
+  else if (key == "backend_tls")
+    c.backend_tls = parse_backend_tls(as_string(v, key));
+  else if (key == "max_message_size")
+    c.max_message_size = static_cast<uint32_t>(as_uint(v, key, 1u << 30));
+  else if (key == "shutdown_timeout")
+    c.shutdown_timeout_seconds = static_cast<unsigned>(as_uint(v, key, 86400));
+  else if (key == "connect_timeout_ms")
+    c.connect_timeout_ms = static_cast<unsigned>(as_uint(v, key, 600000));
+  else if (key == "startup_timeout")
+    c.startup_timeout_seconds = static_cast<unsigned>(as_uint(v, key, 3600));
+  else if (key == "max_client_connections")
+    c.max_client_connections = static_cast<unsigned>(as_uint(v, key, 1000000));
+  else if (key == "log_level")
+    c.log_level = as_string(v, key);
+  else
+    return false;
+  return true;
+}
+
 void apply_json(ProxyConfig& c, std::string_view json_text) {
   json::error_code ec;
   json::value root = json::parse(json_text, ec);
   if (ec) throw ConfigError("invalid JSON: " + ec.message());
   if (!root.is_object()) throw ConfigError("the configuration must be a JSON object");
   for (const auto& [key, v] : root.get_object()) {
-    if (key == "listen")
-      c.listen = parse_endpoint(as_string(v, key), key);
-    else if (key == "backend")
-      c.backend = parse_endpoint(as_string(v, key), key);
-    else if (key == "admin")
-      c.admin = parse_endpoint(as_string(v, key), key);
-    else if (key == "workers")
-      c.workers = static_cast<unsigned>(as_uint(v, key, 1024));
-    else if (key == "tls_cert")
-      c.tls_cert = as_string(v, key);
-    else if (key == "tls_key")
-      c.tls_key = as_string(v, key);
-    else if (key == "backend_tls")
-      c.backend_tls = parse_backend_tls(as_string(v, key));
-    else if (key == "max_message_size")
-      c.max_message_size = static_cast<uint32_t>(as_uint(v, key, 1u << 30));
-    else if (key == "shutdown_timeout")
-      c.shutdown_timeout_seconds = static_cast<unsigned>(as_uint(v, key, 86400));
-    else if (key == "connect_timeout_ms")
-      c.connect_timeout_ms = static_cast<unsigned>(as_uint(v, key, 600000));
-    else if (key == "startup_timeout")
-      c.startup_timeout_seconds = static_cast<unsigned>(as_uint(v, key, 3600));
-    else if (key == "max_client_connections")
-      c.max_client_connections = static_cast<unsigned>(as_uint(v, key, 1000000));
-    else if (key == "log_level")
-      c.log_level = as_string(v, key);
-    else
+    if (!apply_key(c, key, v))
       throw ConfigError("unknown configuration key \"" + std::string(key) + "\"");
   }
 }

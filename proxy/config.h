@@ -7,6 +7,10 @@
 #include <string>
 #include <string_view>
 
+namespace boost::json {
+class value;
+}  // namespace boost::json
+
 namespace pgphase::proxy {
 
 struct ConfigError : std::runtime_error {
@@ -47,7 +51,13 @@ struct ProxyConfig {
   [[nodiscard]] bool client_tls_enabled() const noexcept { return !tls_cert.empty(); }
 };
 
-// Applies the keys of a JSON object (the contents of conf/pgphase.json) onto `config`.
+// Applies one key of the configuration file onto `config`. Returns false for a key that is not a
+// proxy setting (the application's config parser dispatches the rest); wrong types and bad values
+// throw ConfigError naming the key.
+[[nodiscard]] bool apply_key(ProxyConfig& config, std::string_view key,
+                             const boost::json::value& v);
+
+// Applies the keys of a JSON object holding only proxy settings onto `config`.
 // Unknown keys, wrong types and bad values throw ConfigError.
 void apply_json(ProxyConfig& config, std::string_view json_text);
 

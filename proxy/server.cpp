@@ -13,9 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "admin/http_server.h"
 #include "admin/metrics.h"
-#include "admin/routes.h"
 #include "common/log.h"
 #include "protocol/codes.h"
 #include "protocol/messages.h"
@@ -51,8 +49,9 @@ std::unique_ptr<asio::ssl::context> make_client_tls(const ProxyConfig& c) {
 }  // namespace
 
 struct Server::Impl {
-  explicit Impl(ProxyConfig c)
+  Impl(ProxyConfig c, MigrationSnapshotSource snapshots)
       : config(std::move(c)),
+        migration_snapshot(std::move(snapshots)),
         workers_count(config.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
                                           : config.workers),
         metrics(workers_count),
@@ -69,6 +68,8 @@ struct Server::Impl {
   size_t live() const { return live_sessions.load(std::memory_order_relaxed); }
 
   ProxyConfig config;
+  // For the migration routing to come (handed to sessions through SessionEnv).
+  MigrationSnapshotSource migration_snapshot;
   unsigned workers_count;
   admin::Metrics metrics;
   BackendConnector backend;
@@ -76,7 +77,6 @@ struct Server::Impl {
   asio::io_context main_ctx{1};
   tcp::acceptor acceptor;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::unique_ptr<admin::HttpServer> admin_server;
   std::atomic<size_t> live_sessions{0};
   std::atomic<bool> shutting_down{false};
   int exit_code = 0;
@@ -156,7 +156,6 @@ asio::awaitable<void> Server::Impl::drain() {
   }
   error_code ignored;
   acceptor.close(ignored);
-  if (admin_server) admin_server->stop();
   for (auto& w : workers) {
     w->guard.reset();
     w->ctx.stop();
@@ -164,12 +163,20 @@ asio::awaitable<void> Server::Impl::drain() {
   main_ctx.stop();
 }
 
-Server::Server(ProxyConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(migration_snapshot))) {}
 Server::~Server() = default;
+
+admin::Metrics& Server::metrics() noexcept {
+  return impl_->metrics;
+}
+
+bool Server::shutting_down() const noexcept {
+  return impl_->shutting_down.load();
+}
 
 int Server::run() {
   Impl& s = *impl_;
-  admin::AdminContext admin_ctx{s.metrics, [&s] { return !s.shutting_down.load(); }};
   try {
     const tcp::endpoint ep(asio::ip::make_address(s.config.listen.host), s.config.listen.port);
     s.acceptor.open(ep.protocol());
@@ -178,15 +185,6 @@ int Server::run() {
     s.acceptor.listen(asio::socket_base::max_listen_connections);
   } catch (const boost::system::system_error& e) {
     log::error("cannot listen on ", s.config.listen.to_string(), ": ", e.code().message());
-    return 1;
-  }
-  try {
-    s.admin_server = std::make_unique<admin::HttpServer>(
-        s.main_ctx, s.config.admin.host, s.config.admin.port,
-        [&admin_ctx](const admin::HttpRequest& r) { return admin::handle_request(r, admin_ctx); });
-  } catch (const boost::system::system_error& e) {
-    log::error("cannot serve the admin API on ", s.config.admin.to_string(), ": ",
-               e.code().message());
     return 1;
   }
 
@@ -203,8 +201,8 @@ int Server::run() {
   asio::co_spawn(s.main_ctx, s.accept_loop(), asio::detached);
   log::info("pgphase listening on ", s.config.listen.to_string(), ", backend ",
             s.config.backend.to_string(), " (backend_tls=", to_string(s.config.backend_tls),
-            ", client TLS ", s.config.client_tls_enabled() ? "on" : "off", "), admin on ",
-            s.config.admin.host, ":", s.admin_server->port(), ", ", s.workers.size(), " workers");
+            ", client TLS ", s.config.client_tls_enabled() ? "on" : "off", "), ", s.workers.size(),
+            " workers");
 
   s.main_ctx.run();
   for (auto& w : s.workers) {

@@ -1,23 +1,39 @@
 // The proxy process: N worker threads, each with its own io_context (sessions never leave their
 // worker; no lock on the relay path), a listener that deals accepted clients out round-robin,
-// the admin HTTP server, and graceful shutdown on SIGTERM/SIGINT.
+// and graceful shutdown on SIGTERM/SIGINT. The admin HTTP server runs on its own thread, wired by
+// the application (app/serve.cpp) over metrics() and shutting_down().
 #pragma once
 
+#include <functional>
 #include <memory>
 
+#include "migration/snapshot.h"
 #include "proxy/config.h"
+
+namespace pgphase::admin {
+class Metrics;
+}
 
 namespace pgphase::proxy {
 
+// How routing reads the migration state in force (cheap, thread-safe; empty function: no control
+// plane, plain pass-through). The proxy knows nothing else of migrations.
+using MigrationSnapshotSource = std::function<migration::SnapshotPtr()>;
+
 class Server {
  public:
-  explicit Server(ProxyConfig config);
+  explicit Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Binds, serves until SIGTERM/SIGINT, drains, and returns the process exit code.
   int run();
+
+  // Per-worker metrics, rendered by the admin API (thread-safe to read).
+  [[nodiscard]] admin::Metrics& metrics() noexcept;
+  // True from SIGTERM/SIGINT on (the admin API's /healthz answers 503 then).
+  [[nodiscard]] bool shutting_down() const noexcept;
 
  private:
   struct Impl;

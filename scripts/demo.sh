@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Quick start: installs dependencies, builds pgphase, starts a throwaway PostgreSQL 15 cluster with
-# a pgbench-initialised database `pgphase_demo`, and runs pgphase in front of it until Ctrl-C.
-# Everything (cluster, logs) lives in one temp dir that is removed on exit.
+# a pgbench-initialised database `pgphase_demo` (plus the manual's `users` and `t_sys_users`
+# tables), and runs pgphase in front of it until Ctrl-C, with its migration control plane in that
+# database and the manual's example migration (conf/migration_configs.json,
+# conf/read_switch_configs.json) registered. Everything (cluster, logs) lives in one temp dir that
+# is removed on exit.
 #
 #   bash scripts/demo.sh            # interactive: prints how to connect, runs until Ctrl-C/SIGTERM
-#   bash scripts/demo.sh --check    # non-interactive smoke test: one query through pgphase, then exit
-#                                   # (same as DEMO_EXIT_AFTER_CHECK=1)
+#   bash scripts/demo.sh --check    # non-interactive smoke test: one query through pgphase and
+#                                   # `pgphase migration list`, then exit (= DEMO_EXIT_AFTER_CHECK=1)
 # Environment: PGPHASE_PORT (default 6432), PGPHASE_ADMIN_PORT (8432), DEMO_PG_PORT (15432);
 # each falls back to the next free port when taken. BUILD_DIR (default build).
 set -euo pipefail
@@ -19,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --check) CHECK=1 ;;
     -h | --help)
-      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -83,18 +86,38 @@ pgbench -i -s 1 -q -p "$PG_PORT" pgphase_demo >"$TMP/pgbench-init.log" 2>&1 || {
   cat "$TMP/pgbench-init.log" >&2
   exit 1
 }
+# The manual's example: users is migrated to t_sys_users (same shape; the target starts empty).
+"${PSQL[@]}" -p "$PG_PORT" -d pgphase_demo <<'SQL'
+CREATE TABLE users (
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  email text NOT NULL UNIQUE,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE t_sys_users (LIKE users INCLUDING ALL);
+INSERT INTO users (name, email)
+SELECT 'user ' || i, 'user' || i || '@example.com' FROM generate_series(1, 100) AS i;
+SQL
+
+# The control plane keeps its t_sys_* tables in the demo database; the admin token is fresh.
+CONTROL_DSN="host=127.0.0.1 port=$PG_PORT dbname=pgphase_demo user=postgres"
+PGPHASE_ADMIN_TOKEN=$(openssl rand -hex 16)
+export PGPHASE_ADMIN_TOKEN
 
 LISTEN_PORT=$(free_port "${PGPHASE_PORT:-6432}")
 reserve_port "$LISTEN_PORT"
 ADMIN_PORT=$(free_port "${PGPHASE_ADMIN_PORT:-8432}")
 reserve_port "$ADMIN_PORT"
 "$PGPHASE_BIN" serve --listen "127.0.0.1:$LISTEN_PORT" --backend "127.0.0.1:$PG_PORT" \
-  --admin "127.0.0.1:$ADMIN_PORT" --log-level warn >"$TMP/pgphase.log" 2>&1 &
+  --admin "127.0.0.1:$ADMIN_PORT" --log-level warn --control-dsn "$CONTROL_DSN" \
+  --config-file conf/migration_configs.json --config-file conf/read_switch_configs.json \
+  >"$TMP/pgphase.log" 2>&1 &
 PGPHASE_PID=$!
 wait_for_listen "$LISTEN_PORT" 30 "$PGPHASE_PID"
 wait_for_listen "$ADMIN_PORT" 30 "$PGPHASE_PID"
 
 URL="postgresql://postgres@127.0.0.1:$LISTEN_PORT/pgphase_demo"
+export PGPHASE_ADMIN_URL="http://127.0.0.1:$ADMIN_PORT"
 if [ "$CHECK" = 1 ]; then
   echo "check: one query through pgphase ($URL)"
   "${PSQL[@]}" "$URL" -c \
@@ -102,6 +125,12 @@ if [ "$CHECK" = 1 ]; then
   echo "check: GET http://127.0.0.1:$ADMIN_PORT/healthz"
   curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/healthz"
   echo
+  echo "check: pgphase migration list"
+  "$PGPHASE_BIN" migration list
+  "$PGPHASE_BIN" migration list --json | grep -q '"users_table_migration"' || {
+    echo "demo.sh: the manual's example migration is not registered" >&2
+    exit 1
+  }
   echo "check: OK"
   exit 0
 fi
@@ -118,6 +147,13 @@ cat <<EOF
  Admin:
      http://127.0.0.1:$ADMIN_PORT/healthz
      http://127.0.0.1:$ADMIN_PORT/metrics
+ Migration control plane (the manual's users -> t_sys_users is registered). In another shell:
+     export PGPHASE_ADMIN_URL=$PGPHASE_ADMIN_URL
+     export PGPHASE_ADMIN_TOKEN=$PGPHASE_ADMIN_TOKEN
+     $PGPHASE_BIN migration list
+     $PGPHASE_BIN migration --action status --migration-id users_table_migration
+     $PGPHASE_BIN migration --action enable-dual-write --migration-id users_table_migration
+     $PGPHASE_BIN switch list
  PostgreSQL directly (for comparison):
      psql "postgresql://postgres@127.0.0.1:$PG_PORT/pgphase_demo"
  Logs: $TMP/pgphase.log, $TMP/postgresql.log

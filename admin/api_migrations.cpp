@@ -1,0 +1,126 @@
+// /api/v1/migrations: list, status with recent logs, register, phase changes, dual-write and
+// rollback (docs/control-plane.md).
+#include <boost/json.hpp>
+
+#include "admin/api_common.h"
+#include "admin/routes.h"
+#include "migration/model.h"
+
+namespace pgphase::admin {
+
+namespace json = boost::json;
+using migration::Migration;
+
+namespace {
+
+constexpr int kStatusLogs = 20;
+
+json::object log_json(const migration::LogEntry& e) {
+  return {{"id", e.id},         {"migration_id", e.migration_id}, {"action", e.action},
+          {"actor", e.actor},   {"from", e.from_state},           {"to", e.to_state},
+          {"status", e.status}, {"message", e.message},           {"created_at", e.created_at}};
+}
+
+std::string known_phases() {
+  std::string out;
+  for (const auto p : migration::kAllPhases) {
+    if (!out.empty()) out += ", ";
+    out += migration::to_string(p);
+  }
+  return out;
+}
+
+HttpResponse list(const AdminContext& ctx) {
+  const auto snap = require_snapshot(ctx);
+  json::array items;
+  for (const auto& m : snap->migrations) items.push_back(migration::to_json(m));
+  return json_response(200, json::object{{"migrations", std::move(items)}});
+}
+
+HttpResponse status(const AdminContext& ctx, const std::string& id) {
+  const auto snap = require_snapshot(ctx);
+  const Migration* m = snap->find_migration(id);
+  if (!m) fail(404, "not found", "no migration \"" + id + "\"");
+  json::object out = migration::to_json(*m);
+  json::array logs;
+  for (const auto& e : take(ctx.control->logs(id, kStatusLogs))) logs.push_back(log_json(e));
+  out["logs"] = std::move(logs);
+  return json_response(200, out);
+}
+
+HttpResponse register_migration(const HttpRequest& request, AdminContext& ctx) {
+  const Migration m = parse_model(request, [](const json::value& body) {
+    Migration parsed = migration::migration_from_json(body);
+    migration::validate_for_register(parsed);
+    return parsed;
+  });
+  const std::string actor = actor_of(request);
+  return json_response(201, migration::to_json(take(ctx.control->register_migration(m, actor))));
+}
+
+HttpResponse set_phase(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
+  const auto body = parse_object(request, false);
+  only_keys(body, {"phase", "force"});
+  const auto phase_name = opt_string(body, "phase");
+  if (!phase_name) fail(400, "bad request", "missing required key \"phase\"");
+  const bool force = opt_bool(body, "force").value_or(false);
+  const auto phase = migration::parse_phase(*phase_name);
+  if (!phase)
+    fail(422, "invalid value", "phase: \"" + *phase_name + "\" is not one of " + known_phases());
+  const std::string actor = actor_of(request);
+  return json_response(200,
+                       migration::to_json(take(ctx.control->set_phase(id, *phase, force, actor))));
+}
+
+HttpResponse set_dual_write(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
+  const auto body = parse_object(request, false);
+  only_keys(body, {"enabled", "force"});
+  const auto enabled = opt_bool(body, "enabled");
+  if (!enabled) fail(400, "bad request", "missing required key \"enabled\"");
+  const bool force = opt_bool(body, "force").value_or(false);
+  const std::string actor = actor_of(request);
+  return json_response(
+      200, migration::to_json(take(ctx.control->set_dual_write(id, *enabled, force, actor))));
+}
+
+HttpResponse rollback(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
+  const auto body = parse_object(request, true);
+  only_keys(body, {"reason"});
+  const std::string reason = opt_string(body, "reason").value_or("");
+  const std::string actor = actor_of(request);
+  return json_response(200, migration::to_json(take(ctx.control->rollback(id, actor, reason))));
+}
+
+}  // namespace
+
+HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
+                               AdminContext& ctx) {
+  const bool get = request.method == "GET";
+  const bool post = request.method == "POST";
+  if (rest.empty()) {
+    if (get) return list(ctx);
+    if (!post) method_not_allowed("GET, POST");
+    require_auth(request, ctx);
+    require_control(ctx);
+    return register_migration(request, ctx);
+  }
+  const std::string& id = rest[0];
+  if (rest.size() == 1) {
+    if (!get) method_not_allowed("GET");
+    return status(ctx, id);
+  }
+  if (rest.size() == 2) {
+    const std::string& action = rest[1];
+    if (action != "phase" && action != "dual-write" && action != "rollback")
+      fail(404, "not found", "no such endpoint: " + request.target);
+    if (!post) method_not_allowed("POST");
+    require_auth(request, ctx);
+    require_control(ctx);
+    if (action == "phase") return set_phase(request, ctx, id);
+    if (action == "dual-write") return set_dual_write(request, ctx, id);
+    return rollback(request, ctx, id);
+  }
+  fail(404, "not found", "no such endpoint: " + request.target);
+}
+
+}  // namespace pgphase::admin

@@ -1,0 +1,233 @@
+#include "app/cli_common.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+
+#include <pwd.h>
+#include <unistd.h>
+
+namespace pgphase::app::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+// Changes wait on the control database; the server bounds that itself.
+constexpr auto kAnswerTimeout = std::chrono::seconds(60);
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+std::string trim(std::string s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+struct Exchange {
+  std::string host, port;
+  http::request<http::string_body> req;
+  http::response<http::string_body> res;
+  std::string failure;  // why the API could not be reached
+};
+
+asio::awaitable<void> exchange(Exchange& x) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  auto [rec, results] = co_await resolver.async_resolve(x.host, x.port, use_nothrow);
+  if (rec) {
+    x.failure = "cannot resolve " + x.host + ": " + rec.message();
+    co_return;
+  }
+  beast::tcp_stream stream(ex);
+  stream.expires_after(kConnectTimeout);
+  auto [cec, ep] = co_await stream.async_connect(results, use_nothrow);
+  if (cec) {
+    x.failure = "cannot connect to " + x.host + ":" + x.port + ": " + cec.message();
+    co_return;
+  }
+  stream.expires_after(kAnswerTimeout);
+  auto [wec, wn] = co_await http::async_write(stream, x.req, use_nothrow);
+  beast::flat_buffer buffer;
+  beast::error_code ec = wec;
+  if (!ec) std::tie(ec, wn) = co_await http::async_read(stream, buffer, x.res, use_nothrow);
+  if (ec) x.failure = "no answer from " + x.host + ":" + x.port + ": " + ec.message();
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+}  // namespace
+
+AdminClient::AdminClient(const std::string& admin_url, std::string token, std::string actor)
+    : token_(trim(std::move(token))), actor_(std::move(actor)) {
+  const auto url = boost::urls::parse_uri(admin_url);
+  if (!url) throw UsageError("--admin-url: \"" + admin_url + "\" is not a URL");
+  if (url->scheme() != "http")
+    throw UsageError("--admin-url: only http:// is supported (the admin API listens on loopback)");
+  if (!url->has_authority() || url->host_address().empty())
+    throw UsageError("--admin-url: \"" + admin_url + "\" has no host");
+  if (url->has_query() || url->has_fragment() || url->has_userinfo())
+    throw UsageError("--admin-url: give only http://host[:port][/prefix]");
+  host_ = url->host_address();
+  port_ = url->has_port() ? std::string(url->port()) : "80";
+  host_header_ = url->encoded_host_and_port();
+  prefix_ = url->encoded_path();
+  while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+}
+
+Answer AdminClient::get(std::initializer_list<std::string_view> segments) const {
+  return request(false, segments, {});
+}
+
+Answer AdminClient::post(std::initializer_list<std::string_view> segments,
+                         const json::value& body) const {
+  return request(true, segments, json::serialize(body));
+}
+
+Answer AdminClient::request(bool post, std::initializer_list<std::string_view> segments,
+                            const std::string& body) const {
+  std::string target = prefix_ + "/api/v1";
+  for (const auto s : segments)
+    target += "/" + boost::urls::encode(s, boost::urls::unreserved_chars);
+  Exchange x{host_, port_, {post ? http::verb::post : http::verb::get, target, 11}, {}, {}};
+  x.req.set(http::field::host, host_header_);
+  x.req.set(http::field::user_agent, "pgphase-cli");
+  x.req.set(http::field::accept, "application/json");
+  if (!token_.empty()) x.req.set(http::field::authorization, "Bearer " + token_);
+  if (!actor_.empty()) x.req.set("X-PGPhase-Actor", actor_);
+  if (post) {
+    x.req.set(http::field::content_type, "application/json");
+    x.req.body() = body;
+  }
+  x.req.keep_alive(false);
+  x.req.prepare_payload();
+
+  asio::io_context ioc;
+  std::exception_ptr failed;
+  asio::co_spawn(ioc, exchange(x), [&failed](std::exception_ptr e) { failed = e; });
+  ioc.run();
+  if (failed) std::rethrow_exception(failed);
+  if (!x.failure.empty()) throw Unreachable(x.failure);
+
+  Answer a;
+  a.status = x.res.result_int();
+  a.body = std::move(x.res.body());
+  json::error_code ec;
+  a.json = json::parse(a.body, ec);
+  if (ec) a.json = nullptr;
+  return a;
+}
+
+void add_common_options(po::options_description& opts) {
+  opts.add_options()("help,h", "show this help")(
+      "action", po::value<std::string>(), "the subcommand, in the manual's form (--action status)")(
+      "json", "print the admin API's raw JSON answer")(
+      "user", po::value<std::string>(), "who acts, recorded in the logs (default $USER)")(
+      "admin-url", po::value<std::string>(),
+      "admin API (default $PGPHASE_ADMIN_URL, else http://127.0.0.1:8432)")(
+      "config-file", po::value<std::string>(), "register: every entry of the manual's JSON file")(
+      "db-url", po::value<std::string>(),
+      "accepted for the manual's commands and ignored: the CLI talks to the admin API");
+}
+
+po::variables_map parse(int argc, char** argv, const po::options_description& opts) {
+  po::options_description all(opts);
+  all.add_options()("subcommand", po::value<std::vector<std::string>>());
+  po::positional_options_description pos;
+  pos.add("subcommand", -1);
+  po::variables_map vm;
+  po::store(
+      po::command_line_parser(argc, argv)
+          .options(all)
+          .positional(pos)
+          .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
+          .run(),
+      vm);
+  po::notify(vm);
+  if (vm.count("subcommand") && vm["subcommand"].as<std::vector<std::string>>().size() > 1)
+    throw UsageError("unexpected argument \"" + vm["subcommand"].as<std::vector<std::string>>()[1] +
+                     "\"");
+  if (vm.count("db-url"))
+    std::cerr
+        << "pgphase: note: --db-url is ignored; the CLI talks to the admin API (--admin-url)\n";
+  return vm;
+}
+
+std::string action_of(const po::variables_map& vm) {
+  const std::string word =
+      vm.count("subcommand") ? vm["subcommand"].as<std::vector<std::string>>()[0] : "";
+  const std::string action = vm.count("action") ? vm["action"].as<std::string>() : "";
+  if (!word.empty() && !action.empty() && word != action)
+    throw UsageError("subcommand \"" + word + "\" and --action \"" + action + "\" disagree");
+  if (word.empty() && action.empty()) throw UsageError("which subcommand? (see --help)");
+  return word.empty() ? action : word;
+}
+
+AdminClient make_client(const po::variables_map& vm) {
+  std::string url = vm.count("admin-url") ? vm["admin-url"].as<std::string>() : "";
+  if (url.empty()) url = env("PGPHASE_ADMIN_URL");
+  if (url.empty()) url = "http://127.0.0.1:8432";
+  std::string user = vm.count("user") ? vm["user"].as<std::string>() : env("USER");
+  if (user.empty() && !vm.count("user")) {
+    if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_name) user = pw->pw_name;
+  }
+  return AdminClient(url, env("PGPHASE_ADMIN_TOKEN"), std::move(user));
+}
+
+std::string need(const po::variables_map& vm, const char* option, const std::string& action) {
+  if (!vm.count(option) || vm[option].as<std::string>().empty())
+    throw UsageError(action + " needs --" + option);
+  return vm[option].as<std::string>();
+}
+
+std::string reason_of(const Answer& a, const AdminClient& client) {
+  std::string line = "HTTP " + std::to_string(a.status);
+  if (a.json.is_object()) {
+    const auto& o = a.json.get_object();
+    if (const auto* e = o.if_contains("error"); e && e->is_string())
+      line += ": " + std::string(e->get_string());
+    if (const auto* d = o.if_contains("detail"); d && d->is_string() && !d->get_string().empty())
+      line += ": " + std::string(d->get_string());
+  } else if (!a.body.empty()) {
+    line += ": " + trim(a.body.substr(0, 200));
+  }
+  if (a.status == 401 && !client.has_token()) line += " (PGPHASE_ADMIN_TOKEN is not set here)";
+  for (auto& c : line)
+    if (c == '\n' || c == '\r') c = ' ';
+  return line;
+}
+
+int report(const Answer& a, bool json, const AdminClient& client,
+           const std::function<void(const json::value&)>& human) {
+  if (json) std::cout << a.body << "\n";
+  if (!a.ok()) {
+    std::cerr << "pgphase: " << reason_of(a, client) << "\n";
+    return kFailed;
+  }
+  if (!json) human(a.json);
+  return kOk;
+}
+
+}  // namespace pgphase::app::cli

@@ -1,0 +1,490 @@
+#include "migration/control_plane.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "migration/config_files.h"
+#include "migration/op_support.h"
+#include "migration/operations.h"
+#include "migration/pg_client.h"
+#include "migration/schema.h"
+#include "migration/store.h"
+
+namespace pgphase::migration {
+using namespace std::chrono_literals;
+using Kind = OpError::Kind;
+using ops::fail;
+using ops::number;
+using ops::phase_name;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kConnectTimeout = 5000ms;
+constexpr auto kBackoffMin = 100ms;
+constexpr auto kBackoffMax = 2000ms;
+// A stuck statement or lock must not hold an operation (and the command mutex) forever.
+constexpr const char* kSessionSettings =
+    "SET statement_timeout = '30s'; SET lock_timeout = '10s'; "
+    "SET idle_in_transaction_session_timeout = '5min'";
+
+bool same_state(const Snapshot& s, const std::vector<Migration>& ms,
+                const std::vector<SwitchConfig>& ss) {
+  if (s.migrations.size() != ms.size() || s.switches.size() != ss.size()) return false;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    if (s.migrations[i].migration_id != ms[i].migration_id ||
+        s.migrations[i].version != ms[i].version ||
+        s.migrations[i].updated_at != ms[i].updated_at) {
+      return false;
+    }
+  }
+  for (size_t i = 0; i < ss.size(); ++i) {
+    if (s.switches[i].config_id != ss[i].config_id || s.switches[i].version != ss[i].version ||
+        s.switches[i].updated_at != ss[i].updated_at) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+struct ControlPlane::Impl {
+  explicit Impl(ControlConfig c) : cfg(std::move(c)) {
+    snap.store(std::make_shared<const Snapshot>());
+  }
+
+  ControlConfig cfg;
+
+  // Config files: parsed by start(), registered once the database is reachable.
+  std::mutex apply_mu;
+  std::vector<ConfigFile> files;
+  bool files_applied = true;
+
+  // The command connection, used by operations one at a time.
+  std::mutex cmd_mu;
+  pg::Connection cmd;
+  std::atomic<bool> schema_ready{false};
+
+  // Publication: reading the state and publishing it happen under publish_mu, so a snapshot
+  // published later was also read later (never older than the one it replaces).
+  std::mutex publish_mu;
+  uint64_t generation = 0;
+  std::atomic<std::shared_ptr<const Snapshot>> snap;
+
+  std::atomic<bool> is_connected{false};
+  std::atomic<bool> stopping{false};
+  int wake_r = -1;
+  int wake_w = -1;
+  std::thread listener;
+  bool started = false;
+  std::string start_problem;  // what start()'s first attempt logged, not repeated by the listener
+
+  // ---- connections and publication ----------------------------------------------------------
+
+  pg::Connection open_connection() {
+    pg::Connection c = pg::Connection::open(cfg.dsn, kConnectTimeout, wake_r);
+    c.exec(kSessionSettings);
+    return c;
+  }
+
+  // cmd_mu held.
+  pg::Connection& command() {
+    // A connection that looks alive may be stale (the server restarted while it sat idle): probe
+    // it, so an operation never fails on the first use after an outage. Operations are rare; one
+    // extra round trip is cheap.
+    if (cmd.alive()) {
+      try {
+        cmd.exec("SELECT 1");
+      } catch (const pg::PgError& e) {
+        if (!e.connection_lost()) throw;
+        log::info("control plane: command connection was stale (", e.what(), "); reconnecting");
+        cmd.close();
+      }
+    }
+    if (!cmd.alive()) {
+      cmd.close();
+      if (stopping) throw pg::PgError("08003", "pgphase is shutting down", true);
+      cmd = open_connection();
+      log::info("control plane: command connection to ", cmd.describe());
+    }
+    if (!schema_ready) {
+      ensure_schema(cmd);
+      schema_ready = true;
+    }
+    return cmd;
+  }
+
+  void reload(pg::Connection& c) {
+    std::lock_guard lock(publish_mu);
+    std::vector<Migration> migrations;
+    std::vector<SwitchConfig> switches;
+    {
+      pg::Transaction tx(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      migrations = store::load_migrations(c);
+      switches = store::load_switches(c);
+      tx.commit();
+    }
+    if (generation > 0 && same_state(*snap.load(), migrations, switches)) return;
+    auto next = std::make_shared<Snapshot>();
+    next->generation = ++generation;
+    next->migrations = std::move(migrations);
+    next->switches = std::move(switches);
+    next->loaded_at = std::chrono::system_clock::now();
+    log::debug("control plane: published state generation ", next->generation, " (",
+               next->migrations.size(), " migrations, ", next->switches.size(), " switches)");
+    snap.store(std::move(next));
+  }
+
+  // Runs one operation on the command connection and maps failures to OpError kinds. After a
+  // successful mutation the state is reloaded and published before returning, so the caller's
+  // next snapshot() shows it.
+  template <class T, class Body>
+  OpResult<T> run(const char* what, bool mutation, Body&& body) {
+    std::lock_guard lock(cmd_mu);
+    try {
+      pg::Connection& c = command();
+      OpResult<T> result = body(c);
+      if (mutation && result.ok()) {
+        try {
+          reload(c);
+        } catch (const std::exception& e) {
+          log::warn("control plane: ", what, " done, but reloading the state failed: ", e.what(),
+                    " (the listener will catch up)");
+        }
+      }
+      return result;
+    } catch (const pg::PgError& e) {
+      if (e.connection_lost()) {
+        cmd.close();
+        is_connected = false;
+        return fail<T>(Kind::kUnavailable, std::string("control database unavailable: ") + e.what(),
+                       "nothing was changed; retry once the control database is reachable");
+      }
+      const std::string& state = e.sqlstate();
+      if (state == "55P03" || state == "40001" || state == "40P01") {
+        return fail<T>(
+            Kind::kConflict,
+            std::string(what) + ": a concurrent change held the same rows (" + e.what() + ")",
+            "retry");
+      }
+      if (state == "57014") {
+        return fail<T>(Kind::kUnavailable, std::string("control database unavailable: ") + what +
+                                               " timed out (" + e.what() + ")");
+      }
+      return fail<T>(Kind::kInternal, std::string(what) + " failed in the control database: " +
+                                          e.what() + (state.empty() ? "" : " [" + state + "]"));
+    } catch (const SchemaError& e) {
+      return fail<T>(Kind::kUnavailable, std::string("control database unusable: ") + e.what());
+    } catch (const ModelValueError& e) {
+      return fail<T>(Kind::kUnprocessable, e.what());
+    } catch (const ModelError& e) {
+      return fail<T>(Kind::kBadRequest, e.what());
+    } catch (const std::exception& e) {
+      return fail<T>(Kind::kInternal, std::string(what) + " failed: " + e.what());
+    }
+  }
+
+  // ---- operations -----------------------------------------------------------------------------
+
+  OpResult<Migration> register_migration(const Migration& m, const std::string& actor,
+                                         std::optional<Migration>* existing) {
+    return run<Migration>("register migration", true, [&](pg::Connection& c) {
+      return ops::register_migration(c, m, actor, existing);
+    });
+  }
+  OpResult<SwitchConfig> register_switch(const SwitchConfig& s, const std::string& actor,
+                                         std::optional<SwitchConfig>* existing) {
+    return run<SwitchConfig>("register switch config", true, [&](pg::Connection& c) {
+      return ops::register_switch(c, s, actor, existing);
+    });
+  }
+
+  // ---- config files -----------------------------------------------------------------------------
+
+  // Registers what the config files hold and the database does not; never overrides. Returns
+  // false (to be retried after the next reconnect) when the database became unavailable.
+  bool apply_config_files() {
+    std::lock_guard lock(apply_mu);
+    if (files_applied) return true;
+    const std::string actor = "config-file";
+    for (const ConfigFile& f : files) {
+      for (const Migration& m : f.migrations) {
+        std::optional<Migration> existing;
+        const auto r = register_migration(m, actor, &existing);
+        if (r.ok()) {
+          log::info("config file ", f.path, ": registered migration ", m.migration_id);
+        } else if (existing) {
+          log::info("config file ", f.path, ": migration ", m.migration_id,
+                    " already exists (phase ", phase_name(existing->phase), ", updated at ",
+                    existing->updated_at, "); kept the database state");
+        } else if (r.error->kind == Kind::kUnavailable) {
+          return false;
+        } else {
+          log::error("config file ", f.path, ": migration ", m.migration_id,
+                     " not registered: ", r.error->message,
+                     r.error->detail.empty() ? "" : " (" + r.error->detail + ")");
+        }
+      }
+    }
+    for (const ConfigFile& f : files) {
+      for (const SwitchConfig& s : f.switches) {
+        std::optional<SwitchConfig> existing;
+        const auto r = register_switch(s, actor, &existing);
+        if (r.ok()) {
+          log::info("config file ", f.path, ": registered switch config ", s.config_id);
+        } else if (existing) {
+          log::info("config file ", f.path, ": switch config ", s.config_id,
+                    " already exists (status ", to_string(existing->status), ", ",
+                    number(existing->switch_percentage), "%, updated at ", existing->updated_at,
+                    "); kept the database state");
+        } else if (r.error->kind == Kind::kUnavailable) {
+          return false;
+        } else {
+          log::error("config file ", f.path, ": switch config ", s.config_id,
+                     " not registered: ", r.error->message,
+                     r.error->detail.empty() ? "" : " (" + r.error->detail + ")");
+        }
+      }
+    }
+    files_applied = true;
+    return true;
+  }
+
+  // ---- listener -------------------------------------------------------------------------------
+
+  // Waits up to `d` or until stop() (true when stopping).
+  bool sleep_or_stop(std::chrono::milliseconds d) const {
+    pollfd fd{wake_r, POLLIN, 0};
+    (void)::poll(&fd, 1, static_cast<int>(d.count()));
+    return stopping;
+  }
+
+  void listen_loop() {
+    const auto interval = std::chrono::milliseconds(
+        std::max<int64_t>(10, std::llround(cfg.reload_interval_seconds * 1000.0)));
+    pg::Connection conn;
+    auto backoff = kBackoffMin;
+    std::string last_problem = start_problem;
+    auto next_reload = Clock::now() + interval;
+    while (!stopping) {
+      try {
+        if (!conn.ok()) {
+          conn = open_connection();
+          conn.exec(std::string("LISTEN ") + store::kNotifyChannel);
+          if (!schema_ready) {
+            ensure_schema(conn);
+            schema_ready = true;
+          }
+          if (!apply_config_files())
+            throw pg::PgError("08006", "lost while loading config files", true);
+          reload(conn);
+          next_reload = Clock::now() + interval;
+          backoff = kBackoffMin;
+          last_problem.clear();
+          if (!is_connected.exchange(true)) {
+            log::info("control plane: listening for changes on ", conn.describe());
+          }
+        }
+        // Notifications libpq already read (while it read a query's result) do not wake poll().
+        bool due = !conn.notifications().empty();
+        if (!due) {
+          const auto left =
+              std::chrono::duration_cast<std::chrono::milliseconds>(next_reload - Clock::now());
+          pollfd fds[2] = {{conn.socket(), POLLIN, 0}, {wake_r, POLLIN, 0}};
+          const int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, left.count())));
+          if (stopping) break;
+          if (n < 0 && errno != EINTR) {
+            throw pg::PgError("08006", std::string("poll: ") + std::strerror(errno), true);
+          }
+          due = Clock::now() >= next_reload;
+          if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            if (!conn.consume_input()) {
+              throw pg::PgError("08006", "lost the connection: " + conn.error_message(), true);
+            }
+          }
+          if (!conn.notifications().empty()) due = true;
+        }
+        while (due && !stopping) {
+          reload(conn);
+          is_connected = true;
+          next_reload = Clock::now() + interval;
+          // Notifications that arrived while reloading may describe later commits.
+          if (!conn.consume_input()) {
+            throw pg::PgError("08006", "lost the connection: " + conn.error_message(), true);
+          }
+          due = !conn.notifications().empty();
+        }
+      } catch (const store::StoreError& e) {
+        // The database is reachable but holds a row pgphase cannot read: keep the last state.
+        if (last_problem != e.what()) {
+          log::error("control plane: cannot load the state: ", e.what(),
+                     "; keeping the last state until it is fixed");
+        }
+        last_problem = e.what();
+        next_reload = Clock::now() + interval;
+        if (sleep_or_stop(std::chrono::duration_cast<std::chrono::milliseconds>(interval))) break;
+      } catch (const std::exception& e) {
+        conn.close();
+        const bool was_connected = is_connected.exchange(false);
+        if (stopping) break;
+        if (was_connected || last_problem != e.what()) {
+          log::warn("control database unavailable: ", e.what(), "; keeping the last state (",
+                    "generation ", snap.load()->generation, ") and retrying");
+        }
+        last_problem = e.what();
+        if (sleep_or_stop(backoff)) break;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
+      }
+    }
+  }
+
+  void start() {
+    if (started) return;
+    std::vector<ConfigFile> parsed;
+    for (const auto& path : cfg.config_files) {
+      ConfigFile f = load_config_file(path);
+      for (const auto& key : f.skipped_keys) {
+        log::info("config file ", path, ": \"", key,
+                  "\" (alerting rules) is handled by the alerting subsystem; skipped");
+      }
+      parsed.push_back(std::move(f));
+    }
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+      throw std::runtime_error(std::string("control plane: pipe2: ") + std::strerror(errno));
+    }
+    wake_r = fds[0];
+    wake_w = fds[1];
+    {
+      std::lock_guard lock(apply_mu);
+      files = std::move(parsed);
+      files_applied = files.empty();
+    }
+    started = true;
+    // A first attempt right away, so that the state is there when start() returns.
+    try {
+      std::lock_guard lock(cmd_mu);
+      pg::Connection& c = command();
+      reload(c);
+      is_connected = true;
+    } catch (const SchemaError&) {
+      // Tables pgphase cannot use: a configuration problem, not an outage.
+      started = false;
+      ::close(wake_r);
+      ::close(wake_w);
+      wake_r = wake_w = -1;
+      throw;
+    } catch (const std::exception& e) {
+      start_problem = e.what();
+      log::warn("control database unavailable: ", e.what(),
+                "; migrations stay in pass-through until it is reachable (retrying)");
+    }
+    if (is_connected) apply_config_files();
+    stopping = false;
+    listener = std::thread([this] { listen_loop(); });
+  }
+
+  void stop() {
+    if (!started) return;
+    stopping = true;
+    if (wake_w >= 0) {
+      const char b = 1;
+      (void)!::write(wake_w, &b, 1);
+    }
+    if (listener.joinable()) listener.join();
+    std::lock_guard lock(cmd_mu);
+    cmd.close();
+    is_connected = false;
+  }
+
+  ~Impl() {
+    stop();
+    if (wake_r >= 0) ::close(wake_r);
+    if (wake_w >= 0) ::close(wake_w);
+  }
+};
+
+ControlPlane::ControlPlane(ControlConfig config)
+    : impl_(std::make_unique<Impl>(std::move(config))) {}
+ControlPlane::~ControlPlane() = default;
+
+void ControlPlane::start() {
+  impl_->start();
+}
+void ControlPlane::stop() {
+  impl_->stop();
+}
+
+SnapshotPtr ControlPlane::snapshot() const noexcept {
+  return impl_->snap.load();
+}
+bool ControlPlane::connected() const noexcept {
+  return impl_->is_connected;
+}
+
+OpResult<Migration> ControlPlane::register_migration(Migration m, const std::string& actor) {
+  return impl_->register_migration(m, actor, nullptr);
+}
+OpResult<Migration> ControlPlane::set_phase(const std::string& id, Phase to, bool force,
+                                            const std::string& actor) {
+  return impl_->run<Migration>("set phase", true, [&](pg::Connection& c) {
+    return ops::set_phase(c, impl_->cfg.max_check_age_seconds, id, to, force, actor);
+  });
+}
+OpResult<Migration> ControlPlane::set_dual_write(const std::string& id, bool enabled, bool force,
+                                                 const std::string& actor) {
+  return impl_->run<Migration>("set dual write", true, [&](pg::Connection& c) {
+    return ops::set_dual_write(c, id, enabled, force, actor);
+  });
+}
+OpResult<Migration> ControlPlane::rollback(const std::string& id, const std::string& actor,
+                                           const std::string& reason) {
+  return impl_->run<Migration>(
+      "rollback", true, [&](pg::Connection& c) { return ops::rollback(c, id, actor, reason); });
+}
+OpResult<std::vector<LogEntry>> ControlPlane::logs(const std::string& migration_id, int limit) {
+  return impl_->run<std::vector<LogEntry>>(
+      "list logs", false, [&](pg::Connection& c) { return ops::logs(c, migration_id, limit); });
+}
+OpResult<SwitchConfig> ControlPlane::register_switch(SwitchConfig s, const std::string& actor) {
+  return impl_->register_switch(s, actor, nullptr);
+}
+OpResult<SwitchConfig> ControlPlane::activate_switch(const std::string& id,
+                                                     const std::string& actor) {
+  return impl_->run<SwitchConfig>("activate switch config", true, [&](pg::Connection& c) {
+    return ops::activate_switch(c, id, actor);
+  });
+}
+OpResult<SwitchConfig> ControlPlane::set_switch_percentage(const std::string& id, double percentage,
+                                                           const std::string& actor,
+                                                           const std::string& reason) {
+  return impl_->run<SwitchConfig>("update switch percentage", true, [&](pg::Connection& c) {
+    return ops::set_switch_percentage(c, id, percentage, actor, reason);
+  });
+}
+OpResult<SwitchConfig> ControlPlane::rollback_switch(const std::string& id,
+                                                     const std::string& actor,
+                                                     const std::string& reason) {
+  return impl_->run<SwitchConfig>("roll back switch config", true, [&](pg::Connection& c) {
+    return ops::rollback_switch(c, id, actor, reason);
+  });
+}
+OpResult<std::vector<PercentageChange>> ControlPlane::percentage_history(const std::string& id,
+                                                                         int limit) {
+  return impl_->run<std::vector<PercentageChange>>(
+      "percentage history", false,
+      [&](pg::Connection& c) { return ops::percentage_history(c, id, limit); });
+}
+
+}  // namespace pgphase::migration

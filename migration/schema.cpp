@@ -1,0 +1,210 @@
+#include "migration/schema.h"
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "common/log.h"
+
+namespace pgphase::migration {
+namespace {
+
+// Version 1. Names, columns and indexes follow the operations manual: its diagnostics query
+// t_sys_dual_write_logs by target_success and created_at, its alert rules count
+// t_sys_migration_logs rows by status and created_at, and its performance section names the
+// three idx_* indexes.
+constexpr const char* kSchemaV1 = R"SQL(
+CREATE TABLE IF NOT EXISTS t_sys_schema_version (
+  version integer PRIMARY KEY,
+  description text NOT NULL DEFAULT '',
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS t_sys_migrations (
+  migration_id text PRIMARY KEY,
+  source_table text NOT NULL,
+  target_table text NOT NULL,
+  database text NOT NULL DEFAULT '',
+  phase text NOT NULL CHECK (phase IN
+    ('preparation', 'dual_write', 'validation', 'read_switch', 'cleanup', 'completed')),
+  consistency_level text NOT NULL DEFAULT 'strict' CHECK (consistency_level IN ('strict', 'eventual')),
+  dual_write_enabled boolean NOT NULL DEFAULT false,
+  read_from_target boolean NOT NULL DEFAULT false,
+  validation_enabled boolean NOT NULL DEFAULT true,
+  auto_switch_threshold double precision NOT NULL DEFAULT 0.99
+    CHECK (auto_switch_threshold BETWEEN 0 AND 1),
+  rollback_enabled boolean NOT NULL DEFAULT true,
+  key_columns jsonb NOT NULL DEFAULT '[]',
+  column_map jsonb NOT NULL DEFAULT '{}',
+  version bigint NOT NULL DEFAULT 1,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS t_sys_migration_logs (
+  id bigserial PRIMARY KEY,
+  migration_id text NOT NULL,
+  action text NOT NULL,
+  actor text NOT NULL DEFAULT '',
+  from_state text,
+  to_state text,
+  status text NOT NULL,
+  message text NOT NULL DEFAULT '',
+  details jsonb,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_migration_logs_status_created
+  ON t_sys_migration_logs (status, created_at);
+CREATE INDEX IF NOT EXISTS idx_migration_logs_migration_created
+  ON t_sys_migration_logs (migration_id, created_at);
+
+CREATE TABLE IF NOT EXISTS t_sys_dual_write_logs (
+  id bigserial PRIMARY KEY,
+  migration_id text NOT NULL,
+  operation text NOT NULL,
+  record_id text,
+  source_success boolean NOT NULL,
+  target_success boolean NOT NULL,
+  error_message text,
+  latency_ms double precision,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_dual_write_logs_migration_created
+  ON t_sys_dual_write_logs (migration_id, created_at);
+
+CREATE TABLE IF NOT EXISTS t_sys_consistency_checks (
+  check_id text PRIMARY KEY,
+  migration_id text,
+  source_table text NOT NULL,
+  target_table text NOT NULL,
+  level text NOT NULL,
+  consistency_score double precision NOT NULL,
+  total_records bigint NOT NULL DEFAULT 0,
+  differences_count bigint NOT NULL DEFAULT 0,
+  report jsonb,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_consistency_checks_migration_created
+  ON t_sys_consistency_checks (migration_id, created_at);
+
+CREATE TABLE IF NOT EXISTS t_sys_read_switch_configs (
+  config_id text PRIMARY KEY,
+  table_name text NOT NULL,
+  migration_id text NOT NULL DEFAULT '',
+  current_source text NOT NULL DEFAULT 'source',
+  target_source text NOT NULL DEFAULT 'target',
+  strategy text NOT NULL CHECK (strategy IN ('immediate', 'gradual', 'sticky', 'canary', 'shadow')),
+  switch_percentage double precision NOT NULL DEFAULT 0
+    CHECK (switch_percentage BETWEEN 0 AND 100),
+  conditions jsonb NOT NULL DEFAULT '{}',
+  rollback_enabled boolean NOT NULL DEFAULT true,
+  auto_rollback_threshold double precision NOT NULL DEFAULT 0.05,
+  status text NOT NULL CHECK (status IN ('inactive', 'active', 'paused', 'completed', 'rolled_back')),
+  version bigint NOT NULL DEFAULT 1,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS t_sys_read_switch_history (
+  id bigserial PRIMARY KEY,
+  config_id text NOT NULL,
+  from_percentage double precision NOT NULL,
+  to_percentage double precision NOT NULL,
+  actor text NOT NULL DEFAULT '',
+  reason text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_read_switch_history_config_created
+  ON t_sys_read_switch_history (config_id, created_at);
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (1, 'pgphase control plane: migrations, logs, dual-write logs, consistency checks, read switches')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
+// The columns pgphase reads and writes, per table (a table made by another tool may lack some).
+const std::map<std::string, std::set<std::string>>& required_columns() {
+  static const std::map<std::string, std::set<std::string>> kColumns = {
+      {"t_sys_schema_version", {"version"}},
+      {"t_sys_migrations",
+       {"migration_id", "source_table", "target_table", "database", "phase", "consistency_level",
+        "dual_write_enabled", "read_from_target", "validation_enabled", "auto_switch_threshold",
+        "rollback_enabled", "key_columns", "column_map", "version", "created_at", "updated_at"}},
+      {"t_sys_migration_logs",
+       {"id", "migration_id", "action", "actor", "from_state", "to_state", "status", "message",
+        "details", "created_at"}},
+      {"t_sys_dual_write_logs",
+       {"id", "migration_id", "operation", "record_id", "source_success", "target_success",
+        "error_message", "latency_ms", "created_at"}},
+      {"t_sys_consistency_checks",
+       {"check_id", "migration_id", "source_table", "target_table", "level", "consistency_score",
+        "total_records", "differences_count", "report", "created_at"}},
+      {"t_sys_read_switch_configs",
+       {"config_id", "table_name", "migration_id", "current_source", "target_source", "strategy",
+        "switch_percentage", "conditions", "rollback_enabled", "auto_rollback_threshold", "status",
+        "version", "created_at", "updated_at"}},
+      {"t_sys_read_switch_history",
+       {"id", "config_id", "from_percentage", "to_percentage", "actor", "reason", "created_at"}},
+  };
+  return kColumns;
+}
+
+int current_version(pg::Connection& c) {
+  const pg::Result exists = c.exec("SELECT to_regclass('t_sys_schema_version') IS NOT NULL");
+  if (!exists.boolean(0, 0)) return 0;
+  const pg::Result v = c.exec("SELECT coalesce(max(version), 0) FROM t_sys_schema_version");
+  return static_cast<int>(v.int64(0, 0));
+}
+
+void check_columns(pg::Connection& c) {
+  // Columns of the t_sys_* tables that the search path resolves to.
+  const pg::Result r = c.exec(
+      "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+      "WHERE c.oid = ANY (ARRAY[to_regclass('t_sys_schema_version'), "
+      "to_regclass('t_sys_migrations'), to_regclass('t_sys_migration_logs'), "
+      "to_regclass('t_sys_dual_write_logs'), to_regclass('t_sys_consistency_checks'), "
+      "to_regclass('t_sys_read_switch_configs'), to_regclass('t_sys_read_switch_history')]) "
+      "AND a.attnum > 0 AND NOT a.attisdropped");
+  std::map<std::string, std::set<std::string>> found;
+  for (int i = 0; i < r.rows(); ++i) found[r.str(i, 0)].insert(r.str(i, 1));
+  std::string problems;
+  for (const auto& [table, columns] : required_columns()) {
+    const auto it = found.find(table);
+    std::vector<std::string> missing;
+    for (const auto& col : columns) {
+      if (it == found.end() || it->second.count(col) == 0) missing.push_back(col);
+    }
+    if (missing.empty()) continue;
+    if (!problems.empty()) problems += "; ";
+    problems += table + " lacks ";
+    for (size_t i = 0; i < missing.size(); ++i) problems += (i ? ", " : "") + missing[i];
+  }
+  if (!problems.empty()) {
+    throw SchemaError("the control database's t_sys_* tables are not pgphase's (" + problems +
+                      "); they may have been created by another tool: migrate or rename them");
+  }
+}
+
+}  // namespace
+
+int ensure_schema(pg::Connection& c) {
+  pg::Transaction tx(c);
+  c.exec("SELECT pg_advisory_xact_lock($1)", {pg::param(kSchemaLockKey)});
+  int version = current_version(c);
+  if (version > kSchemaVersion) {
+    throw SchemaError("the control database has schema version " + std::to_string(version) +
+                      ", newer than this pgphase understands (" + std::to_string(kSchemaVersion) +
+                      "): upgrade pgphase");
+  }
+  if (version < kSchemaVersion) {
+    c.exec(kSchemaV1);
+    log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
+              kSchemaVersion, ")");
+    version = kSchemaVersion;
+  }
+  check_columns(c);
+  tx.commit();
+  return version;
+}
+
+}  // namespace pgphase::migration

@@ -1,0 +1,30 @@
+// The control database schema (t_sys_* tables, docs/control-plane.md), created idempotently.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "migration/pg_client.h"
+
+namespace pgphase::migration {
+
+inline constexpr int kSchemaVersion = 1;
+
+// The control database holds tables pgphase cannot use (a newer schema version, or t_sys_* tables
+// made by another tool without the columns pgphase needs).
+struct SchemaError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Creates the tables and indexes that do not exist yet (CREATE ... IF NOT EXISTS) and records
+// schema version 1, in one transaction under pg_advisory_xact_lock, so several pgphase starting
+// at once do not race. Then checks that every table has the columns pgphase uses. Returns the
+// schema version found. Throws pg::PgError (database) or SchemaError.
+int ensure_schema(pg::Connection& c);
+
+// The advisory lock key every control-plane mutation takes (pg_advisory_xact_lock), so that
+// changes from several pgphase processes are serialised; schema creation uses kSchemaLockKey.
+inline constexpr int64_t kSchemaLockKey = 0x70677068'61736501;    // "pgphase" 01
+inline constexpr int64_t kMutationLockKey = 0x70677068'61736502;  // "pgphase" 02
+
+}  // namespace pgphase::migration

@@ -1,0 +1,225 @@
+// The control database going away and coming back: client traffic through pgphase to its
+// backend keeps working, GETs answer from the last known state, POSTs get 503, and
+// pgphase_control_db_connected says 0; once the control database is back, POSTs work again and
+// the metric is 1. Also: without a control database configured at all, the migration endpoints
+// answer 503 and the proxy is a plain pass-through; pgphase started while the control database is
+// down loads the manual's files once it is back.
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "ctl_env.h"
+
+using namespace pgphase;
+using namespace pgphase::ctl;
+
+namespace {
+
+double connected(const it::ProxyProcess& p) {
+  const auto v = it::scrape_metrics(p.admin_port()).value("pgphase_control_db_connected");
+  return v.value_or(-1);
+}
+
+void expect_backend_traffic(const it::ProxyProcess& p) {
+  const it::PgConn c = p.connect();
+  INFO("through pgphase: " << c.error_message());
+  REQUIRE(c.ok());
+  CHECK(c.scalar("SELECT count(*) FROM outage_rows") == "3");
+  CHECK(c.exec("INSERT INTO outage_rows VALUES (100)").ok());
+  CHECK(c.exec("DELETE FROM outage_rows WHERE id = 100").ok());
+}
+
+}  // namespace
+
+TEST_CASE("control database stops and restarts: proxying goes on, changes wait for it") {
+  const auto backend = start_cluster({"CREATE TABLE outage_rows (id int PRIMARY KEY)",
+                                      "INSERT INTO outage_rows VALUES (1), (2), (3)"});
+  const auto control_pg = start_cluster();
+  ClusterRestarter control_ctl(*control_pg);
+  ServeOptions o;
+  o.backend = backend->tcp_endpoint();
+  o.control_dsn = control_dsn(*control_pg);
+  o.config_json = R"({"state_reload_interval_ms": 60000})";  // only NOTIFY makes changes visible
+  const auto proxy = start_pgphase(o);
+  const auto other = start_pgphase(o);  // a second instance, to see LISTEN come back
+  const Api api = api_for(*proxy);
+
+  (void)register_migration(api, "outage_mig", "outage_rows", "t_sys_outage_rows");
+  (void)set_phase(api, "outage_mig", "dual_write");
+  (void)register_switch(api, "outage_sw", "outage_rows", "outage_mig");
+  CHECK(connected(*proxy) == 1);
+  const json::value list_before = parse_json(api.get("/api/v1/migrations").body);
+  const json::value switches_before = parse_json(api.get("/api/v1/switches").body);
+  const it::PgConn held = proxy->connect();  // a session open across the outage
+  REQUIRE(held.ok());
+
+  control_ctl.stop();
+  INFO("pgphase stderr:\n" << proxy->stderr_tail());
+  const auto noticed = time_until([&] { return connected(*proxy) == 0; }, 10s, 50ms);
+  REQUIRE(noticed.has_value());
+  WARN("pgphase_control_db_connected went to 0 after " << *noticed << " ms");
+
+  expect_backend_traffic(*proxy);
+  CHECK(held.scalar("SELECT count(*) FROM outage_rows") == "3");
+  const it::HttpResponse list = api.get("/api/v1/migrations");
+  INFO(describe(list));
+  REQUIRE(list.status == 200);
+  CHECK(parse_json(list.body) == list_before);
+  CHECK(parse_json(api.get("/api/v1/switches").body) == switches_before);
+  const json::object now = body_object(list);
+  REQUIRE(arr(now, "migrations").size() == 1);
+  CHECK(str(arr(now, "migrations").at(0).as_object(), "phase") == "dual_write");
+
+  const auto expect_503 = [&](const std::string& path, const std::string& body) {
+    INFO("POST " << path << " " << body);
+    const std::string why = expect_error(api.post(path, body), 503);
+    CHECK((it::icontains(why, "control database") || it::icontains(why, "control db")));
+  };
+  expect_503("/api/v1/migrations/outage_mig/phase", R"({"phase": "validation"})");
+  expect_503("/api/v1/migrations",
+             R"({"migration_id": "outage_new", "source_table": "o", "target_table": "t_o"})");
+  expect_503("/api/v1/migrations/outage_mig/rollback", R"({"reason": "x"})");
+  expect_503("/api/v1/switches/outage_sw/percentage", R"({"percentage": 10})");
+  CHECK(connected(*proxy) == 0);
+  CHECK(proxy->running());
+  // The CLI says why: exit 1, one line naming the control database.
+  const it::RunResult r =
+      cli({"migration", "set-phase", "--migration-id", "outage_mig", "--phase", "validation",
+           "--admin-url", "http://127.0.0.1:" + std::to_string(proxy->admin_port())});
+  INFO(r.describe());
+  CHECK(r.exit_code == 1);
+  CHECK(it::icontains(r.err, "control database"));
+
+  control_ctl.start();
+  const auto back = time_until(
+      [&] {
+        return api.post("/api/v1/migrations/outage_mig/phase", R"({"phase": "validation"})")
+                   .status == 200;
+      },
+      10s, 200ms);
+  INFO("restarted control cluster log:\n" << control_ctl.log());
+  REQUIRE(back.has_value());
+  WARN("POSTs worked again " << *back << " ms after the control database came back");
+  CHECK(time_until([&] { return connected(*proxy) == 1; }, 5s, 50ms).has_value());
+  CHECK(str(get_migration(api, "outage_mig"), "phase") == "validation");
+  CHECK(control_conn(*control_pg)
+            .scalar("SELECT phase FROM t_sys_migrations WHERE migration_id = 'outage_mig'") ==
+        "validation");
+  expect_backend_traffic(*proxy);
+  CHECK(held.scalar("SELECT 1") == "1");
+
+  // Both instances LISTEN again: a change through one reaches the other within a second.
+  // The other instance made no request during the outage; once it reports the control database
+  // as connected, its very first change must go through (not fail on a stale connection).
+  REQUIRE(time_until([&] { return connected(*other) == 1; }, 10s, 50ms).has_value());
+  std::this_thread::sleep_for(1s);
+  REQUIRE(connected(*other) == 1);
+  const Api b = api_for(*other);
+  (void)set_phase(b, "outage_mig", "read_switch", true);
+  auto ms = time_until(
+      [&] { return str(get_migration(api, "outage_mig"), "phase") == "read_switch"; }, 3s);
+  REQUIRE(ms.has_value());
+  CHECK(*ms < 1000);
+  REQUIRE(api.post("/api/v1/switches/outage_sw/activate").status == 200);
+  ms = time_until([&] { return str(get_switch(b, "outage_sw"), "status") == "active"; }, 3s);
+  REQUIRE(ms.has_value());
+  CHECK(*ms < 1000);
+}
+
+TEST_CASE("pgphase starts while the control database is down and catches up when it is back") {
+  const auto backend = start_cluster({"CREATE TABLE outage_rows (id int PRIMARY KEY)",
+                                      "INSERT INTO outage_rows VALUES (1), (2), (3)"});
+  const auto control_pg = start_cluster();
+  ClusterRestarter control_ctl(*control_pg);
+  control_ctl.stop();
+
+  ServeOptions o;
+  o.backend = backend->tcp_endpoint();
+  o.control_dsn = control_dsn(*control_pg);
+  const std::string conf = std::string(PGPHASE_SOURCE_DIR) + "/conf/";
+  o.config_files = {conf + "migration_configs.json", conf + "read_switch_configs.json",
+                    conf + "alerting_config.json"};
+  const auto proxy = start_pgphase(o);
+  const Api api = api_for(*proxy);
+  INFO("pgphase stderr:\n" << proxy->stderr_tail());
+  expect_backend_traffic(*proxy);
+  CHECK(connected(*proxy) == 0);
+  CHECK(it::icontains(expect_error(api.post("/api/v1/migrations/users_table_migration/phase",
+                                            R"({"phase": "dual_write"})"),
+                                   503),
+                      "control database"));
+
+  // A second one, stopped while the control database is still down: a clean, prompt exit.
+  o.config_files.clear();
+  const auto short_lived = start_pgphase(o);
+  const auto t = it::Clock::now();
+  short_lived->terminate();
+  const auto code = short_lived->wait_exit(15s);
+  INFO("second pgphase stderr:\n" << short_lived->stderr_tail());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(it::elapsed_ms(t) < 10000);
+
+  control_ctl.start();
+  const auto ms =
+      time_until([&] { return api.get("/api/v1/migrations/users_table_migration").status == 200; },
+                 15s, 100ms);
+  REQUIRE(ms.has_value());
+  CHECK(connected(*proxy) == 1);
+  CHECK(str(get_switch(api, "users_gradual_switch"), "status") == "inactive");
+  (void)set_phase(api, "users_table_migration", "dual_write");
+}
+
+TEST_CASE("without a control database the migration endpoints answer 503, proxying works") {
+  const auto backend = start_cluster({"CREATE TABLE outage_rows (id int PRIMARY KEY)",
+                                      "INSERT INTO outage_rows VALUES (1), (2), (3)"});
+  ServeOptions o;
+  o.backend = backend->tcp_endpoint();
+  const auto proxy = start_pgphase(o);
+  const Api api = api_for(*proxy);
+  expect_backend_traffic(*proxy);
+  for (const char* path : {"/api/v1/migrations", "/api/v1/switches"}) {
+    INFO("GET " << path);
+    expect_error(api.get(path), 503);
+  }
+  expect_error(api.post("/api/v1/migrations",
+                        R"({"migration_id": "m", "source_table": "o", "target_table": "t_o"})"),
+               503);
+  const it::HttpResponse health = api.get("/healthz");
+  CHECK(health.status == 200);
+}
+
+TEST_CASE("control connections terminated by the server: pgphase reconnects by itself") {
+  const auto pg = start_cluster();
+  ServeOptions o = serve_on(*pg);
+  o.config_json = R"({"state_reload_interval_ms": 60000})";
+  const auto a_proc = start_pgphase(o);
+  const auto b_proc = start_pgphase(o);
+  const Api a = api_for(*a_proc);
+  const Api b = api_for(*b_proc);
+  (void)register_migration(a, "term_mig", "term", "t_sys_term");
+  REQUIRE(time_until([&] { return b.get("/api/v1/migrations/term_mig").status == 200; }, 3s));
+
+  // What a DBA's pg_terminate_backend (or a pooler restart) does to pgphase's sessions.
+  const it::PgConn dba = control_conn(*pg);
+  const std::string killed =
+      dba.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
+                 std::string(kControlDb) +
+                 "' AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+  INFO("terminated " << killed << " control sessions");
+  CHECK(std::stoi(killed) >= 2);  // at least each instance's LISTEN session
+
+  REQUIRE(time_until([&] { return connected(*a_proc) == 1 && connected(*b_proc) == 1; }, 10s, 50ms)
+              .has_value());
+  std::this_thread::sleep_for(500ms);
+  // The first change after that goes through, and reaches the other instance within a second.
+  (void)set_phase(a, "term_mig", "dual_write");
+  const auto ms =
+      time_until([&] { return str(get_migration(b, "term_mig"), "phase") == "dual_write"; }, 3s);
+  REQUIRE(ms.has_value());
+  CHECK(*ms < 1000);
+  (void)set_phase(b, "term_mig", "validation");
+  const auto back =
+      time_until([&] { return str(get_migration(a, "term_mig"), "phase") == "validation"; }, 3s);
+  REQUIRE(back.has_value());
+  CHECK(*back < 1000);
+}
