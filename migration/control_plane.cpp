@@ -227,7 +227,7 @@ struct ControlPlane::Impl {
         } else if (existing) {
           log::info("config file ", f.path, ": migration ", m.migration_id,
                     " already exists (phase ", phase_name(existing->phase), ", updated at ",
-                    existing->updated_at, "); kept the database state");
+                    existing->updated_at, "); skipped it and kept the database state");
         } else if (r.error->kind == Kind::kUnavailable) {
           return false;
         } else {
@@ -247,7 +247,7 @@ struct ControlPlane::Impl {
           log::info("config file ", f.path, ": switch config ", s.config_id,
                     " already exists (status ", to_string(existing->status), ", ",
                     number(existing->switch_percentage), "%, updated at ", existing->updated_at,
-                    "); kept the database state");
+                    "); skipped it and kept the database state");
         } else if (r.error->kind == Kind::kUnavailable) {
           return false;
         } else {

@@ -225,6 +225,11 @@ TEST_CASE("CLI auth and exit codes: missing/wrong token 1, unreachable 3, usage 
     CHECK_FALSE(it::trim(r.err).empty());
   }
   CHECK(str(get_migration(api, "cli_auth"), "phase") == "preparation");
+
+  const it::RunResult help = cli({"migration", "--help"});
+  INFO(help.describe());
+  CHECK(help.exit_code == 0);
+  CHECK(it::contains(help.out, "set-phase"));
 }
 
 TEST_CASE("the manual's command lines and URL forms users type") {

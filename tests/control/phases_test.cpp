@@ -283,6 +283,8 @@ TEST_CASE("enable-dual-write moves to dual_write; disable needs force before cle
   INFO(describe(off));
   REQUIRE(off.status == 200);
   CHECK_FALSE(flag(body_object(off), "dual_write_enabled"));
+  // Every accepted change bumps the version by one; the refusal did not.
+  CHECK(num(body_object(off), "version") == num(body_object(on), "version") + 1);
 }
 
 TEST_CASE("read_switch uses the migration's own threshold and max_check_age_seconds") {
