@@ -8,60 +8,6 @@
 namespace pgphase::ctl {
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string dechunk(std::string_view body) {
-  std::string out;
-  while (true) {
-    const size_t eol = body.find("\r\n");
-    if (eol == std::string_view::npos) throw std::runtime_error("bad chunked body");
-    const size_t size = std::strtoul(std::string(body.substr(0, eol)).c_str(), nullptr, 16);
-    body.remove_prefix(eol + 2);
-    if (size == 0) return out;
-    if (body.size() < size + 2) throw std::runtime_error("truncated chunked body");
-    out.append(body.substr(0, size));
-    body.remove_prefix(size + 2);
-  }
-}
-
-// True once `raw` holds a whole response (Content-Length or the final chunk).
-bool complete(const std::string& raw) {
-  const size_t head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos) return false;
-  const std::string head = lower(raw.substr(0, head_end));
-  const size_t cl = head.find("\r\ncontent-length:");
-  if (cl != std::string::npos) {
-    return raw.size() - head_end - 4 >= std::strtoul(head.c_str() + cl + 17, nullptr, 10);
-  }
-  if (head.find("chunked") != std::string::npos) return raw.ends_with("\r\n0\r\n\r\n");
-  return false;
-}
-
-it::HttpResponse parse_response(const std::string& raw) {
-  const size_t head_end = raw.find("\r\n\r\n");
-  if (!raw.starts_with("HTTP/1.") || head_end == std::string::npos) {
-    throw std::runtime_error("not an HTTP response: " + raw.substr(0, 200));
-  }
-  it::HttpResponse r;
-  r.status = std::atoi(raw.c_str() + 9);
-  size_t pos = raw.find("\r\n") + 2;
-  while (pos < head_end) {
-    const size_t eol = raw.find("\r\n", pos);
-    const std::string line = raw.substr(pos, eol - pos);
-    const size_t colon = line.find(':');
-    if (colon != std::string::npos) {
-      r.headers[lower(line.substr(0, colon))] = it::trim(line.substr(colon + 1));
-    }
-    pos = eol + 2;
-  }
-  r.body = raw.substr(head_end + 4);
-  if (lower(r.header("transfer-encoding")) == "chunked") r.body = dechunk(r.body);
-  return r;
-}
-
 const json::value& field(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   if (v == nullptr) {
@@ -76,35 +22,6 @@ const json::value& field(const json::object& o, std::string_view key) {
 }
 
 }  // namespace
-
-it::HttpResponse http_request(uint16_t port, std::string_view method, std::string_view path,
-                              const Headers& headers, std::string_view body,
-                              std::chrono::milliseconds timeout) {
-  it::RawClient c = it::RawClient::tcp(port);
-  std::string req = std::string(method) + " " + std::string(path) +
-                    " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                    "\r\nUser-Agent: pgphase-control-test\r\nAccept: application/json\r\n"
-                    "Connection: close\r\n";
-  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT") {
-    req +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  req += "\r\n";
-  req += body;
-  c.send(req);
-  std::string raw;
-  const auto deadline = it::Clock::now() + timeout;
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - it::Clock::now());
-    const std::string chunk = c.read_some(std::max(left, std::chrono::milliseconds(1)));
-    if (chunk.empty()) break;
-    raw += chunk;
-    if (complete(raw)) break;
-  }
-  return parse_response(raw);
-}
 
 it::HttpResponse Api::get(std::string_view path) const {
   return send("GET", path);

@@ -1,5 +1,5 @@
 // HTTP with any method, headers and body against pgphase's admin port, and JSON helpers for the
-// admin API's answers (Boost.JSON). The harness's http_get only does GET; this adds POST & co.
+// admin API's answers (Boost.JSON), on top of the harness's http_request.
 #pragma once
 
 #include <boost/json.hpp>
@@ -16,13 +16,8 @@
 namespace pgphase::ctl {
 
 namespace json = boost::json;
-using Headers = std::vector<std::pair<std::string, std::string>>;
-
-// One request with "Connection: close"; a non-empty body is sent with Content-Length and
-// Content-Type: application/json. Throws on connect/timeout/parse errors.
-it::HttpResponse http_request(uint16_t port, std::string_view method, std::string_view path,
-                              const Headers& headers = {}, std::string_view body = {},
-                              std::chrono::milliseconds timeout = std::chrono::seconds(15));
+using Headers = it::HttpHeaders;
+using it::http_request;  // the harness's client, for any method, headers and body
 
 // The admin API of one pgphase, as a client with (or without) a token and an actor name.
 struct Api {

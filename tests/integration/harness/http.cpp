@@ -106,11 +106,21 @@ bool response_complete(const std::string& raw) {
 
 }  // namespace
 
-HttpResponse http_get(uint16_t port, std::string_view path, const std::string& host,
-                      std::chrono::milliseconds timeout) {
+HttpResponse http_request(uint16_t port, std::string_view method, std::string_view path,
+                          const HttpHeaders& headers, std::string_view body,
+                          std::chrono::milliseconds timeout, const std::string& host) {
   RawClient c = RawClient::tcp(port, host);
-  c.send("GET " + std::string(path) + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
-         "\r\nUser-Agent: pgphase-it\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+  std::string req = std::string(method) + " " + std::string(path) + " HTTP/1.1\r\nHost: " + host +
+                    ":" + std::to_string(port) +
+                    "\r\nUser-Agent: pgphase-tests\r\nAccept: */*\r\nConnection: close\r\n";
+  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n";
+  req += body;
+  c.send(req);
   std::string raw;
   const auto deadline = Clock::now() + timeout;
   while (true) {
@@ -139,6 +149,11 @@ HttpResponse http_get(uint16_t port, std::string_view path, const std::string& h
   r.body = raw.substr(head_end + 4);
   if (lower(r.headers["transfer-encoding"]) == "chunked") r.body = dechunk(r.body);
   return r;
+}
+
+HttpResponse http_get(uint16_t port, std::string_view path, const std::string& host,
+                      std::chrono::milliseconds timeout) {
+  return http_request(port, "GET", path, {}, {}, timeout, host);
 }
 
 Metrics Metrics::parse(std::string_view text) {

@@ -1,4 +1,4 @@
-// HTTP GET against pgphase's admin port and a strict parser for the Prometheus text format.
+// HTTP requests against pgphase's admin port and a strict parser for the Prometheus text format.
 #pragma once
 
 #include <chrono>
@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pgphase::it {
@@ -22,7 +23,17 @@ struct HttpResponse {
   }
 };
 
-// GET http://host:port/path with "Connection: close". Throws on connect/timeout/parse errors.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// One request to http://host:port/path with "Connection: close"; a non-empty body (or any POST/PUT)
+// is sent with Content-Length and Content-Type: application/json. Throws on connect/timeout/parse
+// errors.
+HttpResponse http_request(uint16_t port, std::string_view method, std::string_view path,
+                          const HttpHeaders& headers = {}, std::string_view body = {},
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                          const std::string& host = "127.0.0.1");
+
+// http_request(port, "GET", path).
 HttpResponse http_get(uint16_t port, std::string_view path, const std::string& host = "127.0.0.1",
                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
