@@ -16,11 +16,12 @@ class Journal {
  public:
   Journal(const Api& api, const it::PgConn& control, std::string id)
       : api_(api), control_(control), id_(std::move(id)) {
-    skip();
+    catch_up();
   }
 
-  // An action on something else (a switch) that may or may not log under this migration.
-  void skip() {
+  // Moves past whatever is logged so far: after an action on something else (a switch) that may
+  // or may not log under this migration.
+  void catch_up() {
     const auto logs = api_logs(api_, id_);
     if (!logs.empty()) seen_ = num(logs.back(), "id");
   }
@@ -156,19 +157,19 @@ TEST_CASE("happy path preparation -> completed with every guard, logged with act
   j.expect("read_switch", "cleanup", "refused", "dave");
   const Api ops = s.api.as("switch_ops");
   (void)register_switch(ops, "orders_switch", "orders", "orders_mig");
-  j.skip();
+  j.catch_up();
   (void)refused_phase(dave, "orders_mig", "cleanup");
   j.expect("read_switch", "cleanup", "refused", "dave");
   REQUIRE(ops.post("/api/v1/switches/orders_switch/activate").status == 200);
-  j.skip();
+  j.catch_up();
   (void)refused_phase(dave, "orders_mig", "cleanup");
   j.expect("read_switch", "cleanup", "refused", "dave");
   (void)set_percentage(ops, "orders_switch", 50);
-  j.skip();
+  j.catch_up();
   CHECK(it::contains(refused_phase(dave, "orders_mig", "cleanup"), "100"));
   j.expect("read_switch", "cleanup", "refused", "dave");
   (void)set_percentage(ops, "orders_switch", 100);
-  j.skip();
+  j.catch_up();
   m = set_phase(erin, "orders_mig", "cleanup");
   CHECK(flag(m, "read_from_target"));
   j.expect("read_switch", "cleanup", "success", "erin");
@@ -181,7 +182,7 @@ TEST_CASE("happy path preparation -> completed with every guard, logged with act
   INFO(describe(off));
   REQUIRE(off.status == 200);
   CHECK_FALSE(flag(body_object(off), "dual_write_enabled"));
-  j.skip();
+  j.catch_up();
 
   m = set_phase(erin, "orders_mig", "completed");
   CHECK_FALSE(flag(m, "dual_write_enabled"));
@@ -244,11 +245,11 @@ TEST_CASE("force overrides the consistency guard; rollback from every allowed ph
   roll("read_switch");
 
   advance_to(gina, "force_mig", "read_switch");
-  j.skip();
+  j.catch_up();
   (void)register_switch(gina, "items_switch", "items", "force_mig");
   REQUIRE(gina.post("/api/v1/switches/items_switch/activate").status == 200);
   (void)set_percentage(gina, "items_switch", 100);
-  j.skip();
+  j.catch_up();
   (void)set_phase(gina, "force_mig", "cleanup");
   j.expect("read_switch", "cleanup", "success", "gina");
   roll("cleanup");
