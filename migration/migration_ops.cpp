@@ -19,6 +19,26 @@ OpResult<Migration> changed_concurrently(const std::string& id) {
   return fail<Migration>(Kind::kConflict, "migration " + id + " changed concurrently", "retry");
 }
 
+// key_columns left empty means "the source's primary key". When the source table is visible
+// from the control database (the usual setup: pgphase's t_sys_* tables live in the application's
+// database), the key is read from the catalog at registration, in the index's column order, so
+// operators see it in `status`. Otherwise it stays empty and is resolved where rows are keyed.
+std::vector<std::string> primary_key_of(pg::Connection& c, const Migration& m) {
+  const QualifiedName name = qualify(m.source_table);
+  const pg::Result r = c.exec(
+      "SELECT a.attname FROM pg_index i "
+      "JOIN pg_class t ON t.oid = i.indrelid "
+      "JOIN pg_namespace n ON n.oid = t.relnamespace "
+      "JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true "
+      "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+      "WHERE i.indisprimary AND n.nspname = $1 AND t.relname = $2 "
+      "AND ($3 = '' OR $3 = current_database()) ORDER BY k.ord",
+      {name.schema, name.table, m.database});
+  std::vector<std::string> keys;
+  for (int row = 0; row < r.rows(); ++row) keys.push_back(r.str(row, 0));
+  return keys;
+}
+
 }  // namespace
 
 OpResult<Migration> register_migration(pg::Connection& c, const Migration& m,
@@ -43,7 +63,9 @@ OpResult<Migration> register_migration(pg::Connection& c, const Migration& m,
                              "complete or roll back " + other.migration_id + " first");
     }
   }
-  const Migration stored = store::insert_migration(c, m);
+  Migration keyed = m;
+  if (keyed.key_columns.empty()) keyed.key_columns = primary_key_of(c, keyed);
+  const Migration stored = store::insert_migration(c, keyed);
   json::object details;
   details["source_table"] = stored.source_table;
   details["target_table"] = stored.target_table;

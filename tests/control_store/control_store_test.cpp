@@ -322,6 +322,43 @@ TEST_CASE("migration operations are persisted and logged", "[ops]") {
   CHECK(err(cp->logs("nope", 5), Kind::kNotFound).message == "no migration nope");
 }
 
+TEST_CASE("key_columns defaults to the source's primary key, read from the catalog", "[ops]") {
+  PgCluster& pg = cluster();
+  const std::string db = "ctl_keys";
+  auto cp = started(config(fresh_db(pg, db)));
+  pg.psql(
+      "CREATE SCHEMA app; CREATE TABLE app.orders (region text, id bigint, note text, "
+      "PRIMARY KEY (id, region)); CREATE TABLE app.t_orders (LIKE app.orders); "
+      "CREATE TABLE nokey (a int); CREATE TABLE t_nokey (a int)",
+      db);
+  mig::Migration m;
+  m.migration_id = "orders_mig";
+  m.source_table = "app.orders";
+  m.target_table = "app.t_orders";
+  // Composite key, in the index's column order (not the table's).
+  CHECK(ok(cp->register_migration(m, "keys")).key_columns ==
+        std::vector<std::string>{"id", "region"});
+  CHECK(find(*cp, "orders_mig")->key_columns == std::vector<std::string>{"id", "region"});
+  // No primary key: stays empty (to be named by the operator).
+  m.migration_id = "nokey_mig";
+  m.source_table = "nokey";
+  m.target_table = "t_nokey";
+  CHECK(ok(cp->register_migration(m, "keys")).key_columns.empty());
+  // A table in another database is not looked up in this one.
+  m.migration_id = "elsewhere_mig";
+  m.source_table = "app.orders_elsewhere";
+  m.target_table = "app.t_orders_elsewhere";
+  m.database = "other_db";
+  CHECK(ok(cp->register_migration(m, "keys")).key_columns.empty());
+  // Given explicitly: kept as given.
+  mig::Migration given;
+  given.migration_id = "given_mig";
+  given.source_table = "t_given_src";
+  given.target_table = "t_given_dst";
+  given.key_columns = {"a"};
+  CHECK(ok(cp->register_migration(given, "keys")).key_columns == std::vector<std::string>{"a"});
+}
+
 TEST_CASE("switch rules, dual-write rules and error kinds", "[ops][switch]") {
   PgCluster& pg = cluster();
   const std::string db = "ctl_switch";
