@@ -33,6 +33,12 @@ migration::ControlPlane& require_control(const AdminContext& ctx) {
   return *ctx.control;
 }
 
+void require_change(const HttpRequest& request, const AdminContext& ctx, std::string_view allow) {
+  if (request.method != "POST") method_not_allowed(allow);
+  require_auth(request, ctx);
+  require_control(ctx);
+}
+
 migration::SnapshotPtr require_snapshot(const AdminContext& ctx) {
   auto& control = require_control(ctx);
   auto snap = control.snapshot();

@@ -35,6 +35,9 @@ HttpResponse handle_switches(const HttpRequest& request, const Segments& rest, A
 void require_auth(const HttpRequest& request, const AdminContext& ctx);
 // The control plane, or 503 when none is configured.
 migration::ControlPlane& require_control(const AdminContext& ctx);
+// Every change request passes these gates, in this order: POST (else 405 with `allow`), the admin
+// token (else 401), a configured control plane (else 503).
+void require_change(const HttpRequest& request, const AdminContext& ctx, std::string_view allow);
 // The state in force, or 503 when none could be loaded yet.
 migration::SnapshotPtr require_snapshot(const AdminContext& ctx);
 // X-PGPhase-Actor (trimmed; default "api"); 400 if too long or not printable.

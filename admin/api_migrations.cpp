@@ -96,12 +96,9 @@ HttpResponse rollback(const HttpRequest& request, AdminContext& ctx, const std::
 HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
                                AdminContext& ctx) {
   const bool get = request.method == "GET";
-  const bool post = request.method == "POST";
   if (rest.empty()) {
     if (get) return list(ctx);
-    if (!post) method_not_allowed("GET, POST");
-    require_auth(request, ctx);
-    require_control(ctx);
+    require_change(request, ctx, "GET, POST");
     return register_migration(request, ctx);
   }
   const std::string& id = rest[0];
@@ -113,9 +110,7 @@ HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
     const std::string& action = rest[1];
     if (action != "phase" && action != "dual-write" && action != "rollback")
       fail(404, "not found", "no such endpoint: " + request.target);
-    if (!post) method_not_allowed("POST");
-    require_auth(request, ctx);
-    require_control(ctx);
+    require_change(request, ctx, "POST");
     if (action == "phase") return set_phase(request, ctx, id);
     if (action == "dual-write") return set_dual_write(request, ctx, id);
     return rollback(request, ctx, id);

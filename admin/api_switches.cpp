@@ -95,12 +95,9 @@ HttpResponse rollback(const HttpRequest& request, AdminContext& ctx, const std::
 
 HttpResponse handle_switches(const HttpRequest& request, const Segments& rest, AdminContext& ctx) {
   const bool get = request.method == "GET";
-  const bool post = request.method == "POST";
   if (rest.empty()) {
     if (get) return list(ctx);
-    if (!post) method_not_allowed("GET, POST");
-    require_auth(request, ctx);
-    require_control(ctx);
+    require_change(request, ctx, "GET, POST");
     return register_switch(request, ctx);
   }
   const std::string& id = rest[0];
@@ -116,9 +113,7 @@ HttpResponse handle_switches(const HttpRequest& request, const Segments& rest, A
     }
     if (action != "activate" && action != "percentage" && action != "rollback")
       fail(404, "not found", "no such endpoint: " + request.target);
-    if (!post) method_not_allowed("POST");
-    require_auth(request, ctx);
-    require_control(ctx);
+    require_change(request, ctx, "POST");
     if (action == "activate") return activate(request, ctx, id);
     if (action == "percentage") return percentage(request, ctx, id);
     return rollback(request, ctx, id);
