@@ -19,6 +19,7 @@
 #include "migration/pg_client.h"
 #include "migration/schema.h"
 #include "migration/store.h"
+#include "migration/table_shape.h"
 
 namespace pgphase::migration {
 using namespace std::chrono_literals;
@@ -57,6 +58,24 @@ bool same_state(const Snapshot& s, const std::vector<Migration>& ms,
   return true;
 }
 
+// Some shape has a problem or lacks a unique key: creating the missing table or index is to be
+// seen without waiting for a change of the migrations.
+bool unsettled(const std::map<std::string, TableShape>& shapes) {
+  return std::any_of(shapes.begin(), shapes.end(), [](const auto& kv) {
+    const TableShape& s = kv.second;
+    return !s.problem.empty() || !s.target_has_unique_key || !s.source_has_unique_key;
+  });
+}
+
+// The shapes to publish when the catalog could not be read: the published ones when the state is
+// unchanged, else every shape saying why.
+std::map<std::string, TableShape> unsettled_or_unchanged(bool unchanged, const SnapshotPtr& current,
+                                                         const std::vector<Migration>& migrations,
+                                                         const std::string& why) {
+  if (unchanged) return current->shapes;
+  return unresolved_shapes(migrations, "cannot read the control database's catalog: " + why);
+}
+
 }  // namespace
 
 struct ControlPlane::Impl {
@@ -81,6 +100,7 @@ struct ControlPlane::Impl {
   std::mutex publish_mu;
   uint64_t generation = 0;
   std::atomic<std::shared_ptr<const Snapshot>> snap;
+  std::string shape_error;  // the last failure to read the table shapes, logged once
 
   std::atomic<bool> is_connected{false};
   std::atomic<bool> stopping{false};
@@ -125,21 +145,54 @@ struct ControlPlane::Impl {
     return cmd;
   }
 
+  // Reads the state and publishes it unless it is the published one. The table shapes are
+  // resolved again with every change of a migration or switch config (and on the first load);
+  // while some shape has a problem or lacks a unique key (a table or index not created yet, ...)
+  // also on every reload, so that fixing it is seen within a reload interval.
   void reload(pg::Connection& c) {
     std::lock_guard lock(publish_mu);
+    const SnapshotPtr current = snap.load();
     std::vector<Migration> migrations;
     std::vector<SwitchConfig> switches;
+    std::map<std::string, TableShape> shapes;
+    bool unchanged = false;
+    bool resolved = false;
+    bool catalog_failed = false;
     {
       pg::Transaction tx(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       migrations = store::load_migrations(c);
       switches = store::load_switches(c);
-      tx.commit();
+      unchanged = generation > 0 && same_state(*current, migrations, switches);
+      if (!unchanged || unsettled(current->shapes)) {
+        resolved = true;
+        try {
+          shapes = load_shapes(c, migrations);
+        } catch (const pg::PgError& e) {
+          // The state read so far is complete: a catalog query that fails must not keep it
+          // from being published. Every shape says why; when nothing else changed, the
+          // published shapes stay.
+          if (e.connection_lost()) throw;
+          if (shape_error != e.what()) {
+            log::warn("control plane: cannot read the table shapes from the catalog: ", e.what());
+          }
+          shape_error = e.what();
+          shapes = unsettled_or_unchanged(unchanged, current, migrations, e.what());
+          catalog_failed = true;
+        }
+        if (!catalog_failed) shape_error.clear();
+      }
+      if (catalog_failed) {
+        tx.rollback();  // the transaction is aborted; nothing was written in it
+      } else {
+        tx.commit();
+      }
     }
-    if (generation > 0 && same_state(*snap.load(), migrations, switches)) return;
+    if (unchanged && (!resolved || shapes == current->shapes)) return;
     auto next = std::make_shared<Snapshot>();
     next->generation = ++generation;
     next->migrations = std::move(migrations);
     next->switches = std::move(switches);
+    next->shapes = std::move(shapes);
     next->loaded_at = std::chrono::system_clock::now();
     log::debug("control plane: published state generation ", next->generation, " (",
                next->migrations.size(), " migrations, ", next->switches.size(), " switches)");

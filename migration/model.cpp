@@ -60,6 +60,9 @@ constexpr std::pair<SwitchStatus, std::string_view> kStatusNames[] = {
     {SwitchStatus::kPaused, "paused"},
     {SwitchStatus::kCompleted, "completed"},
     {SwitchStatus::kRolledBack, "rolled_back"}};
+constexpr std::pair<UnsupportedWritePolicy, std::string_view> kPolicyNames[] = {
+    {UnsupportedWritePolicy::kReject, "reject"},
+    {UnsupportedWritePolicy::kAllowAndFlag, "allow_and_flag"}};
 
 }  // namespace
 
@@ -86,6 +89,18 @@ std::string_view to_string(SwitchStatus s) noexcept {
 }
 std::optional<SwitchStatus> parse_switch_status(std::string_view s) noexcept {
   return lookup(kStatusNames, s);
+}
+std::string_view to_string(UnsupportedWritePolicy p) noexcept {
+  return name_of(kPolicyNames, p);
+}
+std::optional<UnsupportedWritePolicy> parse_unsupported_write_policy(std::string_view s) noexcept {
+  return lookup(kPolicyNames, s);
+}
+
+UnsupportedWritePolicy effective_unsupported_write_policy(const Migration& m) noexcept {
+  if (m.unsupported_write_policy) return *m.unsupported_write_policy;
+  return m.consistency_level == ConsistencyLevel::kEventual ? UnsupportedWritePolicy::kAllowAndFlag
+                                                            : UnsupportedWritePolicy::kReject;
 }
 
 // ---- JSON reading --------------------------------------------------------------------------
@@ -205,11 +220,11 @@ class Reader {
 }  // namespace
 
 Migration migration_from_json(const json::value& v) {
-  const Reader r(
-      v, "migration",
-      {"migration_id", "source_table", "target_table", "database", "phase", "consistency_level",
-       "dual_write_enabled", "read_from_target", "validation_enabled", "auto_switch_threshold",
-       "rollback_enabled", "key_columns", "column_map", "version", "created_at", "updated_at"});
+  const Reader r(v, "migration",
+                 {"migration_id", "source_table", "target_table", "database", "phase",
+                  "consistency_level", "dual_write_enabled", "read_from_target",
+                  "validation_enabled", "auto_switch_threshold", "rollback_enabled", "key_columns",
+                  "column_map", "unsupported_write_policy", "version", "created_at", "updated_at"});
   for (const char* key : {"migration_id", "source_table", "target_table"}) r.required(key);
   Migration m;
   r.str("migration_id", m.migration_id);
@@ -240,6 +255,12 @@ Migration migration_from_json(const json::value& v) {
       m.column_map.emplace(std::string(kv.key()), std::string(kv.value().get_string()));
     }
   }
+  if (r.find("unsupported_write_policy") != nullptr) {
+    UnsupportedWritePolicy policy{};
+    r.enumeration("unsupported_write_policy", policy, &parse_unsupported_write_policy,
+                  names_of(kPolicyNames));
+    m.unsupported_write_policy = policy;
+  }
   r.integer("version", m.version);
   r.str("created_at", m.created_at);
   r.str("updated_at", m.updated_at);
@@ -266,6 +287,7 @@ json::object to_json(const Migration& m) {
   json::object map;
   for (const auto& [from, to] : m.column_map) map[from] = to;
   o["column_map"] = std::move(map);
+  o["unsupported_write_policy"] = to_string(effective_unsupported_write_policy(m));
   o["version"] = m.version;
   o["created_at"] = m.created_at;
   o["updated_at"] = m.updated_at;
@@ -436,6 +458,13 @@ bool same_table(std::string_view a, std::string_view b) {
 
 QualifiedName qualify(std::string_view name) {
   return parse_name("table name", name);
+}
+
+std::string column_name(std::string_view name) {
+  size_t pos = 0;
+  std::string out = read_identifier("column name", name, pos);
+  if (pos != name.size()) throw name_error("column name", name, "is not a single column name");
+  return out;
 }
 
 void validate(const Migration& m) {

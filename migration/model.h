@@ -55,6 +55,14 @@ enum class SwitchStatus : uint8_t { kInactive, kActive, kPaused, kCompleted, kRo
 [[nodiscard]] std::string_view to_string(SwitchStatus s) noexcept;
 [[nodiscard]] std::optional<SwitchStatus> parse_switch_status(std::string_view s) noexcept;
 
+// What the proxy does with a write it cannot mirror to the other table during dual write (a
+// statement it cannot rewrite, or a table whose shape does not allow dual write): refuse it, or
+// let it through without the mirror write and flag it.
+enum class UnsupportedWritePolicy : uint8_t { kReject, kAllowAndFlag };
+[[nodiscard]] std::string_view to_string(UnsupportedWritePolicy p) noexcept;
+[[nodiscard]] std::optional<UnsupportedWritePolicy> parse_unsupported_write_policy(
+    std::string_view s) noexcept;
+
 struct Migration {
   std::string migration_id;
   std::string source_table;  // as given; "users" means public.users
@@ -69,10 +77,16 @@ struct Migration {
   bool rollback_enabled = true;
   std::vector<std::string> key_columns;           // empty: the source's primary key
   std::map<std::string, std::string> column_map;  // source column -> target column ("" = dropped)
-  int64_t version = 0;                            // bumped by every change (optimistic concurrency)
-  std::string created_at;                         // ISO 8601, from the control database
+  // Absent: the default for consistency_level (effective_unsupported_write_policy()).
+  std::optional<UnsupportedWritePolicy> unsupported_write_policy;
+  int64_t version = 0;     // bumped by every change (optimistic concurrency)
+  std::string created_at;  // ISO 8601, from the control database
   std::string updated_at;
 };
+
+// The explicit unsupported_write_policy, else kReject for strict and kAllowAndFlag for eventual.
+[[nodiscard]] UnsupportedWritePolicy effective_unsupported_write_policy(
+    const Migration& m) noexcept;
 
 struct SwitchConfig {
   std::string config_id;
@@ -111,6 +125,9 @@ struct QualifiedName {
   std::string table;
 };
 [[nodiscard]] QualifiedName qualify(std::string_view name);
+// One column name (key_columns, column_map) as the catalog spells it, by the same rules: "Email"
+// -> "email", '"Email"' -> "Email". Throws ModelValueError for an invalid name.
+[[nodiscard]] std::string column_name(std::string_view name);
 
 // Field rules shared by parsing and updates (ids, table names, ranges). Throw ModelValueError.
 void validate(const Migration& m);

@@ -122,6 +122,17 @@ VALUES (1, 'pgphase control plane: migrations, logs, dual-write logs, consistenc
 ON CONFLICT (version) DO NOTHING;
 )SQL";
 
+// Version 2: what the proxy does with a write it cannot mirror, per migration. NULL: the default
+// for the migration's consistency_level (strict: reject, eventual: allow_and_flag).
+constexpr const char* kSchemaV2 = R"SQL(
+ALTER TABLE t_sys_migrations ADD COLUMN IF NOT EXISTS unsupported_write_policy text
+  CHECK (unsupported_write_policy IN ('reject', 'allow_and_flag'));
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (2, 't_sys_migrations.unsupported_write_policy')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
 // The columns pgphase reads and writes, per table (a table made by another tool may lack some).
 const std::map<std::string, std::set<std::string>>& required_columns() {
   static const std::map<std::string, std::set<std::string>> kColumns = {
@@ -129,7 +140,8 @@ const std::map<std::string, std::set<std::string>>& required_columns() {
       {"t_sys_migrations",
        {"migration_id", "source_table", "target_table", "database", "phase", "consistency_level",
         "dual_write_enabled", "read_from_target", "validation_enabled", "auto_switch_threshold",
-        "rollback_enabled", "key_columns", "column_map", "version", "created_at", "updated_at"}},
+        "rollback_enabled", "key_columns", "column_map", "unsupported_write_policy", "version",
+        "created_at", "updated_at"}},
       {"t_sys_migration_logs",
        {"id", "migration_id", "action", "actor", "from_state", "to_state", "status", "message",
         "details", "created_at"}},
@@ -197,9 +209,17 @@ int ensure_schema(pg::Connection& c) {
                       "): upgrade pgphase");
   }
   if (version < kSchemaVersion) {
-    c.exec(kSchemaV1);
-    log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
-              kSchemaVersion, ")");
+    if (version < 1) c.exec(kSchemaV1);
+    if (version < 2) c.exec(kSchemaV2);
+    if (version == 0) {
+      log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
+                kSchemaVersion, ")");
+    } else {
+      log::info("control database ", c.describe(),
+                ": upgraded the t_sys_* tables from schema "
+                "version ",
+                version, " to ", kSchemaVersion);
+    }
     version = kSchemaVersion;
   }
   check_columns(c);

@@ -8,7 +8,8 @@
 
 namespace pgphase::migration {
 
-inline constexpr int kSchemaVersion = 1;
+// 1: the manual's tables. 2: t_sys_migrations.unsupported_write_policy.
+inline constexpr int kSchemaVersion = 2;
 
 // The control database holds tables pgphase cannot use (a newer schema version, or t_sys_* tables
 // made by another tool without the columns pgphase needs).
@@ -17,9 +18,10 @@ struct SchemaError : std::runtime_error {
 };
 
 // Creates the tables and indexes that do not exist yet (CREATE ... IF NOT EXISTS) and records
-// schema version 1, in one transaction under pg_advisory_xact_lock, so several pgphase starting
-// at once do not race. Then checks that every table has the columns pgphase uses. Returns the
-// schema version found. Throws pg::PgError (database) or SchemaError.
+// schema version 1, then applies the later versions' changes (ALTER ... IF NOT EXISTS) and records
+// each, in one transaction under pg_advisory_xact_lock, so several pgphase starting at once do not
+// race; a database at version 1 is upgraded in place. Then checks that every table has the columns
+// pgphase uses. Returns the schema version found. Throws pg::PgError (database) or SchemaError.
 int ensure_schema(pg::Connection& c);
 
 // The advisory lock key every control-plane mutation takes (pg_advisory_xact_lock), so that

@@ -29,6 +29,13 @@ const SwitchConfig* Snapshot::find_switch(std::string_view id) const noexcept {
   return nullptr;
 }
 
+const TableShape* Snapshot::shape_for(std::string_view migration_id) const noexcept {
+  for (const auto& [id, shape] : shapes) {  // no allocation (noexcept); a handful of entries
+    if (id == migration_id) return &shape;
+  }
+  return nullptr;
+}
+
 const SwitchConfig* Snapshot::switch_for(const Migration& m) const noexcept {
   return migration::switch_for(switches, m);
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,14 +14,50 @@
 
 namespace pgphase::migration {
 
+// One column of a table, as the control database's catalog describes it.
+struct ColumnShape {
+  std::string name;              // as the catalog spells it (quote it when building SQL)
+  bool generated = false;        // GENERATED ALWAYS AS (...) STORED: cannot be written
+  bool identity_always = false;  // GENERATED ALWAYS AS IDENTITY: needs OVERRIDING SYSTEM VALUE
+  bool operator==(const ColumnShape&) const = default;
+};
+
+// What the proxy needs to build dual-write SQL for a migration without catalog access of its own
+// (migration/table_shape.h resolves it). Column names are the catalog's; the target name of a
+// source column is column_name() of its column_map entry ("" = not written to the target), else
+// the same name.
+struct TableShape {
+  std::vector<ColumnShape> source_columns;  // attnum order, not dropped
+  std::vector<ColumnShape> target_columns;
+  // Source names: the migration's key_columns, else the source's primary key (index order).
+  std::vector<std::string> key_columns;
+  // A unique, non-partial, non-expression, non-deferrable, valid index (or the primary key) on
+  // exactly the mapped key columns of the target (any order; INCLUDE columns do not count), so
+  // that INSERT ... ON CONFLICT (key) works there.
+  bool target_has_unique_key = false;
+  // The same on the source (needed when writes are mirrored target->source in cleanup).
+  bool source_has_unique_key = false;
+  // Non-empty: why dual write cannot be built (table missing, no key, key column dropped by
+  // column_map, column_map names an unknown column, ...); several reasons are joined with "; ".
+  // The fields above hold what could be resolved. The unique keys are not part of it: which one
+  // is needed depends on the phase (target_has_unique_key / source_has_unique_key).
+  std::string problem;
+  bool operator==(const TableShape&) const = default;
+};
+
 struct Snapshot {
   uint64_t generation = 0;  // increases with every publication in this process
   std::vector<Migration> migrations;
   std::vector<SwitchConfig> switches;
+  // By migration_id, for every migration whose phase is not preparation; resolved in the same
+  // transaction as `migrations`.
+  std::map<std::string, TableShape> shapes;
   std::chrono::system_clock::time_point loaded_at{};
 
   [[nodiscard]] const Migration* find_migration(std::string_view id) const noexcept;
   [[nodiscard]] const SwitchConfig* find_switch(std::string_view id) const noexcept;
+  // nullptr for an unknown migration or one in preparation.
+  [[nodiscard]] const TableShape* shape_for(std::string_view migration_id) const noexcept;
   // See the free functions below.
   [[nodiscard]] const SwitchConfig* switch_for(const Migration& m) const noexcept;
   [[nodiscard]] const Migration* migration_for(const SwitchConfig& s) const noexcept;

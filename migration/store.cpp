@@ -13,7 +13,7 @@ constexpr const char* kMigrationColumns =
     "migration_id, source_table, target_table, database, phase, consistency_level, "
     "dual_write_enabled, read_from_target, validation_enabled, auto_switch_threshold, "
     "rollback_enabled, key_columns::text, column_map::text, version, " PGPHASE_ISO(
-        "created_at") ", " PGPHASE_ISO("updated_at");
+        "created_at") ", " PGPHASE_ISO("updated_at") ", unsupported_write_policy";
 
 constexpr const char* kSwitchColumns =
     "config_id, table_name, migration_id, current_source, target_source, strategy, "
@@ -67,6 +67,10 @@ Migration migration_row(const pg::Result& r, int i) {
   m.version = r.int64(i, 13);
   m.created_at = r.str(i, 14);
   m.updated_at = r.str(i, 15);
+  if (!r.is_null(i, 16)) {  // NULL: the default for consistency_level
+    m.unsupported_write_policy = enum_of(r, i, 16, &parse_unsupported_write_policy,
+                                         "unsupported_write_policy", m.migration_id);
+  }
   return m;
 }
 
@@ -103,7 +107,8 @@ std::string column_map_json(const Migration& m) {
   return json::serialize(o);
 }
 
-// $1..$13: the fields of a migration, in kMigrationColumns order (without version/timestamps).
+// $1..$14: the fields of a migration, in kMigrationColumns order (without version/timestamps);
+// $14 is unsupported_write_policy (NULL when not set).
 std::vector<pg::Param> migration_params(const Migration& m) {
   return {m.migration_id,
           m.source_table,
@@ -117,7 +122,10 @@ std::vector<pg::Param> migration_params(const Migration& m) {
           pg::param(m.auto_switch_threshold),
           pg::param(m.rollback_enabled),
           key_columns_json(m),
-          column_map_json(m)};
+          column_map_json(m),
+          m.unsupported_write_policy
+              ? pg::Param{std::string(to_string(*m.unsupported_write_policy))}
+              : pg::Param{}};
 }
 
 // $1..$11: the fields of a switch config (without version/timestamps).
@@ -182,8 +190,8 @@ Migration insert_migration(pg::Connection& c, const Migration& m) {
       std::string("INSERT INTO t_sys_migrations (migration_id, source_table, target_table, "
                   "database, phase, consistency_level, dual_write_enabled, read_from_target, "
                   "validation_enabled, auto_switch_threshold, rollback_enabled, key_columns, "
-                  "column_map, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                  "$12::jsonb, $13::jsonb, 1) RETURNING ") +
+                  "column_map, unsupported_write_policy, version) VALUES ($1, $2, $3, $4, $5, $6, "
+                  "$7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14, 1) RETURNING ") +
           kMigrationColumns,
       migration_params(m));
   return migration_row(r, 0);
@@ -208,8 +216,8 @@ std::optional<Migration> update_migration(pg::Connection& c, const Migration& m)
                   "$4, phase = $5, consistency_level = $6, dual_write_enabled = $7, "
                   "read_from_target = $8, validation_enabled = $9, auto_switch_threshold = $10, "
                   "rollback_enabled = $11, key_columns = $12::jsonb, column_map = $13::jsonb, "
-                  "version = version + 1, updated_at = now() "
-                  "WHERE migration_id = $1 AND version = $14 RETURNING ") +
+                  "unsupported_write_policy = $14, version = version + 1, updated_at = now() "
+                  "WHERE migration_id = $1 AND version = $15 RETURNING ") +
           kMigrationColumns,
       params);
   if (r.rows() == 0) return std::nullopt;

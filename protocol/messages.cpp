@@ -24,15 +24,6 @@ DecodedMessage decode_message(std::span<const uint8_t> data, uint32_t max_length
 }
 
 namespace {
-std::string begin_message(char type) {
-  std::string out;
-  out.push_back(type);
-  append_u32(out, 0);
-  return out;
-}
-void finish_message(std::string& out) {
-  put_u32(out.data() + 1, static_cast<uint32_t>(out.size() - 1));
-}
 void add_field(std::string& out, char code, std::string_view value) {
   if (value.empty()) return;
   out.push_back(code);

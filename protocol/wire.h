@@ -1,4 +1,5 @@
-// Big-endian integer helpers for the v3 wire format (all integers are network byte order).
+// Big-endian integer helpers for the v3 wire format (all integers are network byte order) and
+// the typed-message header writers shared by the encoders.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,18 @@ inline void put_u32(char* p, uint32_t v) noexcept {
   p[1] = static_cast<char>(v >> 16);
   p[2] = static_cast<char>(v >> 8);
   p[3] = static_cast<char>(v);
+}
+
+// Starts a typed message: type byte and a length placeholder that finish_message() fills in.
+[[nodiscard]] inline std::string begin_message(char type) {
+  std::string out;
+  out.push_back(type);
+  append_u32(out, 0);
+  return out;
+}
+// Sets the length of a message begun with begin_message() (it counts itself, not the type).
+inline void finish_message(std::string& out) noexcept {
+  put_u32(out.data() + 1, static_cast<uint32_t>(out.size() - 1));
 }
 
 }  // namespace pgphase::protocol

@@ -21,6 +21,7 @@
 #include "proxy/session.h"
 #include "proxy/session_tracker.h"
 #include "proxy/stream.h"
+#include "proxy/worker_routing.h"
 
 namespace pgphase::proxy {
 
@@ -32,8 +33,12 @@ struct Worker {
   asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   SessionTracker tracker;
+  std::unique_ptr<WorkerRouting> routing;  // with a control plane only
   std::thread thread;
 };
+
+// Plan cache per worker: analysed statement texts and their rewrites.
+constexpr size_t kPlanCacheBytes = 8u << 20;
 
 std::unique_ptr<asio::ssl::context> make_client_tls(const ProxyConfig& c) {
   if (!c.client_tls_enabled()) return nullptr;
@@ -49,9 +54,10 @@ std::unique_ptr<asio::ssl::context> make_client_tls(const ProxyConfig& c) {
 }  // namespace
 
 struct Server::Impl {
-  Impl(ProxyConfig c, MigrationSnapshotSource snapshots)
+  Impl(ProxyConfig c, MigrationSnapshotSource snapshots, FlagSink flags)
       : config(std::move(c)),
         migration_snapshot(std::move(snapshots)),
+        flag_sink(std::move(flags)),
         workers_count(config.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
                                           : config.workers),
         metrics(workers_count),
@@ -59,6 +65,13 @@ struct Server::Impl {
         client_tls(make_client_tls(config)),
         acceptor(main_ctx) {
     for (unsigned i = 0; i < workers_count; ++i) workers.push_back(std::make_unique<Worker>());
+    if (migration_snapshot) {
+      dual_write_families = std::make_unique<DualWriteFamilies>(metrics.registry());
+      for (auto& w : workers) {
+        w->routing = std::make_unique<WorkerRouting>(migration_snapshot, kPlanCacheBytes,
+                                                     *dual_write_families, flag_sink);
+      }
+    }
   }
 
   asio::awaitable<void> accept_loop();
@@ -68,8 +81,9 @@ struct Server::Impl {
   size_t live() const { return live_sessions.load(std::memory_order_relaxed); }
 
   ProxyConfig config;
-  // For the migration routing to come (handed to sessions through SessionEnv).
   MigrationSnapshotSource migration_snapshot;
+  FlagSink flag_sink;
+  std::unique_ptr<DualWriteFamilies> dual_write_families;
   unsigned workers_count;
   admin::Metrics metrics;
   BackendConnector backend;
@@ -113,7 +127,8 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     live_sessions.fetch_add(1, std::memory_order_relaxed);
-    SessionEnv env{config, client_tls.get(), backend, metrics.shard(index), w.tracker};
+    SessionEnv env{config,    client_tls.get(), backend, metrics.shard(index),
+                   w.tracker, w.routing.get()};
     asio::co_spawn(w.ctx, run_session(std::move(sock), env), [this](std::exception_ptr e) {
       live_sessions.fetch_sub(1, std::memory_order_relaxed);
       if (e) {
@@ -163,8 +178,9 @@ asio::awaitable<void> Server::Impl::drain() {
   main_ctx.stop();
 }
 
-Server::Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(migration_snapshot))) {}
+Server::Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot, FlagSink flag_sink)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(migration_snapshot),
+                                   std::move(flag_sink))) {}
 Server::~Server() = default;
 
 admin::Metrics& Server::metrics() noexcept {

@@ -7,8 +7,8 @@
 #include <functional>
 #include <memory>
 
-#include "migration/snapshot.h"
 #include "proxy/config.h"
+#include "proxy/routing_hooks.h"
 
 namespace pgphase::admin {
 class Metrics;
@@ -16,13 +16,10 @@ class Metrics;
 
 namespace pgphase::proxy {
 
-// How routing reads the migration state in force (cheap, thread-safe; empty function: no control
-// plane, plain pass-through). The proxy knows nothing else of migrations.
-using MigrationSnapshotSource = std::function<migration::SnapshotPtr()>;
-
 class Server {
  public:
-  explicit Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot = {});
+  explicit Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot = {},
+                  FlagSink flag_sink = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

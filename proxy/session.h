@@ -18,6 +18,7 @@ namespace pgphase::proxy {
 struct ProxyConfig;
 class BackendConnector;
 class SessionTracker;
+class WorkerRouting;
 
 // What every session of a worker shares. All references outlive the worker's sessions.
 struct SessionEnv {
@@ -26,6 +27,9 @@ struct SessionEnv {
   const BackendConnector& backend;
   admin::StatsShard& stats;
   SessionTracker& tracker;
+  // Migration routing of the worker; null when pgphase runs without a control plane (sessions
+  // are then relayed as byte streams, nothing is parsed).
+  WorkerRouting* routing = nullptr;
 };
 
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket client, SessionEnv env);

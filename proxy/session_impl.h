@@ -14,8 +14,10 @@
 
 #include "admin/metrics.h"
 #include "protocol/frame_scanner.h"
+#include "protocol/message_splitter.h"
 #include "protocol/startup.h"
 #include "proxy/latency_queue.h"
+#include "proxy/rewriter.h"
 #include "proxy/session.h"
 #include "proxy/session_tracker.h"
 #include "proxy/stream.h"
@@ -51,6 +53,14 @@ class Session final : public SessionTracker::Entry {
   asio::awaitable<void> relay();
   asio::awaitable<void> pump_client_to_backend();
   asio::awaitable<void> pump_backend_to_client();
+  // With a rewriter: splits a chunk into messages, rewrites what must be, and returns the bytes
+  // to send on (in rw_out_); false with an invalid header (counted, logged, fatal_for_client_).
+  struct Split {
+    std::span<const uint8_t> out;
+    protocol::ScanError error = protocol::ScanError::kNone;
+  };
+  Split split_frontend(std::span<const uint8_t> chunk);
+  Split split_backend(std::span<const uint8_t> chunk);
   void on_frontend_message(const protocol::MessageView& m);
   void on_backend_message(const protocol::MessageView& m);
   [[nodiscard]] bool idle() const noexcept;
@@ -68,6 +78,13 @@ class Session final : public SessionTracker::Entry {
   std::vector<uint8_t> backend_leftover_;  // backend bytes read past the first ReadyForQuery
   protocol::FrameScanner c2b_;
   protocol::FrameScanner b2c_;
+  std::string database_;  // the session's database (startup "database", else "user")
+  // Set once authentication succeeded when the worker has migration routing.
+  std::optional<Rewriter> rewriter_;
+  std::optional<protocol::MessageSplitter> c2b_split_;
+  std::optional<protocol::MessageSplitter> b2c_split_;
+  std::string c2b_out_;
+  std::string b2c_out_;
   LatencyQueue pending_;
   // Where each direction's waiting read lands; big enough for most OLTP requests and replies.
   static constexpr size_t kLandingBytes = 1536;

@@ -4,13 +4,16 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <cstring>
+#include <limits>
 
 #include "common/log.h"
 #include "protocol/codes.h"
 #include "protocol/command_tag.h"
 #include "protocol/messages.h"
 #include "proxy/buffer_pool.h"
+#include "proxy/config.h"
 #include "proxy/session_impl.h"
+#include "proxy/worker_routing.h"
 
 namespace pgphase::proxy {
 
@@ -92,8 +95,37 @@ asio::awaitable<Chunk> read_chunk(Stream& src, std::span<uint8_t> landing, bool 
 }  // namespace
 
 bool Session::idle() const noexcept {
-  return tx_status_ == protocol::kTxIdle && !awaiting_ready_ && pending_.empty() &&
-         c2b_.at_boundary() && b2c_.at_boundary();
+  const bool boundaries = rewriter_ ? c2b_split_->at_boundary() && b2c_split_->at_boundary()
+                                    : c2b_.at_boundary() && b2c_.at_boundary();
+  return tx_status_ == protocol::kTxIdle && !awaiting_ready_ && pending_.empty() && boundaries;
+}
+
+Session::Split Session::split_frontend(std::span<const uint8_t> chunk) {
+  c2b_out_.clear();
+  const auto err = c2b_split_->feed(
+      chunk, c2b_out_,
+      [this](const protocol::MessageView& m) {
+        on_frontend_message(m);
+        return rewriter_->frontend_disposition(m);
+      },
+      [this](char type, std::span<const uint8_t> body, std::string& out) {
+        rewriter_->frontend_held(type, body, out);
+      });
+  return {{reinterpret_cast<const uint8_t*>(c2b_out_.data()), c2b_out_.size()}, err};
+}
+
+Session::Split Session::split_backend(std::span<const uint8_t> chunk) {
+  b2c_out_.clear();
+  const auto err = b2c_split_->feed(
+      chunk, b2c_out_,
+      [this](const protocol::MessageView& m) {
+        on_backend_message(m);
+        return rewriter_->backend_disposition(m);
+      },
+      [this](char type, std::span<const uint8_t> body, std::string& out) {
+        rewriter_->backend_held(type, body, out);
+      });
+  return {{reinterpret_cast<const uint8_t*>(b2c_out_.data()), b2c_out_.size()}, err};
 }
 
 void Session::on_frontend_message(const protocol::MessageView& m) {
@@ -138,6 +170,13 @@ void Session::on_backend_message(const protocol::MessageView& m) {
 
 asio::awaitable<void> Session::relay() {
   relaying_ = true;
+  if (env_.routing != nullptr) {
+    WorkerRouting& routing = *env_.routing;
+    rewriter_.emplace([this, &routing] { return routing.table_for(database_); }, routing.cache(),
+                      routing);
+    c2b_split_.emplace(protocol::Direction::kFrontend, env_.config.max_message_size);
+    b2c_split_.emplace(protocol::Direction::kBackend, std::numeric_limits<int32_t>::max());
+  }
   co_await (pump_client_to_backend() && pump_backend_to_client());
 }
 
@@ -148,12 +187,22 @@ asio::awaitable<void> Session::pump_client_to_backend() {
     if (c.ec) break;  // client closed (or we were told to stop): the backend goes too
     more = c.filled_pool_buffer();
     const auto data = std::span<const uint8_t>(c.data, c.size);
-    const auto scan =
-        c2b_.scan(data, [this](const protocol::MessageView& m) { on_frontend_message(m); });
-    const size_t forward = scan.error == protocol::ScanError::kNone ? c.size : scan.valid_bytes;
-    admin::bump(env_.stats.bytes_client_to_backend, forward);
-    if (forward > 0) {
-      if (auto [ec, n] = co_await backend_->write_all(asio::buffer(c.data, forward)); ec) {
+    protocol::ScanResult scan;
+    std::span<const uint8_t> forward_bytes;
+    if (rewriter_) {
+      const Split split = split_frontend(data);
+      scan.error = split.error;
+      forward_bytes = split.out;
+    } else {
+      scan = c2b_.scan(data, [this](const protocol::MessageView& m) { on_frontend_message(m); });
+      forward_bytes =
+          data.first(scan.error == protocol::ScanError::kNone ? c.size : scan.valid_bytes);
+    }
+    admin::bump(env_.stats.bytes_client_to_backend, forward_bytes.size());
+    if (!forward_bytes.empty()) {
+      if (auto [ec, n] = co_await backend_->write_all(
+              asio::buffer(forward_bytes.data(), forward_bytes.size()));
+          ec) {
         co_return;  // the backend is gone: the other pump sees it and tells the client
       }
     }
@@ -177,12 +226,20 @@ asio::awaitable<void> Session::pump_client_to_backend() {
 asio::awaitable<void> Session::pump_backend_to_client() {
   bool backend_lost = false;
   auto forward = [&](std::span<const uint8_t> data) -> asio::awaitable<bool> {
-    const auto scan =
-        b2c_.scan(data, [this](const protocol::MessageView& m) { on_backend_message(m); });
-    const size_t n = scan.error == protocol::ScanError::kNone ? data.size() : scan.valid_bytes;
-    admin::bump(env_.stats.bytes_backend_to_client, n);
-    if (n > 0) {
-      if (auto [ec, written] = co_await client_.write_all(asio::buffer(data.data(), n)); ec)
+    protocol::ScanResult scan;
+    std::span<const uint8_t> out;
+    if (rewriter_) {
+      const Split split = split_backend(data);
+      scan.error = split.error;
+      scan.cut_at_boundary = true;  // the splitter emits whole messages only before a bad header
+      out = split.out;
+    } else {
+      scan = b2c_.scan(data, [this](const protocol::MessageView& m) { on_backend_message(m); });
+      out = data.first(scan.error == protocol::ScanError::kNone ? data.size() : scan.valid_bytes);
+    }
+    admin::bump(env_.stats.bytes_backend_to_client, out.size());
+    if (!out.empty()) {
+      if (auto [ec, written] = co_await client_.write_all(asio::buffer(out.data(), out.size())); ec)
         co_return false;
     }
     if (scan.error != protocol::ScanError::kNone) {
@@ -228,7 +285,8 @@ asio::awaitable<void> Session::pump_backend_to_client() {
 asio::awaitable<void> Session::finish_client(bool backend_lost) {
   close_backend();
   // Anything pgphase says must start at a message boundary, or the client would misparse it.
-  if (client_.is_open() && (b2c_.at_boundary() || b2c_cut_clean_)) {
+  const bool at_boundary = rewriter_ ? b2c_split_->at_boundary() : b2c_.at_boundary();
+  if (client_.is_open() && (at_boundary || b2c_cut_clean_)) {
     if (fatal_for_client_) {
       co_await send_fatal(fatal_for_client_->sqlstate, fatal_for_client_->message);
     } else if (backend_lost && !last_was_fatal_error_) {

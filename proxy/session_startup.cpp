@@ -121,7 +121,8 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
     startup_packet_ = std::move(*packet);
     const std::string* user = startup.find("user");
     const std::string* db = startup.find("database");
-    log::debug("session: startup user=", *user, " database=", db ? *db : *user);
+    database_ = db != nullptr ? *db : *user;
+    log::debug("session: startup user=", *user, " database=", database_);
     co_return StartupOutcome::kProceed;
   }
 }

@@ -2,7 +2,8 @@
 //
 // Input: byte 0 picks the direction (bit 0) and the maximum message length (bits 1-2), byte 1
 // seeds the chunk sizes; the rest is the payload. The payload is scanned as one chunk and in
-// pseudo-random chunks (both must agree), then decoded as a first packet and as a typed message.
+// pseudo-random chunks (both must agree), then decoded as a first packet and as a typed message;
+// the message body and the raw payload also go through every body decoder (messages.h, extended.h).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -13,9 +14,11 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/extended.h"
 #include "protocol/frame_scanner.h"
 #include "protocol/messages.h"
 #include "protocol/startup.h"
+#include "protocol/wire.h"
 
 using namespace pgphase::protocol;
 
@@ -47,6 +50,25 @@ struct Outcome {
 
 bool same(Bytes a, std::string_view b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+Bytes as_bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// `body` as the whole message of `type`.
+std::string whole(char type, Bytes body) {
+  std::string out = begin_message(type);
+  out.append(reinterpret_cast<const char*>(body.data()), body.size());
+  finish_message(out);
+  return out;
+}
+
+// The body of a whole message an encoder produced, after checking its header.
+Bytes body_of(const std::string& out, char type) {
+  const DecodedMessage d = decode_message(as_bytes(out), kDefaultMaxMessageLength);
+  FUZZ_CHECK(d.status == DecodeStatus::kComplete && d.type == type && d.total == out.size());
+  return d.body;
 }
 
 // Scans `data` in chunks of 0..max_chunk bytes (max_chunk 0: one chunk), checking invariants.
@@ -188,6 +210,64 @@ void check_body(Bytes body) {
   FUZZ_CHECK(rest.size() == 1);  // the list's terminating NUL ends the message
 }
 
+// protocol/extended.h: decoders accept one layout, so re-encoding gives the same bytes.
+void check_extended_frontend(Bytes body) {
+  if (const auto q = decode_query(body)) FUZZ_CHECK(encode_query(*q) == whole('Q', body));
+  if (const auto p = decode_parse(body)) {
+    FUZZ_CHECK(encode_parse(p->name, p->query, p->param_types) == whole('P', body));
+  }
+  if (const auto d = decode_describe(body)) {
+    FUZZ_CHECK((d->kind == 'S' || d->kind == 'P') && body.size() == d->name.size() + 2);
+  }
+  if (const auto e = decode_execute_portal(body)) FUZZ_CHECK(body.size() == e->size() + 5);
+  const auto b = decode_bind(body);
+  if (!b) return;
+  FUZZ_CHECK(bind_with_extra_result_columns(body, *b, 1, 0) == whole('B', body));
+  const std::string out = bind_with_extra_result_columns(body, *b, 1, 2);
+  const Bytes out_body = body_of(out, 'B');
+  const auto ob = decode_bind(out_body);
+  FUZZ_CHECK(ob && ob->portal == b->portal && ob->statement == b->statement);
+  FUZZ_CHECK(ob->result_formats_offset == b->result_formats_offset);
+  if (b->n_result_formats == 0 || b->n_result_formats > UINT16_MAX - 2) {
+    FUZZ_CHECK(out == whole('B', body));
+    return;
+  }
+  FUZZ_CHECK(ob->n_result_formats == b->n_result_formats + 2);
+  for (uint16_t i = 0; i < ob->n_result_formats; ++i) {
+    const int16_t want = i < b->n_result_formats ? bind_result_format(body, *b, i) : 0;
+    FUZZ_CHECK(bind_result_format(out_body, *ob, i) == want);
+  }
+}
+
+void check_extended_backend(Bytes body) {
+  if (const auto n = row_description_field_count(body)) {
+    FUZZ_CHECK(row_description_keep(body, *n) == whole('T', body));
+    const auto half = row_description_keep(body, *n / 2);
+    FUZZ_CHECK(half && row_description_field_count(body_of(*half, 'T')) == *n / 2);
+    if (*n < UINT16_MAX) FUZZ_CHECK(!row_description_keep(body, *n + 1));
+  }
+  if (data_row_keep(body, 0)) {
+    const uint16_t n = read_u16(body.data());
+    FUZZ_CHECK(data_row_keep(body, n) == whole('D', body));
+    const auto half = data_row_keep(body, n / 2);
+    FUZZ_CHECK(half && data_row_keep(body_of(*half, 'D'), n / 2) == half);
+    if (n < UINT16_MAX) FUZZ_CHECK(!data_row_keep(body, n + 1));
+  } else {
+    FUZZ_CHECK(!data_row_first_int(body, false) && !data_row_first_int(body, true));
+  }
+  const auto keep = [](uint32_t p) { return std::optional<uint32_t>(p); };
+  const auto drop = [](uint32_t) { return std::optional<uint32_t>(); };
+  const auto kept = error_map_position('N', body, keep);
+  if (!kept) {
+    FUZZ_CHECK(!error_map_position('E', body, drop));
+    return;
+  }
+  FUZZ_CHECK(error_map_position('N', body_of(*kept, 'N'), keep) == kept);  // normalized
+  const auto dropped = error_map_position('E', body, drop);
+  FUZZ_CHECK(dropped && dropped->size() <= kept->size());
+  FUZZ_CHECK(error_map_position('E', body_of(*dropped, 'E'), keep) == dropped);  // no P left
+}
+
 void check_message(uint8_t control, Bytes data) {
   const uint32_t max = (control & 0x80) != 0 ? 256 : kDefaultMaxMessageLength;
   const DecodedMessage d = decode_message(data, max);
@@ -202,8 +282,12 @@ void check_message(uint8_t control, Bytes data) {
     FUZZ_CHECK(d.total <= data.size() && d.body.data() == data.data() + 5);
     FUZZ_CHECK(d.body.size() == d.length - 4);
     check_body(d.body);
+    check_extended_frontend(d.body);
+    check_extended_backend(d.body);
   }
   check_body(data);
+  check_extended_frontend(data);
+  check_extended_backend(data);
 }
 
 }  // namespace

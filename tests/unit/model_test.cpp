@@ -123,6 +123,13 @@ TEST_CASE("enum names are exactly the manual's and round-trip", "[model]") {
   CHECK_FALSE(parse_consistency_level("basic").has_value());
   CHECK_FALSE(parse_switch_strategy("GRADUAL").has_value());
   CHECK_FALSE(parse_switch_status("rolledback").has_value());
+  CHECK(to_string(UnsupportedWritePolicy::kReject) == "reject");
+  CHECK(to_string(UnsupportedWritePolicy::kAllowAndFlag) == "allow_and_flag");
+  CHECK(parse_unsupported_write_policy("reject") == UnsupportedWritePolicy::kReject);
+  CHECK(parse_unsupported_write_policy("allow_and_flag") == UnsupportedWritePolicy::kAllowAndFlag);
+  CHECK_FALSE(parse_unsupported_write_policy("allow-and-flag").has_value());
+  CHECK_FALSE(parse_unsupported_write_policy("REJECT").has_value());
+  CHECK_FALSE(parse_unsupported_write_policy("").has_value());
 }
 
 TEST_CASE("the manual's migration_configs.json entry parses unchanged", "[model]") {
@@ -140,6 +147,53 @@ TEST_CASE("the manual's migration_configs.json entry parses unchanged", "[model]
   CHECK(m.rollback_enabled);
   CHECK(m.key_columns.empty());
   CHECK(m.column_map.empty());
+  CHECK_FALSE(m.unsupported_write_policy.has_value());
+  CHECK(effective_unsupported_write_policy(m) == UnsupportedWritePolicy::kReject);
+}
+
+TEST_CASE("unsupported_write_policy: optional, defaulting by consistency_level", "[model]") {
+  Migration m = migration_from_json(json::parse(kManualMigration));
+  CHECK(effective_unsupported_write_policy(m) == UnsupportedWritePolicy::kReject);
+  m.consistency_level = ConsistencyLevel::kEventual;
+  CHECK(effective_unsupported_write_policy(m) == UnsupportedWritePolicy::kAllowAndFlag);
+  // The effective value is emitted even when the field is absent.
+  CHECK(to_json(m).at("unsupported_write_policy").as_string() == "allow_and_flag");
+  m.unsupported_write_policy = UnsupportedWritePolicy::kReject;
+  CHECK(effective_unsupported_write_policy(m) == UnsupportedWritePolicy::kReject);
+  CHECK(to_json(m).at("unsupported_write_policy").as_string() == "reject");
+  m.consistency_level = ConsistencyLevel::kStrict;
+  m.unsupported_write_policy = UnsupportedWritePolicy::kAllowAndFlag;
+  CHECK(effective_unsupported_write_policy(m) == UnsupportedWritePolicy::kAllowAndFlag);
+
+  const Migration given = migration_with("unsupported_write_policy", "allow_and_flag");
+  CHECK(given.unsupported_write_policy == UnsupportedWritePolicy::kAllowAndFlag);
+  CHECK(given.consistency_level == ConsistencyLevel::kStrict);
+  CHECK(effective_unsupported_write_policy(given) == UnsupportedWritePolicy::kAllowAndFlag);
+  CHECK(migration_with("unsupported_write_policy", "reject").unsupported_write_policy ==
+        UnsupportedWritePolicy::kReject);
+  const Migration back = migration_from_json(to_json(given));
+  CHECK(back.unsupported_write_policy == UnsupportedWritePolicy::kAllowAndFlag);
+
+  CHECK(is_value_error([] { (void)migration_with("unsupported_write_policy", "ignore"); }));
+  CHECK_THAT(model_error([] { (void)migration_with("unsupported_write_policy", "ignore"); }),
+             Catch::Contains("unsupported_write_policy") && Catch::Contains("\"ignore\"") &&
+                 Catch::Contains("reject, allow_and_flag"));
+  for (const json::value& wrong : {json::value(true), json::value(nullptr), json::value(1)}) {
+    INFO(json::serialize(wrong));
+    CHECK_FALSE(is_value_error([&] { (void)migration_with("unsupported_write_policy", wrong); }));
+    CHECK_THAT(model_error([&] { (void)migration_with("unsupported_write_policy", wrong); }),
+               Catch::Contains("unsupported_write_policy: expected a string"));
+  }
+}
+
+TEST_CASE("column_name reads one column as the catalog spells it", "[model]") {
+  CHECK(column_name("email") == "email");
+  CHECK(column_name("Email") == "email");
+  CHECK(column_name("\"Email\"") == "Email");
+  CHECK(column_name("\"a \"\"b\"\"\"") == "a \"b\"");
+  CHECK_THROWS_AS(column_name(""), ModelValueError);
+  CHECK_THROWS_AS(column_name("a.b"), ModelValueError);
+  CHECK_THROWS_AS(column_name("1a"), ModelValueError);
 }
 
 TEST_CASE("only the three required migration keys are needed", "[model]") {
@@ -197,6 +251,7 @@ TEST_CASE("to_json and from_json round-trip every field", "[model]") {
   m.auto_switch_threshold = 0.5;
   m.key_columns = {"id", "\"Tenant\""};
   m.column_map = {{"email", "email_address"}, {"legacy", ""}};
+  m.unsupported_write_policy = UnsupportedWritePolicy::kReject;
   m.version = 7;
   m.created_at = "2026-01-02T03:04:05.678Z";
   m.updated_at = "2026-01-03T03:04:05.678Z";
@@ -205,6 +260,7 @@ TEST_CASE("to_json and from_json round-trip every field", "[model]") {
   CHECK(j.at("consistency_level").as_string() == "eventual");
   CHECK(j.at("key_columns").as_array().size() == 2);
   CHECK(j.at("column_map").as_object().at("legacy").as_string() == "");
+  CHECK(j.at("unsupported_write_policy").as_string() == "reject");
   const Migration back = migration_from_json(j);
   CHECK(back.migration_id == m.migration_id);
   CHECK(back.database == "shop");
@@ -215,6 +271,7 @@ TEST_CASE("to_json and from_json round-trip every field", "[model]") {
   CHECK(back.auto_switch_threshold == 0.5);
   CHECK(back.key_columns == m.key_columns);
   CHECK(back.column_map == m.column_map);
+  CHECK(back.unsupported_write_policy == UnsupportedWritePolicy::kReject);
   CHECK(back.version == 7);
   CHECK(back.created_at == m.created_at);
   CHECK(back.updated_at == m.updated_at);
@@ -496,6 +553,18 @@ TEST_CASE("snapshot lookups and switch/migration matching", "[model][snapshot]")
   foreign.migration_id = "orders_migration";
   CHECK_FALSE(governs(foreign, users));
   CHECK(governs(by_table, users));
+
+  // Table shapes: by migration_id.
+  CHECK(snap.shape_for("users_table_migration") == nullptr);
+  TableShape shape;
+  shape.key_columns = {"id"};
+  shape.problem = "target table public.t_sys_users does not exist";
+  snap.shapes["users_table_migration"] = shape;
+  REQUIRE(snap.shape_for("users_table_migration") != nullptr);
+  CHECK(snap.shape_for("users_table_migration")->problem == shape.problem);
+  CHECK(*snap.shape_for("users_table_migration") == shape);
+  CHECK(snap.shape_for("orders_migration") == nullptr);
+  CHECK(snap.shape_for("") == nullptr);
 }
 
 }  // namespace pgphase::migration

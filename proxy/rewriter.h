@@ -1,0 +1,126 @@
+// The message-level half of a session whose statements pgphase may rewrite (sessions of a
+// pgphase with a control plane). Pure: no I/O, no Asio; the session feeds it whole or streamed
+// messages of both directions and writes what it appends.
+//
+// Client -> server: Query and Parse texts go through the router (router/planner.h); rewritten
+// ones are sent instead. Prepared statements are remembered by name with their text, so that a
+// statement prepared before a migration entered dual write (or after it left) is prepared again
+// with the current plan before it is next bound or described.
+//
+// Server -> client: every request that the server answers is queued in order (Query, Parse,
+// Bind, Describe, Execute, Close, Sync, FunctionCall, and pgphase's own injected requests); each
+// answer is matched to its request, so that the answers to rewritten statements are turned back
+// into what PostgreSQL would have answered to the client's own statement (command tags, RETURNING
+// columns, NoData, error positions) and the answers to injected requests are swallowed.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "protocol/frame_scanner.h"
+#include "protocol/message_splitter.h"
+#include "router/plan_cache.h"
+#include "router/query_plan.h"
+#include "router/routing_table.h"
+
+namespace pgphase::proxy {
+
+// What the rewriter reports (metrics, logs, the migration log). Called on the session's thread.
+class RewriteObserver {
+ public:
+  virtual ~RewriteObserver() = default;
+  // A rewritten write completed (ok) or failed; `rows` is the client-visible row count.
+  virtual void mirrored(std::string_view migration_id, router::TagKind op, bool ok,
+                        int64_t rows) = 0;
+  // A write pgphase cannot mirror was refused (reject) or passed and flagged (allow_and_flag).
+  virtual void refused(std::string_view migration_id) = 0;
+  virtual void flagged(std::string_view migration_id, std::string_view reason,
+                       std::string_view sql) = 0;
+  // The analysis of one text (parse-cache hit or miss).
+  virtual void analysed(bool cache_hit, uint64_t nanoseconds) = 0;
+};
+
+class Rewriter {
+ public:
+  using TableSource = std::function<std::shared_ptr<const router::RoutingTable>()>;
+
+  Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer)
+      : tables_(std::move(tables)), cache_(cache), observer_(observer) {}
+
+  // Client -> server.
+  [[nodiscard]] protocol::Disposition frontend_disposition(const protocol::MessageView& m);
+  void frontend_held(char type, std::span<const uint8_t> body, std::string& to_server);
+
+  // Server -> client.
+  [[nodiscard]] protocol::Disposition backend_disposition(const protocol::MessageView& m);
+  void backend_held(char type, std::span<const uint8_t> body, std::string& to_client);
+
+  // Requests sent and not answered yet (for tests and for idle checks).
+  [[nodiscard]] size_t pending() const noexcept { return queue_.size(); }
+  // A mismatch between answers and requests was seen (a bug, or a server out of protocol):
+  // answers are relayed unchanged from then on.
+  [[nodiscard]] bool desynchronised() const noexcept { return desync_; }
+
+ private:
+  using PlanPtr = std::shared_ptr<const router::QueryPlan>;
+  struct Statement {
+    std::string text;
+    std::string param_types;  // Parse's raw tail
+    PlanPtr plan;             // nullptr: sent unchanged
+    uint64_t generation = 0;
+  };
+  struct Portal {
+    router::ResultTransform transform;
+    PlanPtr plan;
+    bool count_binary = false;
+  };
+  enum class Kind : uint8_t {
+    kQuery,
+    kParse,
+    kBind,
+    kDescribe,
+    kExecute,
+    kClose,
+    kSync,
+    kFunctionCall,
+  };
+  struct Expect {
+    Kind kind;
+    bool injected = false;              // pgphase's own request: its success answer is swallowed
+    PlanPtr plan;                       // the plan whose transforms apply (rewritten ones only)
+    router::ResultTransform transform;  // Describe / Execute
+    bool count_binary = false;
+    uint16_t statement = 0;  // kQuery: which statement of the text is being answered
+    int64_t count = 0;       // kCountToTag: the value of the one DataRow
+  };
+
+  PlanPtr plan(std::string_view sql);
+  std::shared_ptr<const router::RoutingTable> table();
+  void push(Expect e);
+  // Re-prepares `name` when the routing changed since it was prepared and its plan differs.
+  void refresh_statement(const std::string& name, std::string& to_server);
+  [[nodiscard]] const router::ResultTransform* current_transform() const;
+  void on_error(std::span<const uint8_t> body, std::string& to_client);
+  void complete(const Expect& e, const router::ResultTransform& t, std::span<const uint8_t> body,
+                std::string& to_client);
+  void report_flags(const router::QueryPlan& p, std::string_view sql);
+
+  TableSource tables_;
+  router::PlanCache& cache_;
+  RewriteObserver& observer_;
+  std::shared_ptr<const router::RoutingTable> table_;
+  std::unordered_map<std::string, Statement> statements_;
+  std::unordered_map<std::string, Portal> portals_;
+  std::deque<Expect> queue_;
+  bool discard_until_sync_ = false;  // the server skips requests after an error until Sync
+  bool desync_ = false;
+  char held_type_ = 0;  // the backend message being held, to know why
+};
+
+}  // namespace pgphase::proxy

@@ -1,0 +1,118 @@
+#include "proxy/worker_routing.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
+#include "common/log.h"
+
+namespace pgphase::proxy {
+
+namespace {
+std::string_view op_name(router::TagKind k) {
+  switch (k) {
+    case router::TagKind::kInsert:
+      return "insert";
+    case router::TagKind::kUpdate:
+      return "update";
+    case router::TagKind::kDelete:
+      return "delete";
+  }
+  return "other";
+}
+}  // namespace
+
+DualWriteFamilies::DualWriteFamilies(prometheus::Registry& registry)
+    : statements(prometheus::BuildCounter()
+                     .Name("pgphase_dual_write_statements_total")
+                     .Help("Writes to a migrating table mirrored to its other table, by "
+                           "migration, operation and result (ok: both sides written)")
+                     .Register(registry)),
+      rows(prometheus::BuildCounter()
+               .Name("pgphase_dual_write_rows_total")
+               .Help("Rows written by mirrored statements (as the client's command tag counts "
+                     "them), by migration and operation")
+               .Register(registry)),
+      unsupported(prometheus::BuildCounter()
+                      .Name("pgphase_unsupported_writes_total")
+                      .Help("Writes to a migrating table pgphase cannot mirror, by migration and "
+                            "action (refused under reject, flagged under allow_and_flag)")
+                      .Register(registry)),
+      analysis(prometheus::BuildCounter()
+                   .Name("pgphase_statement_analysis_total")
+                   .Help("Statement texts naming a migrating table analysed, by parse-cache "
+                         "result (hit, miss)")
+                   .Register(registry)),
+      analysis_seconds(prometheus::BuildCounter()
+                           .Name("pgphase_statement_analysis_seconds_total")
+                           .Help("Time spent analysing and rewriting statement texts")
+                           .Register(registry)) {}
+
+WorkerRouting::WorkerRouting(MigrationSnapshotSource snapshots, size_t plan_cache_bytes,
+                             DualWriteFamilies& families, FlagSink flag_sink)
+    : snapshots_(std::move(snapshots)),
+      cache_(plan_cache_bytes),
+      families_(families),
+      flag_sink_(std::move(flag_sink)) {
+  hits_ = &families_.analysis.Add({{"result", "hit"}});
+  misses_ = &families_.analysis.Add({{"result", "miss"}});
+  seconds_ = &families_.analysis_seconds.Add({});
+}
+
+std::shared_ptr<const router::RoutingTable> WorkerRouting::table_for(const std::string& database) {
+  const migration::SnapshotPtr snap = snapshots_ ? snapshots_() : nullptr;
+  if (snap == nullptr) return nullptr;
+  if (snap->generation != generation_) {
+    tables_.clear();
+    generation_ = snap->generation;
+  }
+  auto& t = tables_[database];
+  if (t == nullptr) t = router::RoutingTable::build(*snap, database);
+  return t;
+}
+
+prometheus::Counter& WorkerRouting::counter(prometheus::Family<prometheus::Counter>& family,
+                                            const std::string& key,
+                                            const std::map<std::string, std::string>& labels) {
+  auto& slot = counters_[key];
+  if (slot == nullptr) slot = &family.Add(labels);
+  return *slot;
+}
+
+void WorkerRouting::mirrored(std::string_view migration_id, router::TagKind op, bool ok,
+                             int64_t rows) {
+  const std::string id(migration_id);
+  const std::string opn(op_name(op));
+  const std::string result = ok ? "ok" : "error";
+  counter(families_.statements, "s\x1f" + id + "\x1f" + opn + "\x1f" + result,
+          {{"migration_id", id}, {"operation", opn}, {"result", result}})
+      .Increment();
+  if (ok && rows > 0) {
+    counter(families_.rows, "r\x1f" + id + "\x1f" + opn, {{"migration_id", id}, {"operation", opn}})
+        .Increment(static_cast<double>(rows));
+  }
+}
+
+void WorkerRouting::refused(std::string_view migration_id) {
+  const std::string id(migration_id);
+  counter(families_.unsupported, "u\x1f" + id + "\x1frefused",
+          {{"migration_id", id}, {"action", "refused"}})
+      .Increment();
+}
+
+void WorkerRouting::flagged(std::string_view migration_id, std::string_view reason,
+                            std::string_view sql) {
+  const std::string id(migration_id);
+  counter(families_.unsupported, "u\x1f" + id + "\x1f" + "flagged",
+          {{"migration_id", id}, {"action", "flagged"}})
+      .Increment();
+  log::warn("migration ", id, ": passed a write pgphase cannot mirror (allow_and_flag): ", reason);
+  if (flag_sink_) flag_sink_(id, std::string(reason), std::string(sql.substr(0, 2000)));
+}
+
+void WorkerRouting::analysed(bool cache_hit, uint64_t nanoseconds) {
+  (cache_hit ? hits_ : misses_)->Increment();
+  seconds_->Increment(static_cast<double>(nanoseconds) / 1e9);
+}
+
+}  // namespace pgphase::proxy

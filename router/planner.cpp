@@ -1,0 +1,568 @@
+#include "router/planner.h"
+
+#include <pg_query/pg_query.pb-c.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "router/dual_write_sql.h"
+#include "router/sql_tree.h"
+
+namespace pgphase::router {
+namespace {
+
+constexpr size_t kNone = static_cast<size_t>(-1);
+
+bool is(const ProtobufCMessage& m, const ProtobufCMessageDescriptor& d) {
+  return m.descriptor == &d;
+}
+
+TableName name_of(const PgQuery__RangeVar& rv) {
+  return {rv.schemaname != nullptr ? rv.schemaname : "", rv.relname != nullptr ? rv.relname : ""};
+}
+
+// The statement text as tokens, with helpers to find clause keywords outside parentheses.
+struct Tokens {
+  std::string_view sql;
+  const std::vector<Token>& all;
+  size_t first = 0;  // [first, last) are this statement's tokens
+  size_t last = 0;
+
+  [[nodiscard]] std::string_view text(size_t from_tok, size_t to_tok) const {
+    if (from_tok >= to_tok) return {};
+    return sql.substr(all[from_tok].start, all[to_tok - 1].end - all[from_tok].start);
+  }
+  // First token of `kind` at parenthesis depth 0 in [from, last).
+  [[nodiscard]] size_t find0(size_t from, int32_t kind) const {
+    int depth = 0;
+    for (size_t i = from; i < last; ++i) {
+      const int32_t k = all[i].kind;
+      if (k == PG_QUERY__TOKEN__ASCII_40) ++depth;
+      if (k == PG_QUERY__TOKEN__ASCII_41) --depth;
+      if (depth == 0 && k == kind) return i;
+    }
+    return kNone;
+  }
+  [[nodiscard]] size_t at_offset(int32_t offset) const {
+    for (size_t i = first; i < last; ++i) {
+      if (all[i].start == offset) return i;
+    }
+    return kNone;
+  }
+  // The keyword that starts the INSERT/UPDATE/DELETE after a WITH clause: the first one at depth
+  // 0 that is not a CTE's name (a name is followed by AS or a column list).
+  [[nodiscard]] size_t main_keyword(int32_t kind) const {
+    for (size_t i = find0(first, kind); i != kNone; i = find0(i + 1, kind)) {
+      const bool names_cte = i + 1 < last && (all[i + 1].kind == PG_QUERY__TOKEN__AS ||
+                                              all[i + 1].kind == PG_QUERY__TOKEN__ASCII_40);
+      if (!names_cte) return i;
+    }
+    return kNone;
+  }
+  // The tokens of a relation name starting at token i: name [. name [. name]].
+  [[nodiscard]] size_t name_end(size_t i) const {
+    size_t j = i + 1;
+    while (j + 1 < last && all[j].kind == PG_QUERY__TOKEN__ASCII_46) j += 2;
+    return j;
+  }
+};
+
+struct Outcome {
+  enum Kind { kPass, kRewrite, kRefuse } kind = kPass;
+  std::string text;
+  ResultTransform transform;
+  std::string reason;  // kRefuse / flagged
+  int16_t route = -1;
+  // Runs of the client's text copied into `text` unchanged: {offset in text, offset in the
+  // client's text, length}, for mapping error positions back.
+  struct Fragment {
+    size_t at;
+    size_t from;
+    size_t length;
+  };
+  std::vector<Fragment> fragments;
+};
+
+class Planner {
+ public:
+  Planner(const RoutingTable& table, std::string_view sql) : table_(table), sql_(sql) {}
+
+  QueryPlan run();
+
+ private:
+  const MigrationRoute* route_of(const PgQuery__RangeVar* rv, int16_t* index) const {
+    if (rv == nullptr) return nullptr;
+    const MigrationRoute* r = table_.find_source(name_of(*rv));
+    if (r != nullptr && index != nullptr) *index = static_cast<int16_t>(r - table_.routes().data());
+    return r;
+  }
+  // Writes (INSERT/UPDATE/DELETE/MERGE/COPY FROM) below `root` that target a migrating table.
+  int count_writes(const ProtobufCMessage* root, int16_t* route) const;
+  Outcome classify(const PgQuery__RawStmt& raw, Tokens& t);
+  Outcome unsupported(int16_t route, std::string reason) const;
+  Outcome rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t);
+  Outcome rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t);
+  const std::vector<Token>& tokens() {
+    if (!tokens_) tokens_ = scan_tokens(sql_);
+    return *tokens_;
+  }
+
+  const RoutingTable& table_;
+  std::string_view sql_;
+  std::optional<std::vector<Token>> tokens_;
+};
+
+int Planner::count_writes(const ProtobufCMessage* root, int16_t* route) const {
+  int n = 0;
+  walk(root, [&](const ProtobufCMessage& m) {
+    const PgQuery__RangeVar* rel = nullptr;
+    if (is(m, pg_query__insert_stmt__descriptor)) {
+      rel = reinterpret_cast<const PgQuery__InsertStmt&>(m).relation;
+    } else if (is(m, pg_query__update_stmt__descriptor)) {
+      rel = reinterpret_cast<const PgQuery__UpdateStmt&>(m).relation;
+    } else if (is(m, pg_query__delete_stmt__descriptor)) {
+      rel = reinterpret_cast<const PgQuery__DeleteStmt&>(m).relation;
+    } else if (is(m, pg_query__merge_stmt__descriptor)) {
+      rel = reinterpret_cast<const PgQuery__MergeStmt&>(m).relation;
+    } else if (is(m, pg_query__copy_stmt__descriptor)) {
+      const auto& c = reinterpret_cast<const PgQuery__CopyStmt&>(m);
+      if (c.is_from) rel = c.relation;
+    }
+    if (rel != nullptr && route_of(rel, route) != nullptr) ++n;
+    return true;
+  });
+  return n;
+}
+
+Outcome Planner::unsupported(int16_t route, std::string reason) const {
+  Outcome o;
+  o.kind = Outcome::kRefuse;
+  o.route = route;
+  o.reason = std::move(reason);
+  return o;
+}
+
+Outcome Planner::classify(const PgQuery__RawStmt& raw, Tokens& t) {
+  const PgQuery__Node* node = raw.stmt;
+  if (node == nullptr) return {};
+  int16_t route = -1;
+  const auto* msg = reinterpret_cast<const ProtobufCMessage*>(node);
+  switch (node->node_case) {
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
+    case PG_QUERY__NODE__NODE_DELETE_STMT: {
+      const PgQuery__RangeVar* rel =
+          node->node_case == PG_QUERY__NODE__NODE_INSERT_STMT   ? node->insert_stmt->relation
+          : node->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT ? node->update_stmt->relation
+                                                                : node->delete_stmt->relation;
+      const int writes = count_writes(msg, &route);
+      if (writes == 0) return {};
+      if (route_of(rel, nullptr) == nullptr || writes > 1) {
+        return unsupported(route, "a data-modifying WITH query writes to a migrating table");
+      }
+      route_of(rel, &route);
+      const ProtobufCMessage* inner =
+          node->node_case == PG_QUERY__NODE__NODE_INSERT_STMT
+              ? reinterpret_cast<const ProtobufCMessage*>(node->insert_stmt)
+          : node->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT
+              ? reinterpret_cast<const ProtobufCMessage*>(node->update_stmt)
+              : reinterpret_cast<const ProtobufCMessage*>(node->delete_stmt);
+      return rewrite_dml(*inner, route, t);
+    }
+    case PG_QUERY__NODE__NODE_TRUNCATE_STMT: {
+      for (size_t i = 0; i < node->truncate_stmt->n_relations; ++i) {
+        const PgQuery__Node* r = node->truncate_stmt->relations[i];
+        if (r->node_case == PG_QUERY__NODE__NODE_RANGE_VAR && route_of(r->range_var, &route))
+          return rewrite_truncate(*node->truncate_stmt, t);
+      }
+      return {};
+    }
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+      if (node->copy_stmt->is_from && route_of(node->copy_stmt->relation, &route))
+        return unsupported(route, "COPY FROM into a migrating table cannot be mirrored");
+      break;
+    case PG_QUERY__NODE__NODE_MERGE_STMT:
+      if (route_of(node->merge_stmt->relation, &route))
+        return unsupported(route, "MERGE into a migrating table cannot be mirrored");
+      break;
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+      if (route_of(node->alter_table_stmt->relation, &route))
+        return unsupported(route, "ALTER of a migrating table");
+      break;
+    case PG_QUERY__NODE__NODE_RENAME_STMT:
+      if (route_of(node->rename_stmt->relation, &route))
+        return unsupported(route, "renaming a migrating table or its columns");
+      break;
+    case PG_QUERY__NODE__NODE_DROP_STMT: {
+      const PgQuery__DropStmt& d = *node->drop_stmt;
+      if (d.remove_type != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) break;
+      for (size_t i = 0; i < d.n_objects; ++i) {
+        const PgQuery__Node* o = d.objects[i];
+        if (o->node_case != PG_QUERY__NODE__NODE_LIST) continue;
+        const PgQuery__List& l = *o->list;
+        TableName n;
+        if (l.n_items == 1 && l.items[0]->node_case == PG_QUERY__NODE__NODE_STRING) {
+          n.table = l.items[0]->string->sval;
+        } else if (l.n_items == 2) {
+          n.schema = l.items[0]->string->sval;
+          n.table = l.items[1]->string->sval;
+        }
+        if (const MigrationRoute* r = table_.find_source(n); r != nullptr) {
+          route = static_cast<int16_t>(r - table_.routes().data());
+          return unsupported(route, "DROP of a migrating table");
+        }
+      }
+      break;
+    }
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
+      bool analyze = false;
+      for (size_t i = 0; i < node->explain_stmt->n_options; ++i) {
+        const PgQuery__Node* o = node->explain_stmt->options[i];
+        if (o->node_case == PG_QUERY__NODE__NODE_DEF_ELEM &&
+            std::string_view(o->def_elem->defname) == "analyze")
+          analyze = true;
+      }
+      if (analyze && count_writes(msg, &route) > 0)
+        return unsupported(route, "EXPLAIN ANALYZE of a write to a migrating table");
+      return {};
+    }
+    case PG_QUERY__NODE__NODE_PREPARE_STMT:
+      if (count_writes(msg, &route) > 0)
+        return unsupported(route,
+                           "SQL-level PREPARE of a write to a migrating table (use the extended "
+                           "protocol's Parse, which pgphase rewrites)");
+      return {};
+    default:
+      break;
+  }
+  if (count_writes(msg, &route) > 0)
+    return unsupported(route,
+                       "a data-modifying statement nested in this one writes to a "
+                       "migrating table");
+  return {};
+}
+
+Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
+  // TRUNCATE a, b [RESTART IDENTITY] [CASCADE]: the mirrored tables join the list, so both sides
+  // empty in the same statement (and roll back together).
+  std::vector<std::string> extra;
+  int16_t first_route = -1;
+  for (size_t i = 0; i < s.n_relations; ++i) {
+    const PgQuery__Node* r = s.relations[i];
+    if (r->node_case != PG_QUERY__NODE__NODE_RANGE_VAR) continue;
+    int16_t idx = -1;
+    const MigrationRoute* route = route_of(r->range_var, &idx);
+    if (route == nullptr) continue;
+    if (first_route < 0) first_route = idx;
+    if (!route->problem.empty()) return unsupported(idx, route->problem);
+    if (route->mode == WriteMode::kMirrorTarget || route->mode == WriteMode::kMirrorSource)
+      extra.push_back(quote_table(route->target));
+    if (route->mode == WriteMode::kTargetOnly)
+      return unsupported(idx, "TRUNCATE of the source of a completed migration (truncate " +
+                                  quote_table(route->target) + " instead)");
+  }
+  size_t at = t.last;
+  for (int32_t k : {PG_QUERY__TOKEN__RESTART, PG_QUERY__TOKEN__CONTINUE_P, PG_QUERY__TOKEN__CASCADE,
+                    PG_QUERY__TOKEN__RESTRICT}) {
+    at = std::min(at, std::min(t.last, t.find0(t.first, k)));
+  }
+  Outcome o;
+  o.kind = Outcome::kRewrite;
+  o.route = first_route;
+  o.text = std::string(t.text(t.first, at));
+  for (const auto& e : extra) o.text += ", " + e;
+  if (at < t.last) o.text += " " + std::string(t.text(at, t.last));
+  return o;
+}
+
+Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t) {
+  const MigrationRoute& r = table_.routes()[static_cast<size_t>(route_index)];
+  if (!r.problem.empty()) return unsupported(route_index, r.problem);
+  if (r.mode != WriteMode::kMirrorTarget) {
+    return unsupported(route_index, "writes naming the source table in the " +
+                                        std::string(migration::to_string(r.phase)) +
+                                        " phase are not rewritten yet (write " +
+                                        quote_table(r.target) + " directly)");
+  }
+  const PgQuery__RangeVar* rel = nullptr;
+  const PgQuery__WithClause* with = nullptr;
+  size_t n_returning = 0;
+  int32_t main_kind = 0;
+  TagKind tag = TagKind::kInsert;
+  bool key_update = false;
+  if (is(stmt, pg_query__insert_stmt__descriptor)) {
+    const auto& s = reinterpret_cast<const PgQuery__InsertStmt&>(stmt);
+    rel = s.relation;
+    with = s.with_clause;
+    n_returning = s.n_returning_list;
+    main_kind = PG_QUERY__TOKEN__INSERT;
+    if (s.on_conflict_clause != nullptr) {
+      for (size_t i = 0; i < s.on_conflict_clause->n_target_list; ++i) {
+        const PgQuery__Node* n = s.on_conflict_clause->target_list[i];
+        if (n->node_case != PG_QUERY__NODE__NODE_RES_TARGET) continue;
+        for (const auto& k : r.key)
+          if (k.from == n->res_target->name)
+            return unsupported(route_index, "ON CONFLICT DO UPDATE that changes key column " +
+                                                k.from + " cannot be mirrored");
+      }
+    }
+  } else if (is(stmt, pg_query__update_stmt__descriptor)) {
+    const auto& s = reinterpret_cast<const PgQuery__UpdateStmt&>(stmt);
+    rel = s.relation;
+    with = s.with_clause;
+    n_returning = s.n_returning_list;
+    main_kind = PG_QUERY__TOKEN__UPDATE;
+    tag = TagKind::kUpdate;
+    if (s.where_clause != nullptr &&
+        s.where_clause->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR)
+      return unsupported(route_index, "UPDATE ... WHERE CURRENT OF a cursor cannot be mirrored");
+    for (size_t i = 0; i < s.n_target_list; ++i) {
+      const PgQuery__Node* n = s.target_list[i];
+      if (n->node_case != PG_QUERY__NODE__NODE_RES_TARGET) continue;
+      for (const auto& k : r.key) key_update = key_update || k.from == n->res_target->name;
+    }
+  } else {
+    const auto& s = reinterpret_cast<const PgQuery__DeleteStmt&>(stmt);
+    rel = s.relation;
+    with = s.with_clause;
+    n_returning = s.n_returning_list;
+    main_kind = PG_QUERY__TOKEN__DELETE_P;
+    tag = TagKind::kDelete;
+    if (s.where_clause != nullptr &&
+        s.where_clause->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR)
+      return unsupported(route_index, "DELETE ... WHERE CURRENT OF a cursor cannot be mirrored");
+  }
+
+  const size_t kw = with != nullptr ? t.main_keyword(main_kind) : t.first;
+  const size_t rel_tok = t.at_offset(rel->location);
+  if (kw == kNone || rel_tok == kNone || t.all[kw].kind != main_kind) {
+    return unsupported(route_index, "pgphase could not locate the parts of this statement");
+  }
+  const size_t ret = t.find0(kw, PG_QUERY__TOKEN__RETURNING);
+  const std::string ref =
+      (rel->alias != nullptr && rel->alias->aliasname != nullptr && *rel->alias->aliasname != '\0')
+          ? quote_ident(rel->alias->aliasname)
+          : quote_ident(rel->relname);
+  const bool is_delete = tag == TagKind::kDelete;
+  const std::vector<ColumnPair>& image = is_delete ? r.key : r.columns;
+
+  Outcome o;
+  std::string out = "WITH";
+  auto append = [&](size_t from_tok, size_t to_tok, size_t skip = 0) {
+    const std::string_view part = t.text(from_tok, to_tok).substr(skip);
+    if (part.empty()) return;
+    o.fragments.push_back(
+        {out.size(), static_cast<size_t>(part.data() - t.sql.data()), part.size()});
+    out += part;
+  };
+  if (with != nullptr) {
+    append(t.first, kw, 4);  // the client's CTEs (after "WITH"), RECURSIVE kept
+    out += ",";
+  }
+  out += " ";
+  out += kWriteCte;
+  out += " AS (";
+  append(kw, ret == kNone ? t.last : ret);
+  out += " RETURNING ";
+  if (ret != kNone && n_returning > 0) {
+    append(ret + 1, t.last);
+    out += ", ";
+  }
+  out += image_list(ref, image, true);
+  out += ")";
+  if (key_update) {
+    // The old keys of the rows this UPDATE changes, read under the same snapshot with the same
+    // FROM and WHERE; mirrored rows whose key moved away are deleted. (A row that a concurrent
+    // transaction changes so that it no longer matches is skipped by the UPDATE but still listed
+    // here: see the README's limitations.)
+    const size_t set_tok = t.find0(rel_tok, PG_QUERY__TOKEN__SET);
+    const size_t from_tok = set_tok == kNone ? kNone : t.find0(set_tok, PG_QUERY__TOKEN__FROM);
+    const size_t where_tok = t.find0(rel_tok, PG_QUERY__TOKEN__WHERE);
+    const size_t end_tok = ret == kNone ? t.last : ret;
+    if (set_tok == kNone) return unsupported(route_index, "could not locate SET");
+    out += ", \"__pgphase_o\" AS (SELECT ";
+    for (size_t i = 0; i < r.key.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += ref + "." + quote_ident(r.key[i].from) + " AS \"__pgphase_o" + std::to_string(i + 1) +
+             "\"";
+    }
+    out += " FROM ";
+    append(kw + 1, set_tok);
+    if (from_tok != kNone && from_tok < end_tok) {
+      out += ", ";
+      append(from_tok + 1, where_tok != kNone && where_tok < end_tok ? where_tok : end_tok);
+    }
+    if (where_tok != kNone && where_tok < end_tok) {
+      out += " ";
+      append(where_tok, end_tok);
+    }
+    out += "), \"__pgphase_d\" AS (DELETE FROM " + quote_table(r.target) +
+           " AS \"__pgphase_t\" WHERE (";
+    std::string tkeys;
+    std::string olds;
+    std::string news;
+    for (size_t i = 0; i < r.key.size(); ++i) {
+      if (i > 0) {
+        tkeys += ", ";
+        olds += ", ";
+        news += ", ";
+      }
+      tkeys += "\"__pgphase_t\"." + quote_ident(r.key[i].to);
+      olds += "\"__pgphase_o" + std::to_string(i + 1) + "\"";
+      // The new key's position among the image columns.
+      size_t pos = 0;
+      while (pos < r.columns.size() && r.columns[pos].from != r.key[i].from) ++pos;
+      news += "\"__pgphase_" + std::to_string(pos + 1) + "\"";
+    }
+    out += tkeys + ") IN (SELECT " + olds + " FROM \"__pgphase_o\") AND (" + tkeys +
+           ") NOT IN (SELECT " + news + " FROM " + std::string(kWriteCte) + "))";
+  }
+  out += ", \"__pgphase_m\" AS (";
+  out += is_delete ? mirror_delete(r.target, r.key) : mirror_upsert(r.target, r.columns, r.key);
+  out += ") SELECT ";
+  o.kind = Outcome::kRewrite;
+  o.route = route_index;
+  o.transform.tag = tag;
+  o.transform.route = route_index;
+  if (n_returning > 0) {
+    out += "* FROM ";
+    o.transform.kind = ResultTransform::Kind::kStripColumns;
+    o.transform.strip = static_cast<uint16_t>(image.size());
+  } else {
+    out += "count(*) FROM ";
+    o.transform.kind = ResultTransform::Kind::kCountToTag;
+  }
+  out += kWriteCte;
+  o.text = std::move(out);
+  return o;
+}
+
+uint32_t chars(std::string_view s) {
+  uint32_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
+
+QueryPlan Planner::run() {
+  QueryPlan plan;
+  if (!table_.may_touch(sql_)) return plan;
+  const std::unique_ptr<ParseTree> tree = ParseTree::parse(sql_);
+  if (tree == nullptr) return plan;  // a syntax error: the server reports it as it would
+  const PgQuery__ParseResult& pr = tree->result();
+  struct Piece {
+    size_t begin;
+    size_t end;
+    Outcome outcome;
+  };
+  std::vector<Piece> pieces;
+  bool any_rewrite = false;
+  for (size_t i = 0; i < pr.n_stmts; ++i) {
+    const PgQuery__RawStmt& raw = *pr.stmts[i];
+    const size_t lo = static_cast<size_t>(raw.stmt_location);
+    const size_t hi = raw.stmt_len == 0 ? sql_.size() : lo + static_cast<size_t>(raw.stmt_len);
+    Piece p{lo, hi, {}};
+    // Cheap first: a statement that cannot name a migrating table is not analysed.
+    if (table_.may_touch(sql_.substr(lo, hi - lo))) {
+      const std::vector<Token>& all = tokens();
+      Tokens t{sql_, all};
+      t.first = all.size();
+      for (size_t k = 0; k < all.size(); ++k) {
+        if (static_cast<size_t>(all[k].start) >= lo && static_cast<size_t>(all[k].end) <= hi) {
+          t.first = std::min(t.first, k);
+          t.last = k + 1;
+        }
+      }
+      if (t.first < t.last) {
+        // The statement's own text: from its first token to its last (comments and the
+        // separating semicolon stay where they are).
+        p.begin = static_cast<size_t>(all[t.first].start);
+        p.end = static_cast<size_t>(all[t.last - 1].end);
+        p.outcome = classify(raw, t);
+      }
+    }
+    ResultTransform tr = p.outcome.transform;
+    if (p.outcome.kind == Outcome::kRefuse) {
+      const MigrationRoute* route =
+          p.outcome.route >= 0 ? &table_.routes()[static_cast<size_t>(p.outcome.route)] : nullptr;
+      const std::string id = route != nullptr ? route->migration_id : std::string("?");
+      if (route != nullptr &&
+          route->unsupported_policy == migration::UnsupportedWritePolicy::kAllowAndFlag) {
+        plan.flagged.push_back(p.outcome.reason);
+        plan.flagged_routes.push_back(p.outcome.route);
+        p.outcome.kind = Outcome::kPass;
+      } else {
+        p.outcome.text = refusal_statement(
+            "pgphase: migration " + id + ": " + p.outcome.reason,
+            "pgphase cannot mirror this write to the migration's other table; see "
+            "unsupported_write_policy");
+        tr = {};
+        tr.refused = true;
+        tr.route = p.outcome.route;
+        any_rewrite = true;
+      }
+    } else if (p.outcome.kind == Outcome::kRewrite) {
+      any_rewrite = true;
+    }
+    plan.statements.push_back(tr);
+    pieces.push_back(std::move(p));
+  }
+  if (!any_rewrite) {
+    plan.statements.clear();
+    if (!plan.flagged.empty()) {
+      for (const auto& r : table_.routes()) plan.route_ids.push_back(r.migration_id);
+    }
+    return plan;
+  }
+  plan.rewritten = true;
+  for (const auto& r : table_.routes()) plan.route_ids.push_back(r.migration_id);
+  size_t copied = 0;  // bytes of sql_ consumed
+  auto copy_original = [&](size_t upto) {
+    if (upto <= copied) return;
+    const std::string_view part = sql_.substr(copied, upto - copied);
+    plan.segments.push_back({chars(plan.sql), chars(sql_.substr(0, copied)), chars(part)});
+    plan.sql += part;
+    copied = upto;
+  };
+  for (const Piece& p : pieces) {
+    if (p.outcome.kind == Outcome::kPass) continue;
+    copy_original(p.begin);
+    // Inside a rewritten statement, the client's text is split up; an error position maps to
+    // the statement's start.
+    const uint32_t base = chars(plan.sql);
+    plan.segments.push_back({base, chars(sql_.substr(0, p.begin)), 0});
+    for (const auto& f : p.outcome.fragments) {
+      plan.segments.push_back({base + chars(std::string_view(p.outcome.text).substr(0, f.at)),
+                               chars(sql_.substr(0, f.from)),
+                               chars(sql_.substr(f.from, f.length))});
+    }
+    plan.sql += p.outcome.text;
+    copied = p.end;
+  }
+  copy_original(sql_.size());
+  return plan;
+}
+
+}  // namespace
+
+std::optional<uint32_t> QueryPlan::original_position(uint32_t rewritten_1based) const {
+  if (rewritten_1based == 0) return std::nullopt;
+  const uint32_t pos = rewritten_1based - 1;
+  const TextSegment* best = nullptr;
+  for (const auto& s : segments) {
+    if (s.rewritten_start <= pos) best = &s;
+  }
+  if (best == nullptr) return std::nullopt;
+  const uint32_t off = pos - best->rewritten_start;
+  if (off < best->length) return best->original_start + off + 1;
+  // In text pgphase added: the start of the statement it belongs to.
+  for (size_t i = static_cast<size_t>(best - segments.data()) + 1; i-- > 0;) {
+    if (segments[i].length == 0) return segments[i].original_start + 1;
+  }
+  return std::nullopt;
+}
+
+QueryPlan plan_query(const RoutingTable& table, std::string_view sql) {
+  return Planner(table, sql).run();
+}
+
+}  // namespace pgphase::router

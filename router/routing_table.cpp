@@ -1,0 +1,162 @@
+#include "router/routing_table.h"
+
+#include <algorithm>
+
+namespace pgphase::router {
+namespace {
+
+char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+TableName name_of(std::string_view qualified) {
+  migration::QualifiedName q = migration::qualify(qualified);
+  return {std::move(q.schema), std::move(q.table)};
+}
+
+WriteMode mode_for(migration::Phase p) noexcept {
+  switch (p) {
+    case migration::Phase::kPreparation:
+      return WriteMode::kPass;
+    case migration::Phase::kDualWrite:
+    case migration::Phase::kValidation:
+    case migration::Phase::kReadSwitch:
+      return WriteMode::kMirrorTarget;
+    case migration::Phase::kCleanup:
+      return WriteMode::kMirrorSource;
+    case migration::Phase::kCompleted:
+      return WriteMode::kTargetOnly;
+  }
+  return WriteMode::kPass;
+}
+
+const migration::ColumnShape* find_column(const std::vector<migration::ColumnShape>& cols,
+                                          std::string_view name) {
+  for (const auto& c : cols) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+// Fills columns/key/problem of `r` from the catalog shape and the column map.
+void compile_columns(MigrationRoute& r, const migration::Migration& m,
+                     const migration::TableShape* shape) {
+  if (shape == nullptr) {
+    r.problem = "the shapes of " + m.source_table + " and " + m.target_table +
+                " are not known yet (pgphase reads them from the control database's catalog)";
+    return;
+  }
+  if (!shape->problem.empty()) {
+    r.problem = shape->problem;
+    return;
+  }
+  auto mapped = [&](const std::string& source_col) -> std::string {
+    const auto it = m.column_map.find(source_col);
+    return it == m.column_map.end() ? source_col : it->second;
+  };
+  for (const auto& [from, to] : m.column_map) {
+    if (from != to) r.identity_map = false;
+  }
+  const bool reversed = r.mode == WriteMode::kMirrorSource;
+  for (const auto& sc : shape->source_columns) {
+    const std::string tname = mapped(sc.name);
+    if (tname.empty()) continue;  // dropped in the target
+    const migration::ColumnShape* tc = find_column(shape->target_columns, tname);
+    if (tc == nullptr) {
+      r.problem = "column " + sc.name + " of " + m.source_table + " has no column " + tname +
+                  " in " + m.target_table + " (map or drop it in column_map)";
+      return;
+    }
+    // The mirrored side computes generated columns itself.
+    if (reversed ? sc.generated : tc->generated) continue;
+    if (reversed) {
+      r.columns.push_back({tname, sc.name});
+    } else {
+      r.columns.push_back({sc.name, tname});
+    }
+  }
+  for (const auto& k : shape->key_columns) {
+    const std::string tk = mapped(k);
+    if (tk.empty()) {
+      r.problem = "key column " + k + " is dropped by column_map";
+      return;
+    }
+    if (reversed) {
+      r.key.push_back({tk, k});
+    } else {
+      r.key.push_back({k, tk});
+    }
+  }
+  if (r.key.empty()) {
+    r.problem = m.source_table + " has no key (set key_columns or add a primary key)";
+  } else if (r.mode == WriteMode::kMirrorTarget && !shape->target_has_unique_key) {
+    r.problem = m.target_table + " has no unique index on the key columns, needed to apply " +
+                "mirrored writes by key";
+  } else if (r.mode == WriteMode::kMirrorSource && !shape->source_has_unique_key) {
+    r.problem = m.source_table + " has no unique index on the key columns, needed to mirror " +
+                "cleanup writes back to it";
+  }
+}
+
+}  // namespace
+
+bool contains_ci(std::string_view haystack, std::string_view lower_needle) noexcept {
+  if (lower_needle.empty()) return true;
+  if (haystack.size() < lower_needle.size()) return false;
+  const char first = lower_needle[0];
+  const size_t last = haystack.size() - lower_needle.size();
+  for (size_t i = 0; i <= last; ++i) {
+    if (lower(haystack[i]) != first) continue;
+    size_t j = 1;
+    while (j < lower_needle.size() && lower(haystack[i + j]) == lower_needle[j]) ++j;
+    if (j == lower_needle.size()) return true;
+  }
+  return false;
+}
+
+std::shared_ptr<const RoutingTable> RoutingTable::build(const migration::Snapshot& snapshot,
+                                                        std::string_view database) {
+  auto t = std::make_shared<RoutingTable>();
+  t->generation_ = snapshot.generation;
+  for (const auto& m : snapshot.migrations) {
+    if (m.phase == migration::Phase::kPreparation) continue;
+    if (!m.database.empty() && m.database != database) continue;
+    MigrationRoute r;
+    r.migration_id = m.migration_id;
+    try {
+      r.source = name_of(m.source_table);
+      r.target = name_of(m.target_table);
+    } catch (const std::exception&) {
+      continue;  // names are validated on registration; an invalid one routes nothing
+    }
+    r.phase = m.phase;
+    r.consistency = m.consistency_level;
+    r.unsupported_policy = migration::effective_unsupported_write_policy(m);
+    r.mode = mode_for(m.phase);
+    compile_columns(r, m, snapshot.shape_for(m.migration_id));
+    std::string needle;
+    for (char c : r.source.table) needle.push_back(lower(c));
+    if (std::find(t->needles_.begin(), t->needles_.end(), needle) == t->needles_.end())
+      t->needles_.push_back(std::move(needle));
+    t->routes_.push_back(std::move(r));
+  }
+  if (!t->routes_.empty()) t->needles_.emplace_back("u&");  // U&"\0075sers" spells users
+  return t;
+}
+
+bool RoutingTable::may_touch(std::string_view sql) const noexcept {
+  for (const auto& n : needles_) {
+    if (contains_ci(sql, n)) return true;
+  }
+  return false;
+}
+
+const MigrationRoute* RoutingTable::find_source(const TableName& name) const noexcept {
+  const std::string_view schema = name.schema.empty() ? std::string_view("public") : name.schema;
+  for (const auto& r : routes_) {
+    if (r.source.table == name.table && r.source.schema == schema) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace pgphase::router

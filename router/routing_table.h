@@ -1,0 +1,79 @@
+// What the router needs to know about the migrations a session can touch, compiled once per
+// published migration snapshot and database: the tables to look for (with a cheap byte-level
+// pre-filter) and, per migration, how a write to its source is mirrored.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "migration/snapshot.h"
+
+namespace pgphase::router {
+
+struct TableName {
+  std::string schema;
+  std::string table;
+  [[nodiscard]] bool operator==(const TableName&) const = default;
+};
+
+// A column written on one side and its counterpart on the other.
+struct ColumnPair {
+  std::string from;  // column of the table the client's statement writes
+  std::string to;    // the same value's column on the mirrored table
+};
+
+// What a write naming a migration's source table turns into.
+enum class WriteMode : uint8_t {
+  kPass,          // preparation: untouched
+  kMirrorTarget,  // dual_write, validation, read_switch: write the source, mirror to the target
+  kMirrorSource,  // cleanup: write the target, mirror to the source
+  kTargetOnly,    // completed: write the target only
+};
+
+struct MigrationRoute {
+  std::string migration_id;
+  TableName source;
+  TableName target;
+  migration::Phase phase = migration::Phase::kPreparation;
+  migration::ConsistencyLevel consistency = migration::ConsistencyLevel::kStrict;
+  migration::UnsupportedWritePolicy unsupported_policy = migration::UnsupportedWritePolicy::kReject;
+  WriteMode mode = WriteMode::kPass;
+  // Columns copied source -> target (generated target columns and dropped ones left out).
+  std::vector<ColumnPair> columns;
+  std::vector<ColumnPair> key;  // source key column -> target key column
+  bool identity_map = true;     // column_map renames or drops nothing
+  // Non-empty: writes cannot be mirrored (the shape's problem, or a missing unique key).
+  std::string problem;
+};
+
+class RoutingTable {
+ public:
+  // Migrations of `snapshot` that apply to sessions on `database` (those with an empty database,
+  // or this one) and are past preparation.
+  static std::shared_ptr<const RoutingTable> build(const migration::Snapshot& snapshot,
+                                                   std::string_view database);
+
+  [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
+  [[nodiscard]] bool empty() const noexcept { return routes_.empty(); }
+  [[nodiscard]] const std::vector<MigrationRoute>& routes() const noexcept { return routes_; }
+
+  // Cheap pre-filter: true when `sql` may name a migrating table (contains a source table name,
+  // case-insensitively, or a Unicode-escaped identifier). False means: no parse needed.
+  [[nodiscard]] bool may_touch(std::string_view sql) const noexcept;
+
+  // The route whose source is `name` (schema "" means the default, public).
+  [[nodiscard]] const MigrationRoute* find_source(const TableName& name) const noexcept;
+
+ private:
+  uint64_t generation_ = 0;
+  std::vector<MigrationRoute> routes_;
+  std::vector<std::string> needles_;  // lower-case table names
+};
+
+// Case-insensitive (ASCII) substring search.
+[[nodiscard]] bool contains_ci(std::string_view haystack, std::string_view lower_needle) noexcept;
+
+}  // namespace pgphase::router

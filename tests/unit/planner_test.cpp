@@ -1,0 +1,195 @@
+// router/: which statements are rewritten, refused or passed, and the text they become.
+#include <catch2/catch.hpp>
+
+#include "router/plan_cache.h"
+#include "router/planner.h"
+
+using namespace pgphase;
+using router::ResultTransform;
+
+namespace {
+
+migration::Snapshot snapshot(
+    migration::Phase phase,
+    migration::ConsistencyLevel level = migration::ConsistencyLevel::kStrict,
+    std::map<std::string, std::string> column_map = {}) {
+  migration::Snapshot s;
+  s.generation = 7;
+  migration::Migration m;
+  m.migration_id = "users_mig";
+  m.source_table = "users";
+  m.target_table = "t_sys_users";
+  m.phase = phase;
+  m.consistency_level = level;
+  m.column_map = column_map;
+  s.migrations.push_back(m);
+  migration::TableShape shape;
+  shape.source_columns = {{"id"}, {"name"}, {"email"}, {"created_at"}};
+  for (const auto& c : shape.source_columns) {
+    auto it = column_map.find(c.name);
+    const std::string t = it == column_map.end() ? c.name : it->second;
+    if (!t.empty()) shape.target_columns.push_back({t});
+  }
+  shape.target_columns.push_back({"migrated_at"});
+  shape.key_columns = {"id"};
+  shape.target_has_unique_key = true;
+  shape.source_has_unique_key = true;
+  s.shapes["users_mig"] = shape;
+  return s;
+}
+
+router::QueryPlan plan(const migration::Snapshot& s, std::string_view sql) {
+  const auto table = router::RoutingTable::build(s, "app");
+  return router::plan_query(*table, sql);
+}
+
+}  // namespace
+
+TEST_CASE("pre-filter: statements not naming a migrating table are not parsed") {
+  const auto s = snapshot(migration::Phase::kDualWrite);
+  const auto table = router::RoutingTable::build(s, "app");
+  CHECK_FALSE(table->may_touch("SELECT 1"));
+  CHECK_FALSE(table->may_touch("UPDATE accounts SET x = 1"));
+  CHECK(table->may_touch("update USERS set x = 1"));
+  CHECK(table->may_touch("SELECT * FROM U&\"\\0075sers\""));
+  CHECK_FALSE(plan(s, "UPDATE accounts SET x = 1").rewritten);
+}
+
+TEST_CASE("preparation: nothing is routed") {
+  const auto s = snapshot(migration::Phase::kPreparation);
+  CHECK(router::RoutingTable::build(s, "app")->empty());
+  CHECK_FALSE(plan(s, "INSERT INTO users (name) VALUES ('a')").rewritten);
+}
+
+TEST_CASE("reads and writes to other tables pass through") {
+  const auto s = snapshot(migration::Phase::kDualWrite);
+  CHECK_FALSE(plan(s, "SELECT * FROM users WHERE id = 1").rewritten);
+  CHECK_FALSE(plan(s, "INSERT INTO audit SELECT * FROM users").rewritten);
+  CHECK_FALSE(plan(s, "SELECT 'users'").rewritten);
+  CHECK_FALSE(plan(s, "UPDATE other.users SET name = 'x'").rewritten);  // another schema
+  CHECK_FALSE(plan(s, "INSERT INTO users (").rewritten);  // syntax error: the server says so
+}
+
+TEST_CASE("INSERT without RETURNING becomes a counting CTE that mirrors the stored row") {
+  const auto s = snapshot(migration::Phase::kDualWrite);
+  const auto p = plan(s, "INSERT INTO users (name) VALUES ('a'), ('b')");
+  REQUIRE(p.rewritten);
+  REQUIRE(p.statements.size() == 1);
+  CHECK(p.statements[0].kind == ResultTransform::Kind::kCountToTag);
+  CHECK(p.statements[0].tag == router::TagKind::kInsert);
+  CHECK(p.sql ==
+        "WITH \"__pgphase_w\" AS (INSERT INTO users (name) VALUES ('a'), ('b') RETURNING "
+        "\"users\".\"id\" AS \"__pgphase_1\", \"users\".\"name\" AS \"__pgphase_2\", "
+        "\"users\".\"email\" AS \"__pgphase_3\", \"users\".\"created_at\" AS \"__pgphase_4\"), "
+        "\"__pgphase_m\" AS (INSERT INTO \"public\".\"t_sys_users\" (\"id\", \"name\", \"email\", "
+        "\"created_at\") OVERRIDING SYSTEM VALUE SELECT \"__pgphase_1\", \"__pgphase_2\", "
+        "\"__pgphase_3\", \"__pgphase_4\" FROM \"__pgphase_w\" ON CONFLICT (\"id\") DO UPDATE "
+        "SET \"name\" = EXCLUDED.\"name\", \"email\" = EXCLUDED.\"email\", \"created_at\" = "
+        "EXCLUDED.\"created_at\") SELECT count(*) FROM \"__pgphase_w\"");
+}
+
+TEST_CASE("RETURNING, aliases, WITH, comments and quoting") {
+  const auto s = snapshot(migration::Phase::kValidation);
+  auto p = plan(s, "UPDATE public.\"users\" AS u SET name = $1 WHERE u.id = $2 RETURNING id, name");
+  REQUIRE(p.rewritten);
+  CHECK(p.statements[0].kind == ResultTransform::Kind::kStripColumns);
+  CHECK(p.statements[0].strip == 4);
+  CHECK(p.sql.find("RETURNING id, name, \"u\".\"id\" AS \"__pgphase_1\"") != std::string::npos);
+  CHECK(p.sql.ends_with("SELECT * FROM \"__pgphase_w\""));
+
+  p = plan(s, "WITH v AS (SELECT 1 AS x) DELETE FROM users USING v WHERE users.id = v.x -- bye\n");
+  REQUIRE(p.rewritten);
+  CHECK(p.statements[0].tag == router::TagKind::kDelete);
+  INFO(p.sql);
+  CHECK(
+      p.sql.starts_with("WITH v AS (SELECT 1 AS x), \"__pgphase_w\" AS (DELETE FROM users USING v "
+                        "WHERE users.id = v.x RETURNING \"users\".\"id\" AS \"__pgphase_1\")"));
+  CHECK(p.sql.find("DELETE FROM \"public\".\"t_sys_users\" AS \"__pgphase_t\" USING") !=
+        std::string::npos);
+  CHECK(p.sql.ends_with("-- bye\n"));  // the comment stays after the statement
+}
+
+TEST_CASE("multi-statement strings: only the writes to the source change") {
+  const auto s = snapshot(migration::Phase::kReadSwitch);
+  const auto p = plan(s, "SELECT 1; UPDATE users SET name = 'x' WHERE id = 1; SELECT * FROM users");
+  REQUIRE(p.rewritten);
+  REQUIRE(p.statements.size() == 3);
+  CHECK(p.statements[0].kind == ResultTransform::Kind::kNone);
+  CHECK(p.statements[1].kind == ResultTransform::Kind::kCountToTag);
+  CHECK(p.statements[2].kind == ResultTransform::Kind::kNone);
+  CHECK(p.sql.starts_with("SELECT 1; WITH \"__pgphase_w\" AS (UPDATE users SET"));
+  CHECK(p.sql.ends_with("; SELECT * FROM users"));
+  // An error at "SELECT * FROM users" maps back to the client's offset.
+  const auto pos = p.sql.rfind("SELECT * FROM users");
+  CHECK(p.original_position(static_cast<uint32_t>(pos + 1)) == std::optional<uint32_t>(53));
+}
+
+TEST_CASE("key-changing UPDATE deletes the old key on the target") {
+  const auto s = snapshot(migration::Phase::kDualWrite);
+  const auto p = plan(s, "UPDATE users SET id = id + 100 WHERE id < 5");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql.find("\"__pgphase_o\" AS (SELECT \"users\".\"id\" AS \"__pgphase_o1\" FROM users "
+                   "WHERE id < 5)") != std::string::npos);
+  CHECK(p.sql.find("NOT IN (SELECT \"__pgphase_1\" FROM \"__pgphase_w\")") != std::string::npos);
+}
+
+TEST_CASE("column_map: renamed and dropped columns") {
+  const auto s = snapshot(migration::Phase::kDualWrite, migration::ConsistencyLevel::kStrict,
+                          {{"name", "full_name"}, {"email", ""}});
+  const auto p = plan(s, "INSERT INTO users (name) VALUES ('a')");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql.find("(\"id\", \"full_name\", \"created_at\")") != std::string::npos);
+  CHECK(p.sql.find("\"email\"") == std::string::npos);
+}
+
+TEST_CASE("TRUNCATE empties both tables in one statement") {
+  const auto s = snapshot(migration::Phase::kDualWrite);
+  const auto p = plan(s, "TRUNCATE TABLE users RESTART IDENTITY CASCADE");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql == "TRUNCATE TABLE users, \"public\".\"t_sys_users\" RESTART IDENTITY CASCADE");
+  CHECK(p.statements[0].kind == ResultTransform::Kind::kNone);
+}
+
+TEST_CASE("unsupported writes: refused under reject, flagged under allow_and_flag") {
+  auto s = snapshot(migration::Phase::kDualWrite);
+  for (const char* sql :
+       {"COPY users FROM STDIN",
+        "MERGE INTO users u USING x ON u.id = x.id WHEN "
+        "MATCHED THEN DELETE",
+        "ALTER TABLE users ADD COLUMN z int", "DROP TABLE users",
+        "WITH d AS (DELETE FROM users RETURNING *) SELECT * FROM d",
+        "EXPLAIN ANALYZE DELETE FROM users", "PREPARE p AS DELETE FROM users WHERE id = $1"}) {
+    INFO(sql);
+    const auto p = plan(s, sql);
+    REQUIRE(p.rewritten);
+    CHECK(p.sql.starts_with("DO $pgphase$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000'"));
+    CHECK(p.sql.find("migration users_mig") != std::string::npos);
+  }
+  CHECK_FALSE(plan(s, "COPY users TO STDOUT").rewritten);
+  CHECK_FALSE(plan(s, "EXPLAIN DELETE FROM users").rewritten);
+  s.migrations[0].unsupported_write_policy = migration::UnsupportedWritePolicy::kAllowAndFlag;
+  const auto p = plan(s, "COPY users FROM STDIN");
+  CHECK_FALSE(p.rewritten);
+  REQUIRE(p.flagged.size() == 1);
+  CHECK(p.flagged[0].find("COPY FROM") != std::string::npos);
+}
+
+TEST_CASE("a migration whose shape has a problem refuses writes with the reason") {
+  auto s = snapshot(migration::Phase::kDualWrite);
+  s.shapes["users_mig"].target_has_unique_key = false;
+  const auto p = plan(s, "DELETE FROM users WHERE id = 1");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql.find("no unique index") != std::string::npos);
+}
+
+TEST_CASE("plan cache: bounded in bytes, cleared by a new generation") {
+  router::PlanCache cache(4096);
+  auto plan_ptr = std::make_shared<const router::QueryPlan>();
+  for (int i = 0; i < 200; ++i) cache.insert(1, "SELECT " + std::to_string(i), plan_ptr);
+  CHECK(cache.bytes() <= 4096);
+  CHECK(cache.entries() < 200);
+  CHECK(cache.find(1, "SELECT 199") != nullptr);
+  CHECK(cache.find(1, "SELECT 0") == nullptr);
+  CHECK(cache.find(2, "SELECT 199") == nullptr);
+  CHECK(cache.entries() == 0);
+}
