@@ -1,5 +1,5 @@
 // /api/v1/migrations: list, status with recent logs, register, phase changes, dual-write and
-// rollback (docs/control-plane.md).
+// rollback, repair (docs/control-plane.md).
 #include <boost/json.hpp>
 
 #include "admin/api_common.h"
@@ -91,6 +91,16 @@ HttpResponse rollback(const HttpRequest& request, AdminContext& ctx, const std::
   return json_response(200, migration::to_json(take(ctx.control->rollback(id, actor, reason))));
 }
 
+HttpResponse repair(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
+  const auto body = parse_object(request, true);
+  only_keys(body, {});
+  const migration::RepairReport r = take(ctx.control->repair(id, actor_of(request)));
+  return json_response(200, boost::json::object{{"migration_id", r.migration_id},
+                                                {"log_rows", r.log_rows},
+                                                {"rows_copied", r.upserted},
+                                                {"rows_deleted", r.deleted}});
+}
+
 }  // namespace
 
 HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
@@ -108,11 +118,12 @@ HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
   }
   if (rest.size() == 2) {
     const std::string& action = rest[1];
-    if (action != "phase" && action != "dual-write" && action != "rollback")
+    if (action != "phase" && action != "dual-write" && action != "rollback" && action != "repair")
       fail(404, "not found", "no such endpoint: " + request.target);
     require_change(request, ctx, "POST");
     if (action == "phase") return set_phase(request, ctx, id);
     if (action == "dual-write") return set_dual_write(request, ctx, id);
+    if (action == "repair") return repair(request, ctx, id);
     return rollback(request, ctx, id);
   }
   fail(404, "not found", "no such endpoint: " + request.target);

@@ -1,5 +1,6 @@
-// pgphase migration list|status|register|set-phase|enable-dual-write|disable-dual-write|rollback,
-// also in the manual's form: pgphase migration --action status --migration-id ID.
+// pgphase migration
+// list|status|register|set-phase|enable-dual-write|disable-dual-write|rollback|repair, also in the
+// manual's form: pgphase migration --action status --migration-id ID.
 #include <boost/json.hpp>
 #include <iostream>
 
@@ -21,7 +22,8 @@ constexpr const char* kHelp =
     "  set-phase --migration-id ID --phase P [--force]   (alias: update-phase)\n"
     "  enable-dual-write --migration-id ID [--force]\n"
     "  disable-dual-write --migration-id ID [--force]\n"
-    "  rollback --migration-id ID [--reason TEXT]\n";
+    "  rollback --migration-id ID [--reason TEXT]\n"
+    "  repair --migration-id ID       re-copy keys whose eventual dual write failed\n";
 
 std::string str(const json::object& o, const char* key) {
   const auto* v = o.if_contains(key);
@@ -150,6 +152,18 @@ int migration_command(int argc, char** argv) {
     const json::object body{{"enabled", action == "enable-dual-write"}, {"force", force}};
     return report(client.post({"migrations", id(), "dual-write"}, body), as_json, client,
                   print_summary);
+  }
+  if (action == "repair") {
+    return report(client.post({"migrations", id(), "repair"}, json::object{}), as_json, client,
+                  [](const json::value& v) {
+                    const auto& o = v.as_object();
+                    std::cout << "repaired " << json::serialize(o.at("log_rows"))
+                              << " failed dual writes of " << o.at("migration_id").as_string()
+                              << ": " << json::serialize(o.at("rows_copied"))
+                              << " rows copied from the source, "
+                              << json::serialize(o.at("rows_deleted"))
+                              << " deleted from the target\n";
+                  });
   }
   if (action == "rollback") {
     json::object body;

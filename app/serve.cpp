@@ -96,7 +96,13 @@ int run(AppConfig config) {
     control = std::make_unique<migration::ControlPlane>(config.control);
     snapshots = [c = control.get()] { return c->snapshot(); };
   }
-  proxy::Server server(config.proxy, snapshots);
+  proxy::FlagSink flags;
+  if (control) {
+    flags = [c = control.get()](std::string id, std::string reason, std::string sql) {
+      c->record_flagged_write(id, reason, sql);
+    };
+  }
+  proxy::Server server(config.proxy, snapshots, flags);
 
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {

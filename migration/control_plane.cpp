@@ -1,5 +1,11 @@
 #include "migration/control_plane.h"
 
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <deque>
+
+#include "migration/repair.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -101,6 +107,14 @@ struct ControlPlane::Impl {
   uint64_t generation = 0;
   std::atomic<std::shared_ptr<const Snapshot>> snap;
   std::string shape_error;  // the last failure to read the table shapes, logged once
+
+  // Flagged writes waiting to be logged (record_flagged_write), written by `journal`.
+  std::mutex journal_mu;
+  std::condition_variable journal_cv;
+  std::deque<store::LogRow> journal_queue;
+  uint64_t journal_dropped = 0;
+  bool journal_stop = false;
+  std::thread journal;
 
   std::atomic<bool> is_connected{false};
   std::atomic<bool> stopping{false};
@@ -446,6 +460,38 @@ struct ControlPlane::Impl {
     if (is_connected) apply_config_files();
     stopping = false;
     listener = std::thread([this] { listen_loop(); });
+    journal_stop = false;
+    journal = std::thread([this] { journal_loop(); });
+  }
+
+  void journal_loop() {
+    pg::Connection conn;
+    for (;;) {
+      std::deque<store::LogRow> batch;
+      uint64_t dropped = 0;
+      {
+        std::unique_lock lock(journal_mu);
+        journal_cv.wait(lock, [&] { return journal_stop || !journal_queue.empty(); });
+        if (journal_queue.empty()) return;  // stopping with nothing left
+        batch.swap(journal_queue);
+        dropped = std::exchange(journal_dropped, 0);
+      }
+      if (dropped > 0)
+        log::warn("control plane: ", dropped, " flagged-write log entries dropped (queue full)");
+      try {
+        if (!conn.alive()) conn = open_connection();
+        pg::Transaction tx(conn);
+        for (const auto& row : batch) store::insert_log(conn, row);
+        tx.commit();
+      } catch (const std::exception& e) {
+        log::warn("control plane: could not record ", batch.size(),
+                  " flagged writes in t_sys_migration_logs: ", e.what());
+        conn.close();
+        std::unique_lock lock(journal_mu);
+        if (journal_stop) return;
+        journal_cv.wait_for(lock, std::chrono::seconds(1), [&] { return journal_stop; });
+      }
+    }
   }
 
   void stop() {
@@ -456,6 +502,12 @@ struct ControlPlane::Impl {
       (void)!::write(wake_w, &b, 1);
     }
     if (listener.joinable()) listener.join();
+    {
+      std::lock_guard lock(journal_mu);
+      journal_stop = true;
+    }
+    journal_cv.notify_all();
+    if (journal.joinable()) journal.join();
     std::lock_guard lock(cmd_mu);
     cmd.close();
     is_connected = false;
@@ -506,6 +558,38 @@ OpResult<Migration> ControlPlane::rollback(const std::string& id, const std::str
   return impl_->run<Migration>(
       "rollback", true, [&](pg::Connection& c) { return ops::rollback(c, id, actor, reason); });
 }
+OpResult<RepairReport> ControlPlane::repair(const std::string& id, const std::string& actor) {
+  const SnapshotPtr snap = snapshot();
+  const Migration* m = snap->find_migration(id);
+  if (m == nullptr)
+    return OpResult<RepairReport>::failure(OpError::Kind::kNotFound, "no migration " + id);
+  const Migration copy = *m;
+  const TableShape* shape = snap->shape_for(id);
+  return impl_->run<RepairReport>(
+      "repair", false, [&](pg::Connection& c) { return ops::repair(c, copy, shape, actor); });
+}
+
+void ControlPlane::record_flagged_write(const std::string& migration_id, const std::string& reason,
+                                        const std::string& sql) {
+  store::LogRow row;
+  row.migration_id = migration_id;
+  row.action = "unsupported_write";
+  row.actor = "pgphase";
+  row.status = "flagged";
+  row.message = "a write pgphase cannot mirror was passed (allow_and_flag): " + reason +
+                "; the next validation must clear this divergence";
+  row.details_json = boost::json::serialize(boost::json::object{{"reason", reason}, {"sql", sql}});
+  {
+    std::lock_guard lock(impl_->journal_mu);
+    if (impl_->journal_queue.size() >= 1000) {
+      ++impl_->journal_dropped;
+      return;
+    }
+    impl_->journal_queue.push_back(std::move(row));
+  }
+  impl_->journal_cv.notify_one();
+}
+
 OpResult<std::vector<LogEntry>> ControlPlane::logs(const std::string& migration_id, int limit) {
   return impl_->run<std::vector<LogEntry>>(
       "list logs", false, [&](pg::Connection& c) { return ops::logs(c, migration_id, limit); });

@@ -54,6 +54,14 @@ struct LogEntry {
   std::string created_at;
 };
 
+// What one repair pass did (see repair.h).
+struct RepairReport {
+  std::string migration_id;
+  int64_t log_rows = 0;  // failed dual writes marked repaired
+  int64_t upserted = 0;  // rows copied again from the source
+  int64_t deleted = 0;   // rows deleted from the target (gone from the source)
+};
+
 struct PercentageChange {
   double from = 0;
   double to = 0;
@@ -108,6 +116,15 @@ class ControlPlane {
   OpResult<Migration> rollback(const std::string& id, const std::string& actor,
                                const std::string& reason);
   OpResult<std::vector<LogEntry>> logs(const std::string& migration_id, int limit);
+  // Re-copies the keys whose eventual dual write failed (t_sys_dual_write_logs) from the source;
+  // logged as action "repair". kNotFound unknown id; kUnprocessable tables not resolved.
+  OpResult<RepairReport> repair(const std::string& id, const std::string& actor);
+  // Records a write the proxy passed although it cannot mirror it (allow_and_flag) as a
+  // divergence in t_sys_migration_logs (action "unsupported_write", status "flagged"), which the
+  // next validation must clear. Never blocks: entries are queued and written by a background
+  // thread; beyond 1000 queued entries new ones are dropped and counted in the log.
+  void record_flagged_write(const std::string& migration_id, const std::string& reason,
+                            const std::string& sql);
 
   OpResult<SwitchConfig> register_switch(SwitchConfig s, const std::string& actor);
   OpResult<SwitchConfig> activate_switch(const std::string& id, const std::string& actor);

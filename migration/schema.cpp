@@ -133,6 +133,65 @@ VALUES (2, 't_sys_migrations.unsupported_write_policy')
 ON CONFLICT (version) DO NOTHING;
 )SQL";
 
+// Version 3: eventual consistency. t_sys_mirror_apply applies a dual write's row images to the
+// target in a subtransaction and, when that fails, logs one t_sys_dual_write_logs row per key
+// (record_id: the key as a JSON object) instead of failing the client's statement; the repair
+// pass re-copies those keys from the source and sets repaired_at.
+constexpr const char* kSchemaV3 = R"SQL(
+ALTER TABLE t_sys_dual_write_logs ADD COLUMN IF NOT EXISTS repaired_at timestamptz;
+CREATE INDEX IF NOT EXISTS idx_dual_write_logs_unrepaired
+  ON t_sys_dual_write_logs (migration_id) WHERE NOT target_success AND repaired_at IS NULL;
+
+CREATE OR REPLACE FUNCTION t_sys_mirror_apply(p_migration text, p_operation text, p_target text,
+    p_cols text[], p_keys text[], p_delete boolean, p_rows jsonb)
+  RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+  n integer := 0;
+  cols text;
+  keys text;
+  tkeys text;
+  rkeys text;
+  sets text;
+BEGIN
+  IF p_rows IS NULL OR jsonb_array_length(p_rows) = 0 THEN
+    RETURN 0;
+  END IF;
+  SELECT string_agg(format('%I', c), ', ') INTO cols FROM unnest(p_cols) c;
+  SELECT string_agg(format('%I', k), ', '), string_agg(format('t.%I', k), ', '),
+         string_agg(format('r.%I', k), ', ')
+    INTO keys, tkeys, rkeys FROM unnest(p_keys) k;
+  BEGIN
+    IF p_delete THEN
+      EXECUTE format('DELETE FROM %s t USING jsonb_populate_recordset(NULL::%s, $1) r '
+                     'WHERE (%s) = (%s)', p_target, p_target, tkeys, rkeys) USING p_rows;
+    ELSE
+      SELECT string_agg(format('%I = EXCLUDED.%I', c, c), ', ') INTO sets
+        FROM unnest(p_cols) c WHERE c <> ALL (p_keys);
+      EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM '
+                     'jsonb_populate_recordset(NULL::%s, $1) ON CONFLICT (%s) DO %s',
+                     p_target, cols, cols, p_target, keys,
+                     CASE WHEN sets IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || sets END)
+        USING p_rows;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO t_sys_dual_write_logs (migration_id, operation, record_id, source_success,
+                                       target_success, error_message)
+    SELECT p_migration, p_operation,
+           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(p_keys) k)::text, true, false,
+           SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')'
+      FROM jsonb_array_elements(p_rows) r;
+    RETURN -1;
+  END;
+END
+$fn$;
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (3, 'eventual dual writes: t_sys_mirror_apply, t_sys_dual_write_logs.repaired_at')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
 // The columns pgphase reads and writes, per table (a table made by another tool may lack some).
 const std::map<std::string, std::set<std::string>>& required_columns() {
   static const std::map<std::string, std::set<std::string>> kColumns = {
@@ -147,7 +206,7 @@ const std::map<std::string, std::set<std::string>>& required_columns() {
         "details", "created_at"}},
       {"t_sys_dual_write_logs",
        {"id", "migration_id", "operation", "record_id", "source_success", "target_success",
-        "error_message", "latency_ms", "created_at"}},
+        "error_message", "latency_ms", "created_at", "repaired_at"}},
       {"t_sys_consistency_checks",
        {"check_id", "migration_id", "source_table", "target_table", "level", "consistency_score",
         "total_records", "differences_count", "report", "created_at"}},
@@ -211,6 +270,7 @@ int ensure_schema(pg::Connection& c) {
   if (version < kSchemaVersion) {
     if (version < 1) c.exec(kSchemaV1);
     if (version < 2) c.exec(kSchemaV2);
+    if (version < 3) c.exec(kSchemaV3);
     if (version == 0) {
       log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
                 kSchemaVersion, ")");

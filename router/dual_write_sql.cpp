@@ -93,6 +93,31 @@ std::string mirror_delete(const TableName& mirror, const std::vector<ColumnPair>
   return out;
 }
 
+std::string mirror_apply_call(std::string_view migration_id, std::string_view operation,
+                              const TableName& mirror, const std::vector<ColumnPair>& cols,
+                              const std::vector<ColumnPair>& key, bool is_delete) {
+  auto array = [](const std::vector<ColumnPair>& v) {
+    std::string a = "ARRAY[";
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i > 0) a += ", ";
+      a += quote_literal(v[i].to);
+    }
+    return a + "]::text[]";
+  };
+  std::string out = "SELECT public.t_sys_mirror_apply(" + quote_literal(migration_id) + ", " +
+                    quote_literal(operation) + ", " + quote_literal(quote_table(mirror)) + ", " +
+                    array(cols) + ", " + array(key) + ", " + (is_delete ? "true" : "false") +
+                    ", (SELECT jsonb_agg(to_jsonb(\"__pgphase_x\")) FROM (SELECT ";
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += image_name(i) + " AS " + quote_ident(cols[i].to);
+  }
+  out += " FROM ";
+  out += kWriteCte;
+  out += ") \"__pgphase_x\")) AS \"__pgphase_n\"";
+  return out;
+}
+
 std::string refusal_statement(std::string_view message, std::string_view hint) {
   std::string body =
       "BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = " + quote_literal(message) +

@@ -43,6 +43,15 @@ inline constexpr std::string_view kWriteCte = "\"__pgphase_w\"";
 [[nodiscard]] std::string mirror_delete(const TableName& mirror,
                                         const std::vector<ColumnPair>& key);
 
+// eventual consistency: SELECT t_sys_mirror_apply(...) over the image columns of kWriteCte (in
+// `cols` order, keyed by the mirrored table's column names), one row. The function (created with
+// the control schema) upserts or deletes by key in a subtransaction; a failure is logged to
+// t_sys_dual_write_logs and does not fail the statement.
+[[nodiscard]] std::string mirror_apply_call(std::string_view migration_id,
+                                            std::string_view operation, const TableName& mirror,
+                                            const std::vector<ColumnPair>& cols,
+                                            const std::vector<ColumnPair>& key, bool is_delete);
+
 // A statement that fails with SQLSTATE 0A000 (feature_not_supported) and the given message when
 // executed, so that the server itself aborts the transaction and skips to Sync as it would for
 // any error. Needs no parameters.

@@ -417,15 +417,26 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     out += tkeys + ") IN (SELECT " + olds + " FROM \"__pgphase_o\") AND (" + tkeys +
            ") NOT IN (SELECT " + news + " FROM " + std::string(kWriteCte) + "))";
   }
-  out += ", \"__pgphase_m\" AS (";
-  out += is_delete ? mirror_delete(r.target, r.key) : mirror_upsert(r.target, r.columns, r.key);
-  out += ") SELECT ";
+  const bool eventual = r.consistency == migration::ConsistencyLevel::kEventual;
+  if (eventual) {
+    // Isolated: the helper function applies the image inside its own subtransaction and logs a
+    // failure to t_sys_dual_write_logs instead of failing the client's statement.
+    static constexpr const char* kOp[] = {"insert", "update", "delete"};
+    out += ", \"__pgphase_m\" AS MATERIALIZED (";
+    out += mirror_apply_call(r.migration_id, kOp[static_cast<int>(tag)], r.target,
+                             is_delete ? r.key : r.columns, r.key, is_delete);
+    out += ") SELECT ";
+  } else {
+    out += ", \"__pgphase_m\" AS (";
+    out += is_delete ? mirror_delete(r.target, r.key) : mirror_upsert(r.target, r.columns, r.key);
+    out += ") SELECT ";
+  }
   o.kind = Outcome::kRewrite;
   o.route = route_index;
   o.transform.tag = tag;
   o.transform.route = route_index;
   if (n_returning > 0) {
-    out += "* FROM ";
+    out += eventual ? std::string(kWriteCte) + ".* FROM " : std::string("* FROM ");
     o.transform.kind = ResultTransform::Kind::kStripColumns;
     o.transform.strip = static_cast<uint16_t>(image.size());
   } else {
@@ -433,6 +444,7 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     o.transform.kind = ResultTransform::Kind::kCountToTag;
   }
   out += kWriteCte;
+  if (eventual) out += ", \"__pgphase_m\"";  // referenced, so that it runs
   o.text = std::move(out);
   return o;
 }

@@ -62,6 +62,7 @@ void compile_columns(MigrationRoute& r, const migration::Migration& m,
     const std::string tname = mapped(sc.name);
     if (tname.empty()) continue;  // dropped in the target
     const migration::ColumnShape* tc = find_column(shape->target_columns, tname);
+    if (tc == nullptr && sc.generated) continue;  // computed on the source only
     if (tc == nullptr) {
       r.problem = "column " + sc.name + " of " + m.source_table + " has no column " + tname +
                   " in " + m.target_table + " (map or drop it in column_map)";

@@ -118,7 +118,7 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
 
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM t_sys_schema_version") ==
-        "1,2");
+        "1,2,3");
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
             "WHERE tablename LIKE 't_sys_%'") ==
@@ -128,7 +128,8 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
             "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
             "WHERE indexname LIKE 'idx_%'") ==
         "idx_consistency_checks_migration_created,idx_dual_write_logs_migration_created,"
-        "idx_migration_logs_migration_created,idx_migration_logs_status_created,"
+        "idx_dual_write_logs_unrepaired,idx_migration_logs_migration_created,idx_migration_logs_"
+        "status_created,"
         "idx_read_switch_history_config_created");
   CHECK(sql(pg, "ctl_schema",
             "SELECT pg_get_indexdef('idx_migration_logs_status_created'::regclass)") ==
@@ -144,7 +145,7 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
   // Once more on the existing schema: nothing changes.
   auto c = started(config(dsn));
   CHECK(c->connected());
-  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "2");
+  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "3");
 }
 
 TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[schema]") {
@@ -159,7 +160,9 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
   // What pgphase with schema version 1 left behind.
   pg.psql(
       "ALTER TABLE t_sys_migrations DROP COLUMN unsupported_write_policy; "
-      "DELETE FROM t_sys_schema_version WHERE version = 2",
+      "ALTER TABLE t_sys_dual_write_logs DROP COLUMN repaired_at; "
+      "DROP FUNCTION t_sys_mirror_apply; "
+      "DELETE FROM t_sys_schema_version WHERE version IN (2, 3)",
       db);
   {
     auto b = started(config(dsn));
@@ -169,18 +172,19 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
     CHECK_FALSE(m->unsupported_write_policy.has_value());
     CHECK(sql(pg, db,
               "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
-              "t_sys_schema_version") == "1,2");
+              "t_sys_schema_version") == "1,2,3");
+    CHECK(sql(pg, db, "SELECT count(*) FROM pg_proc WHERE proname = 't_sys_mirror_apply'") == "1");
     CHECK(sql(pg, db, "SELECT coalesce(unsupported_write_policy, 'NULL') FROM t_sys_migrations") ==
           "NULL");
     b->stop();
   }
-  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (3, 'future')", db);
+  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (4, 'future')", db);
   mig::ControlPlane c(config(dsn));
   try {
     c.start();
-    FAIL("start() accepted schema version 3");
+    FAIL("start() accepted schema version 4");
   } catch (const mig::SchemaError& e) {
-    CHECK_THAT(e.what(), Catch::Contains("schema version 3, newer than this pgphase understands"));
+    CHECK_THAT(e.what(), Catch::Contains("schema version 4, newer than this pgphase understands"));
   }
 }
 
