@@ -246,6 +246,12 @@ Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
   // TRUNCATE a, b [RESTART IDENTITY] [CASCADE]: the mirrored tables join the list, so both sides
   // empty in the same statement (and roll back together).
   std::vector<std::string> extra;
+  struct Rename {
+    size_t from;
+    size_t to;
+    std::string text;
+  };
+  std::vector<Rename> renames;
   int16_t first_route = -1;
   for (size_t i = 0; i < s.n_relations; ++i) {
     const PgQuery__Node* r = s.relations[i];
@@ -254,12 +260,15 @@ Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
     const MigrationRoute* route = route_of(r->range_var, &idx);
     if (route == nullptr) continue;
     if (first_route < 0) first_route = idx;
+    if (route->mode == WriteMode::kTargetOnly) {
+      // completed: the name stands for the target.
+      const size_t at = t.at_offset(r->range_var->location);
+      if (at == kNone) return unsupported(idx, "pgphase could not locate the table name");
+      renames.push_back({at, t.name_end(at), quote_table(route->target)});
+      continue;
+    }
     if (!route->problem.empty()) return unsupported(idx, route->problem);
-    if (route->mode == WriteMode::kMirrorTarget || route->mode == WriteMode::kMirrorSource)
-      extra.push_back(quote_table(route->target));
-    if (route->mode == WriteMode::kTargetOnly)
-      return unsupported(idx, "TRUNCATE of the source of a completed migration (truncate " +
-                                  quote_table(route->target) + " instead)");
+    extra.push_back(quote_table(route->target));
   }
   size_t at = t.last;
   for (int32_t k : {PG_QUERY__TOKEN__RESTART, PG_QUERY__TOKEN__CONTINUE_P, PG_QUERY__TOKEN__CASCADE,
@@ -269,21 +278,41 @@ Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
   Outcome o;
   o.kind = Outcome::kRewrite;
   o.route = first_route;
-  o.text = std::string(t.text(t.first, at));
+  auto copy = [&](size_t from, size_t to) {
+    // Tokens [from, to) with the renamed table names replaced.
+    size_t i = from;
+    for (const Rename& rn : renames) {
+      if (rn.from < from || rn.from >= to) continue;
+      o.text += t.text(i, rn.from);
+      o.text += " " + rn.text;
+      i = rn.to;
+      if (i < to) o.text += " ";
+    }
+    o.text += t.text(i, to);
+  };
+  copy(t.first, at);
   for (const auto& e : extra) o.text += ", " + e;
-  if (at < t.last) o.text += " " + std::string(t.text(at, t.last));
+  if (at < t.last) {
+    o.text += " ";
+    copy(at, t.last);
+  }
   return o;
 }
 
 Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t) {
   const MigrationRoute& r = table_.routes()[static_cast<size_t>(route_index)];
   if (!r.problem.empty()) return unsupported(route_index, r.problem);
-  if (r.mode != WriteMode::kMirrorTarget) {
-    return unsupported(route_index, "writes naming the source table in the " +
-                                        std::string(migration::to_string(r.phase)) +
-                                        " phase are not rewritten yet (write " +
-                                        quote_table(r.target) + " directly)");
+  const bool renamed = r.mode == WriteMode::kMirrorSource || r.mode == WriteMode::kTargetOnly;
+  if (renamed && !r.identity_map) {
+    return unsupported(route_index,
+                       "column_map renames or drops columns, so a statement naming the source in "
+                       "the " +
+                           std::string(migration::to_string(r.phase)) +
+                           " phase cannot be redirected to " + quote_table(r.target) +
+                           " (write the target with its own column names)");
   }
+  // cleanup: the statement writes the target and the source is the mirror.
+  const TableName& mirror = r.mode == WriteMode::kMirrorSource ? r.source : r.target;
   const PgQuery__RangeVar* rel = nullptr;
   const PgQuery__WithClause* with = nullptr;
   size_t n_returning = 0;
@@ -347,14 +376,38 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
   const std::vector<ColumnPair>& image = is_delete ? r.key : r.columns;
 
   Outcome o;
-  std::string out = "WITH";
-  auto append = [&](size_t from_tok, size_t to_tok, size_t skip = 0) {
+  std::string out;
+  // cleanup and completed: the relation's name becomes the target's, aliased to the name the
+  // statement uses, so every reference to it (users.col, RETURNING users.*) still resolves.
+  const size_t rel_end = t.name_end(rel_tok);
+  const bool has_alias =
+      rel->alias != nullptr && rel->alias->aliasname != nullptr && *rel->alias->aliasname != '\0';
+  const std::string rename =
+      quote_table(r.target) + (has_alias ? std::string() : " AS " + quote_ident(rel->relname));
+  auto copy_tokens = [&](size_t from_tok, size_t to_tok, size_t skip) {
     const std::string_view part = t.text(from_tok, to_tok).substr(skip);
     if (part.empty()) return;
     o.fragments.push_back(
         {out.size(), static_cast<size_t>(part.data() - t.sql.data()), part.size()});
     out += part;
   };
+  auto append = [&](size_t from_tok, size_t to_tok, size_t skip = 0) {
+    if (!renamed || rel_tok < from_tok || rel_tok >= to_tok) {
+      copy_tokens(from_tok, to_tok, skip);
+      return;
+    }
+    copy_tokens(from_tok, rel_tok, skip);
+    out += " " + rename + " ";
+    copy_tokens(rel_end, to_tok, 0);
+  };
+  if (r.mode == WriteMode::kTargetOnly) {
+    append(t.first, t.last);
+    o.kind = Outcome::kRewrite;
+    o.route = route_index;
+    o.text = std::move(out);
+    return o;
+  }
+  out = "WITH";
   if (with != nullptr) {
     append(t.first, kw, 4);  // the client's CTEs (after "WITH"), RECURSIVE kept
     out += ",";
@@ -396,8 +449,8 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
       out += " ";
       append(where_tok, end_tok);
     }
-    out += "), \"__pgphase_d\" AS (DELETE FROM " + quote_table(r.target) +
-           " AS \"__pgphase_t\" WHERE (";
+    out +=
+        "), \"__pgphase_d\" AS (DELETE FROM " + quote_table(mirror) + " AS \"__pgphase_t\" WHERE (";
     std::string tkeys;
     std::string olds;
     std::string news;
@@ -423,12 +476,12 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     // failure to t_sys_dual_write_logs instead of failing the client's statement.
     static constexpr const char* kOp[] = {"insert", "update", "delete"};
     out += ", \"__pgphase_m\" AS MATERIALIZED (";
-    out += mirror_apply_call(r.migration_id, kOp[static_cast<int>(tag)], r.target,
+    out += mirror_apply_call(r.migration_id, kOp[static_cast<int>(tag)], mirror,
                              is_delete ? r.key : r.columns, r.key, is_delete);
     out += ") SELECT ";
   } else {
     out += ", \"__pgphase_m\" AS (";
-    out += is_delete ? mirror_delete(r.target, r.key) : mirror_upsert(r.target, r.columns, r.key);
+    out += is_delete ? mirror_delete(mirror, r.key) : mirror_upsert(mirror, r.columns, r.key);
     out += ") SELECT ";
   }
   o.kind = Outcome::kRewrite;

@@ -41,6 +41,12 @@ const migration::ColumnShape* find_column(const std::vector<migration::ColumnSha
 // Fills columns/key/problem of `r` from the catalog shape and the column map.
 void compile_columns(MigrationRoute& r, const migration::Migration& m,
                      const migration::TableShape* shape) {
+  for (const auto& [from, to] : m.column_map) {
+    if (from != to) r.identity_map = false;
+  }
+  // completed: statements naming the source are only renamed to the target; the source may be
+  // gone already, its shape does not matter.
+  if (r.mode == WriteMode::kTargetOnly) return;
   if (shape == nullptr) {
     r.problem = "the shapes of " + m.source_table + " and " + m.target_table +
                 " are not known yet (pgphase reads them from the control database's catalog)";
@@ -54,9 +60,6 @@ void compile_columns(MigrationRoute& r, const migration::Migration& m,
     const auto it = m.column_map.find(source_col);
     return it == m.column_map.end() ? source_col : it->second;
   };
-  for (const auto& [from, to] : m.column_map) {
-    if (from != to) r.identity_map = false;
-  }
   const bool reversed = r.mode == WriteMode::kMirrorSource;
   for (const auto& sc : shape->source_columns) {
     const std::string tname = mapped(sc.name);

@@ -193,3 +193,34 @@ TEST_CASE("plan cache: bounded in bytes, cleared by a new generation") {
   CHECK(cache.find(2, "SELECT 199") == nullptr);
   CHECK(cache.entries() == 0);
 }
+
+TEST_CASE("cleanup: the statement writes the target and the source is the mirror") {
+  const auto s = snapshot(migration::Phase::kCleanup);
+  const auto p = plan(s, "UPDATE users SET name = 'x' WHERE users.id = 1");
+  REQUIRE(p.rewritten);
+  CHECK(
+      p.sql.starts_with("WITH \"__pgphase_w\" AS (UPDATE \"public\".\"t_sys_users\" AS "
+                        "\"users\" SET name = 'x' WHERE users.id = 1 RETURNING"));
+  CHECK(p.sql.find("INSERT INTO \"public\".\"users\"") != std::string::npos);
+  CHECK(p.statements[0].kind == ResultTransform::Kind::kCountToTag);
+  const auto t = plan(s, "TRUNCATE users");
+  CHECK(t.sql == "TRUNCATE users, \"public\".\"t_sys_users\"");
+}
+
+TEST_CASE("completed: statements writing the source are redirected to the target only") {
+  const auto s = snapshot(migration::Phase::kCompleted);
+  auto p = plan(s, "INSERT INTO public.users (name) VALUES ('x') RETURNING id");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql ==
+        "INSERT INTO \"public\".\"t_sys_users\" AS \"users\" (name) VALUES ('x') RETURNING id");
+  CHECK(p.statements[0].kind == ResultTransform::Kind::kNone);
+  p = plan(s, "DELETE FROM users u WHERE u.id = 3");
+  CHECK(p.sql == "DELETE FROM \"public\".\"t_sys_users\" u WHERE u.id = 3");
+  p = plan(s, "TRUNCATE users, orders");
+  CHECK(p.sql == "TRUNCATE \"public\".\"t_sys_users\" , orders");
+  // A renaming column_map cannot be applied to the client's column references.
+  const auto renamed = snapshot(migration::Phase::kCompleted, migration::ConsistencyLevel::kStrict,
+                                {{"name", "full_name"}});
+  p = plan(renamed, "UPDATE users SET name = 'x'");
+  CHECK(p.sql.find("column_map renames or drops columns") != std::string::npos);
+}
