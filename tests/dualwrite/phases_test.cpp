@@ -51,3 +51,32 @@ TEST_CASE("cleanup mirrors target writes to the source; completed writes the tar
   CHECK(e.direct.scalar("SELECT label FROM t_sys_items WHERE id = 1") == "only target");
   CHECK(e.direct.scalar("SELECT label FROM items WHERE id = 1") == "a");
 }
+
+TEST_CASE("column_map: renamed and dropped columns, target-only columns take their defaults") {
+  Env& e = env();
+  e.direct.exec_ok(
+      "CREATE TABLE people (id bigserial PRIMARY KEY, name text, secret text, born date);"
+      "CREATE TABLE t_sys_people (id bigint PRIMARY KEY, full_name text, born date, "
+      "source text DEFAULT 'pgphase', migrated_at timestamptz DEFAULT now())");
+  register_migration(e.stack.api, "people_mig", "people", "t_sys_people",
+                     {{"column_map", json::object{{"name", "full_name"}, {"secret", ""}}}});
+  set_phase(e.stack.api, "people_mig", "dual_write");
+  const it::PgConn c = e.proxied();
+  for (const bool extended : {false, true}) {
+    const std::string sql =
+        "INSERT INTO people (name, secret, born) VALUES ('ann', 's3', '2000-01-02') RETURNING *";
+    const auto r = extended ? c.exec_params(sql, {}) : c.exec(sql);
+    INFO(r.describe());
+    CHECK(r.cmd_status() == "INSERT 0 1");
+    CHECK(r.cols() == 4);  // the client's RETURNING *, nothing of the mirror
+  }
+  auto r = c.exec("UPDATE people SET name = 'bob', secret = 'x' WHERE id = 2");
+  CHECK(r.cmd_status() == "UPDATE 1");
+  CHECK(differences(e.direct, "(SELECT id, name AS full_name, born FROM people) s",
+                    "(SELECT id, full_name, born FROM t_sys_people) t", "*") == 0);
+  CHECK(e.direct.scalar("SELECT string_agg(full_name || '/' || source, ',' ORDER BY id) FROM "
+                        "t_sys_people WHERE migrated_at IS NOT NULL") == "ann/pgphase,bob/pgphase");
+  r = c.exec("DELETE FROM people WHERE name = 'ann'");
+  CHECK(r.cmd_status() == "DELETE 1");
+  CHECK(e.direct.scalar("SELECT count(*) FROM t_sys_people") == "1");
+}

@@ -22,9 +22,32 @@ namespace {
 constexpr uint32_t kMaxMessage = 1u << 20;
 const char* const kHealthyApp = "rob_healthy";
 
+// PGPHASE_ROB_REWRITING=1 (the ctest entry robustness_bad_input_rewriting): the same attacks on a
+// pgphase with a control plane and a migration in dual_write, so that sessions go through the
+// message splitter and the rewriter instead of the byte relay.
+bool rewriting() {
+  const char* v = std::getenv("PGPHASE_ROB_REWRITING");
+  return v != nullptr && std::string_view(v) == "1";
+}
+constexpr const char* kRewriteToken = "rob-rewrite-token";
+
 struct BadInputEnv {
-  std::unique_ptr<it::PgCluster> pg =
-      it::PgCluster::start({.setup_sql = {"CREATE TABLE rob_vanish (id int, who text)"}});
+  BadInputEnv() {
+    if (!rewriting()) return;
+    const it::HttpResponse r = it::http_request(
+        proxy->admin_port(), "POST", "/api/v1/migrations",
+        {{"Authorization", std::string("Bearer ") + kRewriteToken}},
+        R"({"migration_id":"rob_mig","source_table":"rob_mig","target_table":"t_sys_rob_mig"})");
+    REQUIRE(r.status == 201);
+    const it::HttpResponse p = it::http_request(
+        proxy->admin_port(), "POST", "/api/v1/migrations/rob_mig/phase",
+        {{"Authorization", std::string("Bearer ") + kRewriteToken}}, R"({"phase":"dual_write"})");
+    REQUIRE(p.status == 200);
+  }
+  std::unique_ptr<it::PgCluster> pg = it::PgCluster::start(
+      {.setup_sql = {"CREATE TABLE rob_vanish (id int, who text)",
+                     "CREATE TABLE rob_mig (id int PRIMARY KEY, v text)",
+                     "CREATE TABLE t_sys_rob_mig (id int PRIMARY KEY, v text)"}});
   it::TempDir certs{"certs"};
   it::CertPair cert = it::make_self_signed_cert(certs.path(), "proxy");
   std::unique_ptr<it::ProxyProcess> proxy = std::make_unique<it::ProxyProcess>([this] {
@@ -32,6 +55,10 @@ struct BadInputEnv {
     o.max_message_size = kMaxMessage;
     o.tls_cert = cert.cert.string();
     o.tls_key = cert.key.string();
+    if (rewriting()) {
+      ::setenv("PGPHASE_ADMIN_TOKEN", kRewriteToken, 1);
+      o.extra_args = {"--control-dsn", pg->conninfo("postgres")};
+    }
     return o;
   }());
   it::PgConn direct = pg->connect();
@@ -66,8 +93,11 @@ void with_neighbour(F&& attack) {
   CHECK(e.healthy.scalar("SELECT 6 * 7") == "42");
   CHECK(e.proxy->running());
   INFO("pgphase stderr:\n" << e.proxy->stderr_tail(20));
-  CHECK(
-      it::wait_until([&] { return count_other_backends(e.direct, {kHealthyApp}) == 0; }, 3s, 50ms));
+  CHECK(it::wait_until(
+      [&] {
+        return count_other_backends(e.direct, {kHealthyApp, "pgphase-control"}) == 0;
+      },
+      3s, 50ms));
 }
 
 // `received` must be exactly one FATAL ErrorResponse with SQLSTATE 08P01.
@@ -353,4 +383,40 @@ TEST_CASE("SSLRequest followed by plaintext in the same write", "[bad_input]") {
   CHECK(metric("pgphase_protocol_errors_total", {{"kind", "unencrypted_data_after_ssl_request"}}) ==
         before + 1);
   CHECK(metric("pgphase_backend_connections_total") == backends_before);
+}
+
+TEST_CASE("malformed and out-of-order extended messages while statements are rewritten",
+          "[bad_input]") {
+  if (!rewriting()) return;  // the rewriter's own decoders: only with a control plane
+  with_neighbour([&] {
+    it::RawClient c = raw_session("rob_ext");
+    // A rewritten INSERT through Parse/Bind/Execute works, then garbage inside valid frames: a
+    // Parse without its NUL terminators, a truncated Bind, a Bind of an unknown statement, an
+    // Execute of an unknown portal. The server answers each with an error; nothing crashes.
+    c.send(wire::parse("ins", "INSERT INTO rob_mig VALUES ($1, 'x')") +
+           wire::bind("", "ins", {"1"}) + wire::execute("") + wire::sync());
+    auto msgs = c.read_until_ready();
+    CHECK(it::types(msgs) == "12CZ");
+    CHECK(msgs[2].tag() == "INSERT 0 1");
+    c.send(wire::message('P', "bad\x01INSERT INTO rob_mig VALUES (2)") + wire::sync());
+    msgs = c.read_until_ready();
+    CHECK(it::types(msgs) == "EZ");
+    c.send(wire::message('B', std::string("\0ins\0\0\x01", 7)) + wire::sync());
+    msgs = c.read_until_ready();
+    CHECK(it::types(msgs) == "EZ");
+    c.send(wire::bind("", "nosuch", {}) + wire::execute("nosuch_portal") + wire::sync());
+    msgs = c.read_until_ready();
+    CHECK(it::types(msgs) == "EZ");
+    c.send(wire::message('D', "X") + wire::message('C', "Pnope") + wire::sync());
+    msgs = c.read_until_ready();
+    CHECK(it::types(msgs).back() == 'Z');
+    // The session still answers exactly, and the rewritten statement still mirrors.
+    c.send(wire::bind("", "ins", {"3"}) + wire::execute("") + wire::sync());
+    msgs = c.read_until_ready();
+    CHECK(it::types(msgs) == "2CZ");
+    c.send(wire::query("SELECT count(*) FROM t_sys_rob_mig"));
+    msgs = c.read_until_ready();
+    REQUIRE(it::types(msgs) == "TDCZ");
+    CHECK(msgs[1].columns()[0] == "2");
+  });
 }
