@@ -6,7 +6,9 @@
 
 #include "admin/api_common.h"
 #include "admin/routes.h"
+#include "migration/auto_rollback.h"
 #include "migration/model.h"
+#include "migration/read_stats.h"
 
 namespace pgphase::admin {
 
@@ -35,6 +37,45 @@ HttpResponse show(const AdminContext& ctx, const std::string& id) {
   return json_response(200, migration::to_json(find(*snap, id)));
 }
 
+json::object side_json(const migration::SideStats& s) {
+  return json::object{{"statements", s.statements}, {"errors", s.errors},
+                      {"error_rate", s.error_rate}, {"mean_ms", s.mean_ms},
+                      {"p50_ms", s.p50_ms},         {"p95_ms", s.p95_ms},
+                      {"p99_ms", s.p99_ms}};
+}
+
+json::object view_json(const migration::ReadView& v) {
+  return json::object{{"seconds", v.seconds},
+                      {"source", side_json(v.source)},
+                      {"target", side_json(v.target)},
+                      {"unroutable", v.unroutable}};
+}
+
+json::object check_json(const migration::RollbackCheck& c) {
+  json::array reasons;
+  for (const auto& r : c.reasons) reasons.emplace_back(r);
+  json::object t{{"error_rate", c.thresholds.error_rate},
+                 {"min_samples", c.thresholds.min_samples},
+                 {"window_seconds", c.thresholds.window_seconds}};
+  if (c.thresholds.latency_ms) t["latency_ms"] = *c.thresholds.latency_ms;
+  if (c.thresholds.consistency) t["consistency"] = *c.thresholds.consistency;
+  json::object o{{"config_id", c.config_id},       {"breach", c.breach},
+                 {"inconclusive", c.inconclusive}, {"rolled_back", c.rolled_back},
+                 {"reasons", std::move(reasons)},  {"thresholds", std::move(t)},
+                 {"window", view_json(c.window)}};
+  if (c.consistency_score) o["consistency_score"] = *c.consistency_score;
+  return o;
+}
+
+HttpResponse check_rollback(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
+  if (ctx.auto_rollback == nullptr) fail(503, "unavailable", "no control database configured");
+  const auto body = parse_object(request, true);
+  only_keys(body, {});
+  const auto c = ctx.auto_rollback->check_now(id, actor_of(request));
+  if (!c) fail(404, "not found", "no switch config \"" + id + "\"");
+  return json_response(200, check_json(*c));
+}
+
 HttpResponse analytics(const AdminContext& ctx, const std::string& id) {
   const auto snap = require_snapshot(ctx);
   const SwitchConfig& config = find(*snap, id);
@@ -46,8 +87,21 @@ HttpResponse analytics(const AdminContext& ctx, const std::string& id) {
                                    {"reason", c.reason},
                                    {"created_at", c.created_at}});
   }
-  return json_response(200, json::object{{"config", migration::to_json(config)},
-                                         {"percentage_history", std::move(history)}});
+  json::object out{{"config", migration::to_json(config)},
+                   {"percentage_history", std::move(history)}};
+  if (ctx.read_stats != nullptr) {
+    // This pgphase's own reads (each instance counts what it routed).
+    const auto t = migration::thresholds_of(config);
+    out["live"] = json::object{
+        {"window", view_json(ctx.read_stats->view(id, std::chrono::seconds(t.window_seconds)))},
+        {"last_minute", view_json(ctx.read_stats->view(id, std::chrono::seconds(60)))},
+        {"since_activation", view_json(ctx.read_stats->view(id, std::chrono::seconds(0)))}};
+  }
+  if (ctx.auto_rollback != nullptr) {
+    if (const auto last = ctx.auto_rollback->last(id))
+      out["last_rollback_check"] = check_json(*last);
+  }
+  return json_response(200, out);
 }
 
 HttpResponse register_switch(const HttpRequest& request, AdminContext& ctx) {
@@ -111,11 +165,13 @@ HttpResponse handle_switches(const HttpRequest& request, const Segments& rest, A
       if (!get) method_not_allowed("GET");
       return analytics(ctx, id);
     }
-    if (action != "activate" && action != "percentage" && action != "rollback")
+    if (action != "activate" && action != "percentage" && action != "rollback" &&
+        action != "check-rollback")
       fail(404, "not found", "no such endpoint: " + request.target);
     require_change(request, ctx, "POST");
     if (action == "activate") return activate(request, ctx, id);
     if (action == "percentage") return percentage(request, ctx, id);
+    if (action == "check-rollback") return check_rollback(request, ctx, id);
     return rollback(request, ctx, id);
   }
   fail(404, "not found", "no such endpoint: " + request.target);

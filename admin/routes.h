@@ -9,7 +9,9 @@
 
 namespace pgphase::migration {
 class ControlPlane;
-}
+class ReadStats;
+class AutoRollback;
+}  // namespace pgphase::migration
 
 namespace pgphase::admin {
 
@@ -21,6 +23,8 @@ struct AdminContext {
   std::function<bool()> healthy;               // false while shutting down
   migration::ControlPlane* control = nullptr;  // null: no control database (routes answer 503)
   const AdminAuth* auth = nullptr;             // null: every mutation is refused with 401
+  migration::ReadStats* read_stats = nullptr;  // live read-switch figures (analytics)
+  migration::AutoRollback* auto_rollback = nullptr;  // check-rollback; null without control plane
 };
 
 [[nodiscard]] HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx);

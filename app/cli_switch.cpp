@@ -20,7 +20,9 @@ constexpr const char* kHelp =
     "  activate --config-id ID\n"
     "  update-percentage --config-id ID --percentage N [--reason TEXT]\n"
     "  analytics --config-id ID\n"
-    "  rollback --config-id ID [--reason TEXT]\n";
+    "  rollback --config-id ID [--reason TEXT]\n"
+    "  check-rollback --config-id ID              run the auto-rollback check now (rolls back on "
+    "a breach)\n";
 
 std::string str(const json::object& o, const char* key) {
   const auto* v = o.if_contains(key);
@@ -72,6 +74,38 @@ void print_analytics(const json::value& v) {
                     str(c, "actor"), str(c, "reason")});
   }
   print_table({"AT", "CHANGE", "ACTOR", "REASON"}, rows);
+  const auto* live = o.if_contains("live");
+  if (live == nullptr || !live->is_object()) return;
+  const auto* w = live->get_object().if_contains("window");
+  if (w == nullptr || !w->is_object()) return;
+  std::cout << "\nreads routed by this pgphase in the last " << str(w->get_object(), "seconds")
+            << " s:\n";
+  std::vector<std::vector<std::string>> sides;
+  for (const char* side : {"source", "target"}) {
+    const auto* sv = w->get_object().if_contains(side);
+    if (sv == nullptr || !sv->is_object()) continue;
+    const auto& x = sv->get_object();
+    sides.push_back({side, str(x, "statements"), str(x, "errors"), str(x, "error_rate"),
+                     str(x, "p50_ms"), str(x, "p95_ms"), str(x, "p99_ms"), str(x, "mean_ms")});
+  }
+  print_table({"SIDE", "READS", "ERRORS", "ERROR RATE", "P50 MS", "P95 MS", "P99 MS", "MEAN MS"},
+              sides);
+  std::cout << "unroutable (kept on the source): " << str(w->get_object(), "unroutable") << "\n";
+}
+
+void print_check(const json::value& v) {
+  const auto& o = v.as_object();
+  const bool breach = o.at("breach").as_bool();
+  const bool rolled = o.at("rolled_back").as_bool();
+  std::cout << str(o, "config_id") << ": "
+            << (breach                           ? (rolled ? "breach, rolled back" : "breach")
+                : o.at("inconclusive").as_bool() ? "inconclusive (too few target reads)"
+                                                 : "healthy")
+            << "\n";
+  if (const auto* r = o.if_contains("reasons"); r && r->is_array()) {
+    for (const auto& e : r->as_array())
+      if (e.is_string()) std::cout << "  " << e.as_string() << "\n";
+  }
 }
 
 json::object register_body(const po::variables_map& vm) {
@@ -133,6 +167,9 @@ int switch_command(int argc, char** argv) {
     return report(client.post({"switches", id(), "rollback"}, body), as_json, client,
                   print_summary);
   }
+  if (action == "check-rollback" || action == "check_auto_rollback")
+    return report(client.post({"switches", id(), "check-rollback"}, json::object{}), as_json,
+                  client, print_check);
   throw UsageError("unknown switch subcommand \"" + action + "\" (see pgphase switch --help)");
 }
 

@@ -13,8 +13,10 @@
 #include "app/admin_thread.h"
 #include "app/app_config.h"
 #include "common/log.h"
+#include "migration/auto_rollback.h"
 #include "migration/config_files.h"
 #include "migration/control_plane.h"
+#include "migration/read_stats.h"
 #include "proxy/server.h"
 
 namespace pgphase::app {
@@ -102,7 +104,10 @@ int run(AppConfig config) {
       c->record_flagged_write(id, reason, sql);
     };
   }
-  proxy::Server server(config.proxy, snapshots, flags);
+  migration::ReadStats read_stats;
+  proxy::Server server(config.proxy, snapshots, flags, &read_stats);
+  std::unique_ptr<migration::AutoRollback> auto_rollback;
+  if (control) auto_rollback = std::make_unique<migration::AutoRollback>(*control, read_stats);
 
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {
@@ -112,6 +117,7 @@ int run(AppConfig config) {
     log::info("control plane: starting (", config.control.config_files.size(), " config files)");
     try {
       control->start();
+      auto_rollback->start();
     } catch (const migration::ConfigFileError& e) {
       throw ConfigError(e.what());  // a bad --config-file is a configuration error (exit 2)
     }
@@ -123,7 +129,8 @@ int run(AppConfig config) {
   if (!auth.configured())
     log::warn("admin API: $", config.admin.token_env, " is not set; every change is refused (401)");
   admin::AdminContext admin_ctx{server.metrics(), [&server] { return !server.shutting_down(); },
-                                control.get(), &auth};
+                                control.get(),    &auth,
+                                &read_stats,      auto_rollback.get()};
   std::unique_ptr<AdminThread> admin_thread;
   try {
     admin_thread = std::make_unique<AdminThread>(
@@ -133,6 +140,7 @@ int run(AppConfig config) {
   } catch (const boost::system::system_error& e) {
     log::error("cannot serve the admin API on ", config.proxy.admin.to_string(), ": ",
                e.code().message());
+    if (auto_rollback) auto_rollback->stop();
     if (control) control->stop();
     return 1;
   }
@@ -140,6 +148,7 @@ int run(AppConfig config) {
 
   const int rc = server.run();
   admin_thread->stop();
+  if (auto_rollback) auto_rollback->stop();
   if (control) control->stop();
   return rc;
 }

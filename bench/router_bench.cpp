@@ -27,6 +27,8 @@ struct NullObserver final : proxy::RewriteObserver {
   void refused(std::string_view) override {}
   void flagged(std::string_view, std::string_view, std::string_view) override {}
   void analysed(bool, uint64_t) override {}
+  void read(std::string_view, bool, bool, uint64_t) override {}
+  void unroutable(std::string_view, std::string_view, std::string_view) override {}
 };
 
 migration::Snapshot snapshot() {

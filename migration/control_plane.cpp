@@ -569,6 +569,20 @@ OpResult<RepairReport> ControlPlane::repair(const std::string& id, const std::st
       "repair", false, [&](pg::Connection& c) { return ops::repair(c, copy, shape, actor); });
 }
 
+std::optional<double> ControlPlane::latest_consistency_score(const SwitchConfig& s) {
+  const SnapshotPtr snap = snapshot();
+  const Migration* m = snap->migration_for(s);
+  if (m == nullptr) return std::nullopt;
+  const Migration copy = *m;
+  auto r =
+      impl_->run<std::optional<double>>("read the latest check", false, [&](pg::Connection& c) {
+        const auto check = store::latest_check(c, copy);
+        return OpResult<std::optional<double>>::success(check ? std::optional<double>(check->score)
+                                                              : std::nullopt);
+      });
+  return r.ok() ? *r.value : std::nullopt;
+}
+
 void ControlPlane::record_flagged_write(const std::string& migration_id, const std::string& reason,
                                         const std::string& sql) {
   store::LogRow row;

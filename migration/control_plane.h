@@ -119,6 +119,9 @@ class ControlPlane {
   // Re-copies the keys whose eventual dual write failed (t_sys_dual_write_logs) from the source;
   // logged as action "repair". kNotFound unknown id; kUnprocessable tables not resolved.
   OpResult<RepairReport> repair(const std::string& id, const std::string& actor);
+  // The latest consistency check score of the migration `s` belongs to; nullopt when there is
+  // none or the control database cannot be read.
+  std::optional<double> latest_consistency_score(const SwitchConfig& s);
   // Records a write the proxy passed although it cannot mirror it (allow_and_flag) as a
   // divergence in t_sys_migration_logs (action "unsupported_write", status "flagged"), which the
   // next validation must clear. Never blocks: entries are queued and written by a background

@@ -75,7 +75,113 @@ bool is_sql_nul_terminated(std::span<const uint8_t> body) {
   return !body.empty() && body.back() == 0;
 }
 
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// The same Bind with another statement name.
+std::string bind_renamed(std::span<const uint8_t> body, const protocol::BindMessage& m,
+                         std::string_view statement) {
+  std::string out = protocol::begin_message(fe::kBind);
+  out.append(m.portal);
+  out.push_back('\0');
+  out.append(statement);
+  out.push_back('\0');
+  const size_t rest = m.portal.size() + 1 + m.statement.size() + 1;
+  out.append(reinterpret_cast<const char*>(body.data()) + rest, body.size() - rest);
+  protocol::finish_message(out);
+  return out;
+}
+
+const router::MigrationRoute* route_by_id(const router::RoutingTable* t, std::string_view id) {
+  if (t == nullptr) return nullptr;
+  for (const auto& r : t->routes()) {
+    if (r.migration_id == id) return &r;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+Rewriter::Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer,
+                   SessionIdentity identity)
+    : tables_(std::move(tables)),
+      cache_(cache),
+      observer_(observer),
+      identity_(std::move(identity)),
+      rng_(now_ns() | 1) {}
+
+std::string Rewriter::alt_name(std::string_view name) {
+  return "__pgphase_rt_" + std::string(name);
+}
+
+bool Rewriter::sticky_target(const router::ReadSwitch& s) const {
+  const std::string& key =
+      s.sticky_key == router::StickyKey::kApplicationName ? identity_.application_name
+      : s.sticky_key == router::StickyKey::kClientAddress ? identity_.client_address
+                                                          : identity_.user;
+  // A stable point in [0, 100): raising the percentage only moves sessions to the target.
+  const double point = static_cast<double>(fnv1a(key) % 10000) / 100.0;
+  return point < s.percentage;
+}
+
+Rewriter::ReadChoice Rewriter::choose(const router::QueryPlan& p) {
+  ReadChoice c;
+  if (!p.routes_reads()) return c;
+  const router::MigrationRoute* r =
+      route_by_id(table_.get(), p.route_ids[static_cast<size_t>(p.read_route)]);
+  if (r == nullptr) return c;
+  c.read = true;
+  if (r->read_mode == router::ReadMode::kTarget) {
+    c.target = true;
+    return c;
+  }
+  if (r->read_mode != router::ReadMode::kSwitch) return c;
+  const router::ReadSwitch& s = r->read_switch;
+  c.config_id = s.config_id;
+  switch (s.strategy) {
+    case migration::SwitchStrategy::kImmediate:
+      c.target = s.percentage >= 100;
+      break;
+    case migration::SwitchStrategy::kGradual: {
+      rng_ ^= rng_ << 13;
+      rng_ ^= rng_ >> 7;
+      rng_ ^= rng_ << 17;
+      c.target = static_cast<double>(rng_ % 1000000) / 10000.0 < s.percentage;
+      break;
+    }
+    case migration::SwitchStrategy::kSticky:
+      c.target = sticky_target(s);
+      break;
+    case migration::SwitchStrategy::kCanary: {
+      bool match = false;
+      for (const auto& u : s.canary_users) match = match || u == identity_.user;
+      for (const auto& a : s.canary_applications) match = match || a == identity_.application_name;
+      c.target = match && s.percentage > 0;
+      break;
+    }
+    case migration::SwitchStrategy::kShadow:
+      c.target = false;  // the client is always answered from the source
+      break;
+  }
+  return c;
+}
+
+void Rewriter::read_done(const Expect& e, bool ok) {
+  if (!e.read.read || e.read.config_id.empty()) return;
+  observer_.read(e.read.config_id, e.read.target, ok, now_ns() - e.started_ns);
+}
 
 std::shared_ptr<const router::RoutingTable> Rewriter::table() {
   table_ = tables_();
@@ -100,7 +206,13 @@ Rewriter::PlanPtr Rewriter::plan(std::string_view sql) {
   for (const auto& s : p->statements) {
     if (s.refused && s.route >= 0) observer_.refused(p->route_ids[static_cast<size_t>(s.route)]);
   }
-  return p->rewritten || !p->flagged.empty() ? p : nullptr;
+  for (size_t i = 0; i < p->unroutable_routes.size(); ++i) {
+    const std::string& id = p->route_ids[static_cast<size_t>(p->unroutable_routes[i])];
+    const router::MigrationRoute* r = route_by_id(t.get(), id);
+    observer_.unroutable(id, r != nullptr ? std::string_view(r->read_switch.config_id) : "",
+                         p->unroutable_reasons[i]);
+  }
+  return p->matters() ? p : nullptr;
 }
 
 void Rewriter::report_flags(const router::QueryPlan& p, std::string_view sql) {
@@ -148,6 +260,7 @@ void Rewriter::refresh_statement(const std::string& name, std::string& to_server
   const uint64_t gen = t ? t->generation() : 0;
   if (st.generation == gen) return;
   st.generation = gen;
+  st.alt_prepared = false;  // its target text may have changed too
   PlanPtr next = plan(st.text);
   const std::string_view sent = st.plan && st.plan->rewritten ? st.plan->sql : st.text;
   const std::string_view wanted = next && next->rewritten ? next->sql : st.text;
@@ -175,12 +288,18 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
       Expect e{Kind::kQuery};
       const auto sql = protocol::decode_query(body);
       PlanPtr p = sql ? plan(*sql) : nullptr;
-      if (p && p->rewritten) {
+      if (p) e.read = choose(*p);
+      if (p && e.read.target) {
+        to_server += protocol::encode_query(p->sql_target);
+        e.plan = std::move(p);
+      } else if (p && p->rewritten) {
         to_server += protocol::encode_query(p->sql);
         e.plan = std::move(p);
       } else {
+        if (p && p->routes_reads()) e.plan = std::move(p);  // reads counted on the source
         append_raw(to_server, type, body);
       }
+      e.started_ns = now_ns();
       push(std::move(e));
       return;
     }
@@ -225,6 +344,33 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         portal.plan = it->second.plan;
         portal.transform = it->second.plan->statements.front();
       }
+      if (it != statements_.end() && it->second.plan && it->second.plan->routes_reads()) {
+        Statement& st = it->second;
+        portal.plan = st.plan;
+        portal.read = choose(*st.plan);
+        if (portal.read.target) {
+          // Its twin reading the target, prepared (again) on first use.
+          const std::string alt = alt_name(stmt_name);
+          if (!st.alt_prepared) {
+            to_server += close_statement(alt);
+            push({Kind::kClose, true});
+            to_server += protocol::encode_parse(
+                alt, st.plan->sql_target,
+                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(st.param_types.data()),
+                                         st.param_types.size()));
+            Expect pe{Kind::kParse, true};
+            pe.plan = st.plan;
+            pe.read = portal.read;
+            pe.started_ns = now_ns();
+            push(std::move(pe));
+            st.alt_prepared = true;
+          }
+          to_server += bind_renamed(body, *msg, alt);
+          portals_[std::string(msg->portal)] = std::move(portal);
+          push({Kind::kBind});
+          return;
+        }
+      }
       if (portal.transform.refused) {
         to_server += bare_bind(msg->portal, msg->statement);
       } else if (portal.transform.kind == ResultTransform::Kind::kStripColumns &&
@@ -235,7 +381,7 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         append_raw(to_server, type, body);
       }
       portal.count_binary = protocol::bind_result_format(body, *msg, 0) == 1;
-      if (portal.plan) {
+      if (portal.plan || portal.read.read) {
         portals_[std::string(msg->portal)] = std::move(portal);
       } else {
         portals_.erase(std::string(msg->portal));
@@ -271,8 +417,10 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
           e.plan = it->second.plan;
           e.transform = it->second.transform;
           e.count_binary = it->second.count_binary;
+          e.read = it->second.read;
         }
       }
+      e.started_ns = now_ns();
       append_raw(to_server, type, body);
       push(std::move(e));
       return;
@@ -280,7 +428,12 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
     case fe::kClose: {
       if (const auto d = protocol::decode_describe(body); d) {
         if (d->kind == 'S') {
-          statements_.erase(std::string(d->name));
+          const auto it = statements_.find(std::string(d->name));
+          if (it != statements_.end() && it->second.alt_prepared) {
+            to_server += close_statement(alt_name(d->name));
+            push({Kind::kClose, true});
+          }
+          if (it != statements_.end()) statements_.erase(it);
         } else {
           portals_.erase(std::string(d->name));
         }
@@ -368,8 +521,12 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       if (t != nullptr && t->kind != ResultTransform::Kind::kNone) return Disposition::kHold;
       Expect& e = queue_.front();
       if (e.kind == Kind::kQuery) {
+        if (e.plan && e.statement < e.plan->statements.size() &&
+            e.plan->statements[e.statement].read)
+          read_done(e, true);
         ++e.statement;
       } else if (e.kind == Kind::kExecute) {
+        read_done(e, true);
         queue_.pop_front();
       } else {
         return mismatch();
@@ -403,6 +560,12 @@ void Rewriter::on_error(std::span<const uint8_t> body, std::string& to_client) {
       t != nullptr && t->kind != ResultTransform::Kind::kNone && t->route >= 0 && e.plan) {
     observer_.mirrored(e.plan->route_ids[static_cast<size_t>(t->route)], t->tag, false, 0);
   }
+  if (e.kind == Kind::kExecute ||
+      (e.kind == Kind::kQuery && e.plan && e.statement < e.plan->statements.size() &&
+       e.plan->statements[e.statement].read) ||
+      (e.kind == Kind::kParse && e.injected)) {
+    read_done(e, false);  // a target that cannot even prepare the read counts as its error
+  }
   if (e.kind == Kind::kQuery) return;  // ReadyForQuery ends it
   // Extended protocol: the server skips everything up to the next Sync.
   while (!queue_.empty() && queue_.front().kind != Kind::kSync) queue_.pop_front();
@@ -428,8 +591,9 @@ void Rewriter::backend_held(char type, std::span<const uint8_t> body, std::strin
   switch (type) {
     case be::kErrorResponse: {
       const router::QueryPlan* p = e.plan.get();
+      const bool target = e.read.target;
       auto mapped = protocol::error_map_position(
-          type, body, [p](uint32_t pos) { return p->original_position(pos); });
+          type, body, [p, target](uint32_t pos) { return p->original_position(pos, target); });
       if (mapped) {
         to_client += *mapped;
       } else {

@@ -44,14 +44,27 @@ class RewriteObserver {
                        std::string_view sql) = 0;
   // The analysis of one text (parse-cache hit or miss).
   virtual void analysed(bool cache_hit, uint64_t nanoseconds) = 0;
+  // A routed read completed (ok) or failed on the source or the target side of a read switch;
+  // `nanoseconds` from forwarding it to its completion.
+  virtual void read(std::string_view config_id, bool target, bool ok, uint64_t nanoseconds) = 0;
+  // A read of a switching migration stayed on the source because pgphase cannot redirect it.
+  virtual void unroutable(std::string_view migration_id, std::string_view config_id,
+                          std::string_view reason) = 0;
+};
+
+// Who the session is, for sticky and canary read switches.
+struct SessionIdentity {
+  std::string user;
+  std::string application_name;
+  std::string client_address;
 };
 
 class Rewriter {
  public:
   using TableSource = std::function<std::shared_ptr<const router::RoutingTable>()>;
 
-  Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer)
-      : tables_(std::move(tables)), cache_(cache), observer_(observer) {}
+  Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer,
+           SessionIdentity identity = {});
 
   // Client -> server.
   [[nodiscard]] protocol::Disposition frontend_disposition(const protocol::MessageView& m);
@@ -74,11 +87,19 @@ class Rewriter {
     std::string param_types;  // Parse's raw tail
     PlanPtr plan;             // nullptr: sent unchanged
     uint64_t generation = 0;
+    bool alt_prepared = false;  // its target-reading twin is prepared (plan->sql_target)
+  };
+  // Where a read goes, chosen per execution.
+  struct ReadChoice {
+    bool read = false;
+    bool target = false;
+    std::string config_id;  // empty: not counted (cleanup/completed read the target always)
   };
   struct Portal {
     router::ResultTransform transform;
     PlanPtr plan;
     bool count_binary = false;
+    ReadChoice read;
   };
   enum class Kind : uint8_t {
     kQuery,
@@ -98,6 +119,8 @@ class Rewriter {
     bool count_binary = false;
     uint16_t statement = 0;  // kQuery: which statement of the text is being answered
     int64_t count = 0;       // kCountToTag: the value of the one DataRow
+    ReadChoice read;         // kQuery (for its read statements), kExecute
+    uint64_t started_ns = 0;
   };
 
   PlanPtr plan(std::string_view sql);
@@ -110,6 +133,11 @@ class Rewriter {
   void complete(const Expect& e, const router::ResultTransform& t, std::span<const uint8_t> body,
                 std::string& to_client);
   void report_flags(const router::QueryPlan& p, std::string_view sql);
+  // Picks the side for a plan's reads under the current routing.
+  ReadChoice choose(const router::QueryPlan& p);
+  [[nodiscard]] bool sticky_target(const router::ReadSwitch& s) const;
+  void read_done(const Expect& e, bool ok);
+  static std::string alt_name(std::string_view name);
 
   TableSource tables_;
   router::PlanCache& cache_;
@@ -121,6 +149,8 @@ class Rewriter {
   bool discard_until_sync_ = false;  // the server skips requests after an error until Sync
   bool desync_ = false;
   char held_type_ = 0;  // the backend message being held, to know why
+  SessionIdentity identity_;
+  uint64_t rng_;  // xorshift state for gradual reads
 };
 
 }  // namespace pgphase::proxy

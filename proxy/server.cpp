@@ -54,8 +54,10 @@ std::unique_ptr<asio::ssl::context> make_client_tls(const ProxyConfig& c) {
 }  // namespace
 
 struct Server::Impl {
-  Impl(ProxyConfig c, MigrationSnapshotSource snapshots, FlagSink flags)
+  Impl(ProxyConfig c, MigrationSnapshotSource snapshots, FlagSink flags,
+       migration::ReadStats* stats)
       : config(std::move(c)),
+        read_stats(stats),
         migration_snapshot(std::move(snapshots)),
         flag_sink(std::move(flags)),
         workers_count(config.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
@@ -69,7 +71,7 @@ struct Server::Impl {
       dual_write_families = std::make_unique<DualWriteFamilies>(metrics.registry());
       for (auto& w : workers) {
         w->routing = std::make_unique<WorkerRouting>(migration_snapshot, kPlanCacheBytes,
-                                                     *dual_write_families, flag_sink);
+                                                     *dual_write_families, flag_sink, read_stats);
       }
     }
   }
@@ -81,6 +83,7 @@ struct Server::Impl {
   size_t live() const { return live_sessions.load(std::memory_order_relaxed); }
 
   ProxyConfig config;
+  migration::ReadStats* read_stats;
   MigrationSnapshotSource migration_snapshot;
   FlagSink flag_sink;
   std::unique_ptr<DualWriteFamilies> dual_write_families;
@@ -178,9 +181,10 @@ asio::awaitable<void> Server::Impl::drain() {
   main_ctx.stop();
 }
 
-Server::Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot, FlagSink flag_sink)
+Server::Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot, FlagSink flag_sink,
+               migration::ReadStats* read_stats)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(migration_snapshot),
-                                   std::move(flag_sink))) {}
+                                   std::move(flag_sink), read_stats)) {}
 Server::~Server() = default;
 
 admin::Metrics& Server::metrics() noexcept {

@@ -14,12 +14,16 @@ namespace pgphase::admin {
 class Metrics;
 }
 
+namespace pgphase::migration {
+class ReadStats;
+}
+
 namespace pgphase::proxy {
 
 class Server {
  public:
   explicit Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot = {},
-                  FlagSink flag_sink = {});
+                  FlagSink flag_sink = {}, migration::ReadStats* read_stats = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

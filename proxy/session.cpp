@@ -13,8 +13,17 @@ namespace pgphase::proxy {
 
 using namespace asio::experimental::awaitable_operators;
 
+namespace {
+std::string address_of(const tcp::socket& s) {
+  error_code ec;
+  const auto ep = s.remote_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string();
+}
+}  // namespace
+
 Session::Session(tcp::socket client, SessionEnv env)
     : env_(env),
+      identity_{{}, {}, address_of(client)},
       client_(std::move(client)),
       c2b_(protocol::Direction::kFrontend, env.config.max_message_size),
       // The cap guards against clients; the server's messages are trusted up to the protocol's

@@ -72,6 +72,7 @@ class Session final : public SessionTracker::Entry {
   void close_backend() noexcept;
 
   SessionEnv env_;
+  SessionIdentity identity_;  // user, application_name, client address (read switches)
   Stream client_;
   std::optional<Stream> backend_;
   std::vector<uint8_t> startup_packet_;    // as the client sent it, forwarded unchanged

@@ -122,6 +122,9 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
     const std::string* user = startup.find("user");
     const std::string* db = startup.find("database");
     database_ = db != nullptr ? *db : *user;
+    identity_.user = *user;
+    if (const std::string* app = startup.find("application_name"))
+      identity_.application_name = *app;
     log::debug("session: startup user=", *user, " database=", database_);
     co_return StartupOutcome::kProceed;
   }

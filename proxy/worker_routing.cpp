@@ -2,9 +2,11 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include "common/log.h"
+#include "migration/read_stats.h"
 
 namespace pgphase::proxy {
 
@@ -46,14 +48,31 @@ DualWriteFamilies::DualWriteFamilies(prometheus::Registry& registry)
       analysis_seconds(prometheus::BuildCounter()
                            .Name("pgphase_statement_analysis_seconds_total")
                            .Help("Time spent analysing and rewriting statement texts")
-                           .Register(registry)) {}
+                           .Register(registry)),
+      reads(prometheus::BuildCounter()
+                .Name("pgphase_read_switch_statements_total")
+                .Help("Reads of a switching table by read switch config, side (source, target) "
+                      "and result (ok, error)")
+                .Register(registry)),
+      read_latency(prometheus::BuildHistogram()
+                       .Name("pgphase_read_switch_latency_seconds")
+                       .Help("Time from forwarding a routed read to its completion, by read "
+                             "switch config and side")
+                       .Register(registry)),
+      unroutable(prometheus::BuildCounter()
+                     .Name("pgphase_read_unroutable_total")
+                     .Help("Reads of a switching table kept on the source because pgphase cannot "
+                           "redirect them with certainty, by migration and config")
+                     .Register(registry)) {}
 
 WorkerRouting::WorkerRouting(MigrationSnapshotSource snapshots, size_t plan_cache_bytes,
-                             DualWriteFamilies& families, FlagSink flag_sink)
+                             DualWriteFamilies& families, FlagSink flag_sink,
+                             migration::ReadStats* read_stats)
     : snapshots_(std::move(snapshots)),
       cache_(plan_cache_bytes),
       families_(families),
-      flag_sink_(std::move(flag_sink)) {
+      flag_sink_(std::move(flag_sink)),
+      read_stats_(read_stats) {
   hits_ = &families_.analysis.Add({{"result", "hit"}});
   misses_ = &families_.analysis.Add({{"result", "miss"}});
   seconds_ = &families_.analysis_seconds.Add({});
@@ -108,6 +127,36 @@ void WorkerRouting::flagged(std::string_view migration_id, std::string_view reas
       .Increment();
   log::warn("migration ", id, ": passed a write pgphase cannot mirror (allow_and_flag): ", reason);
   if (flag_sink_) flag_sink_(id, std::string(reason), std::string(sql.substr(0, 2000)));
+}
+
+void WorkerRouting::read(std::string_view config_id, bool target, bool ok, uint64_t nanoseconds) {
+  const std::string id(config_id);
+  const std::string side = target ? "target" : "source";
+  const std::string result = ok ? "ok" : "error";
+  counter(families_.reads, "rd\x1f" + id + "\x1f" + side + "\x1f" + result,
+          {{"config_id", id}, {"side", side}, {"result", result}})
+      .Increment();
+  auto& h = histograms_["h\x1f" + id + "\x1f" + side];
+  if (h == nullptr) {
+    h = &families_.read_latency.Add(
+        {{"config_id", id}, {"side", side}},
+        prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                0.1, 0.25, 0.5, 1, 2.5, 5});
+  }
+  h->Observe(static_cast<double>(nanoseconds) / 1e9);
+  if (read_stats_ != nullptr)
+    read_stats_->record(config_id, target, ok, static_cast<double>(nanoseconds) / 1e6);
+}
+
+void WorkerRouting::unroutable(std::string_view migration_id, std::string_view config_id,
+                               std::string_view reason) {
+  const std::string id(migration_id);
+  const std::string cfg(config_id);
+  counter(families_.unroutable, "ur\x1f" + id + "\x1f" + cfg,
+          {{"migration_id", id}, {"config_id", cfg}})
+      .Increment();
+  if (read_stats_ != nullptr && !config_id.empty()) read_stats_->record_unroutable(config_id);
+  log::debug("migration ", id, ": read kept on the source: ", reason);
 }
 
 void WorkerRouting::analysed(bool cache_hit, uint64_t nanoseconds) {

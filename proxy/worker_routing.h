@@ -19,9 +19,14 @@
 namespace prometheus {
 class Counter;
 class Registry;
+class Histogram;
 template <typename T>
 class Family;
 }  // namespace prometheus
+
+namespace pgphase::migration {
+class ReadStats;
+}
 
 namespace pgphase::proxy {
 
@@ -33,12 +38,15 @@ struct DualWriteFamilies {
   prometheus::Family<prometheus::Counter>& unsupported;  // by migration, action
   prometheus::Family<prometheus::Counter>& analysis;     // parse cache hits/misses
   prometheus::Family<prometheus::Counter>& analysis_seconds;
+  prometheus::Family<prometheus::Counter>& reads;           // by config, side, result
+  prometheus::Family<prometheus::Histogram>& read_latency;  // by config, side
+  prometheus::Family<prometheus::Counter>& unroutable;      // by migration, config
 };
 
 class WorkerRouting final : public RewriteObserver {
  public:
   WorkerRouting(MigrationSnapshotSource snapshots, size_t plan_cache_bytes,
-                DualWriteFamilies& families, FlagSink flag_sink);
+                DualWriteFamilies& families, FlagSink flag_sink, migration::ReadStats* read_stats);
 
   [[nodiscard]] std::shared_ptr<const router::RoutingTable> table_for(const std::string& database);
   [[nodiscard]] router::PlanCache& cache() noexcept { return cache_; }
@@ -48,6 +56,9 @@ class WorkerRouting final : public RewriteObserver {
   void flagged(std::string_view migration_id, std::string_view reason,
                std::string_view sql) override;
   void analysed(bool cache_hit, uint64_t nanoseconds) override;
+  void read(std::string_view config_id, bool target, bool ok, uint64_t nanoseconds) override;
+  void unroutable(std::string_view migration_id, std::string_view config_id,
+                  std::string_view reason) override;
 
  private:
   prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family,
@@ -58,6 +69,8 @@ class WorkerRouting final : public RewriteObserver {
   router::PlanCache cache_;
   DualWriteFamilies& families_;
   FlagSink flag_sink_;
+  migration::ReadStats* read_stats_;
+  std::unordered_map<std::string, prometheus::Histogram*> histograms_;
   uint64_t generation_ = static_cast<uint64_t>(-1);
   std::unordered_map<std::string, std::shared_ptr<const router::RoutingTable>> tables_;
   std::unordered_map<std::string, prometheus::Counter*> counters_;

@@ -67,12 +67,38 @@ struct Tokens {
   }
 };
 
+// A run of tokens [from, to) replaced by `text` (a table name redirected to another table).
+struct Rename {
+  size_t from;
+  size_t to;
+  std::string text;
+};
+
+// Tokens [from, to) of `t` with the renamed runs that start inside replaced.
+std::string renamed_text(const Tokens& t, size_t from, size_t to, std::vector<Rename> renames) {
+  std::sort(renames.begin(), renames.end(),
+            [](const Rename& a, const Rename& b) { return a.from < b.from; });
+  std::string out;
+  size_t i = from;
+  for (const Rename& rn : renames) {
+    if (rn.from < i || rn.from >= to) continue;
+    out += t.text(i, rn.from);
+    if (rn.from > i) out += ' ';
+    out += rn.text;
+    i = rn.to;
+    if (i < to) out += ' ';
+  }
+  out += t.text(i, to);
+  return out;
+}
+
 struct Outcome {
-  enum Kind { kPass, kRewrite, kRefuse } kind = kPass;
+  enum Kind { kPass, kRewrite, kRefuse, kRead } kind = kPass;
   std::string text;
   ResultTransform transform;
-  std::string reason;  // kRefuse / flagged
+  std::string reason;  // kRefuse / flagged / unroutable read
   int16_t route = -1;
+  int16_t unroutable = -1;  // a read that stays on the source although its route switches
   // Runs of the client's text copied into `text` unchanged: {offset in text, offset in the
   // client's text, length}, for mapping error positions back.
   struct Fragment {
@@ -102,6 +128,7 @@ class Planner {
   Outcome unsupported(int16_t route, std::string reason) const;
   Outcome rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t);
   Outcome rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t);
+  Outcome classify_read(const PgQuery__Node& node, Tokens& t);
   const std::vector<Token>& tokens() {
     if (!tokens_) tokens_ = scan_tokens(sql_);
     return *tokens_;
@@ -239,18 +266,72 @@ Outcome Planner::classify(const PgQuery__RawStmt& raw, Tokens& t) {
     return unsupported(route,
                        "a data-modifying statement nested in this one writes to a "
                        "migrating table");
-  return {};
+  return classify_read(*node, t);
+}
+
+Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
+  std::vector<Rename> refs;
+  int16_t route = -1;
+  bool writes = false;
+  std::string why_not;
+  walk(reinterpret_cast<const ProtobufCMessage*>(&node), [&](const ProtobufCMessage& m) {
+    if (is(m, pg_query__range_var__descriptor)) {
+      const auto& rv = reinterpret_cast<const PgQuery__RangeVar&>(m);
+      int16_t idx = -1;
+      const MigrationRoute* r = route_of(&rv, &idx);
+      if (r == nullptr || r->read_mode == ReadMode::kSource) return true;
+      if (route < 0) route = idx;
+      if (!r->identity_map && why_not.empty())
+        why_not = "column_map renames or drops columns of " + r->source.table;
+      const size_t at = t.at_offset(rv.location);
+      if (at == kNone) {
+        if (why_not.empty()) why_not = "could not locate a table reference";
+        return true;
+      }
+      const bool alias =
+          rv.alias != nullptr && rv.alias->aliasname != nullptr && *rv.alias->aliasname != '\0';
+      refs.push_back({at, t.name_end(at),
+                      quote_table(r->target) + (alias ? "" : " AS " + quote_ident(rv.relname))});
+    } else if (is(m, pg_query__common_table_expr__descriptor)) {
+      const auto& cte = reinterpret_cast<const PgQuery__CommonTableExpr&>(m);
+      for (const auto& r : table_.routes()) {
+        if (r.source.table == cte.ctename && why_not.empty())
+          why_not = "a WITH query is named like the migrating table " + r.source.table;
+      }
+    } else if (is(m, pg_query__select_stmt__descriptor)) {
+      if (reinterpret_cast<const PgQuery__SelectStmt&>(m).n_locking_clause > 0 && why_not.empty())
+        why_not = "a locking read (FOR UPDATE/SHARE) stays with the writes on the source";
+    } else if (is(m, pg_query__column_ref__descriptor)) {
+      if (reinterpret_cast<const PgQuery__ColumnRef&>(m).n_fields >= 3 && why_not.empty())
+        why_not = "a column reference qualified with a schema";
+    } else if (is(m, pg_query__insert_stmt__descriptor) ||
+               is(m, pg_query__update_stmt__descriptor) ||
+               is(m, pg_query__delete_stmt__descriptor) ||
+               is(m, pg_query__merge_stmt__descriptor)) {
+      writes = true;
+    }
+    return true;
+  });
+  if (refs.empty() || writes) return {};  // reads inside writes stay with the writes
+  Outcome o;
+  if (node.node_case != PG_QUERY__NODE__NODE_SELECT_STMT &&
+      node.node_case != PG_QUERY__NODE__NODE_EXPLAIN_STMT && why_not.empty())
+    why_not = "only SELECT and EXPLAIN are redirected";
+  if (!why_not.empty()) {
+    o.unroutable = route;
+    o.reason = std::move(why_not);
+    return o;
+  }
+  o.text = renamed_text(t, t.first, t.last, std::move(refs));
+  o.kind = Outcome::kRead;
+  o.route = route;
+  return o;
 }
 
 Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
   // TRUNCATE a, b [RESTART IDENTITY] [CASCADE]: the mirrored tables join the list, so both sides
   // empty in the same statement (and roll back together).
   std::vector<std::string> extra;
-  struct Rename {
-    size_t from;
-    size_t to;
-    std::string text;
-  };
   std::vector<Rename> renames;
   int16_t first_route = -1;
   for (size_t i = 0; i < s.n_relations; ++i) {
@@ -278,24 +359,9 @@ Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
   Outcome o;
   o.kind = Outcome::kRewrite;
   o.route = first_route;
-  auto copy = [&](size_t from, size_t to) {
-    // Tokens [from, to) with the renamed table names replaced.
-    size_t i = from;
-    for (const Rename& rn : renames) {
-      if (rn.from < from || rn.from >= to) continue;
-      o.text += t.text(i, rn.from);
-      o.text += " " + rn.text;
-      i = rn.to;
-      if (i < to) o.text += " ";
-    }
-    o.text += t.text(i, to);
-  };
-  copy(t.first, at);
+  o.text = renamed_text(t, t.first, at, renames);
   for (const auto& e : extra) o.text += ", " + e;
-  if (at < t.last) {
-    o.text += " ";
-    copy(at, t.last);
-  }
+  if (at < t.last) o.text += " " + renamed_text(t, at, t.last, renames);
   return o;
 }
 
@@ -567,49 +633,62 @@ QueryPlan Planner::run() {
       }
     } else if (p.outcome.kind == Outcome::kRewrite) {
       any_rewrite = true;
+    } else if (p.outcome.kind == Outcome::kRead) {
+      tr.read = true;
+      if (plan.read_route < 0) plan.read_route = p.outcome.route;
+    }
+    if (p.outcome.unroutable >= 0) {
+      plan.unroutable_routes.push_back(p.outcome.unroutable);
+      plan.unroutable_reasons.push_back(p.outcome.reason);
     }
     plan.statements.push_back(tr);
     pieces.push_back(std::move(p));
   }
-  if (!any_rewrite) {
+  if (!any_rewrite && plan.read_route < 0) {
     plan.statements.clear();
-    if (!plan.flagged.empty()) {
+    if (!plan.flagged.empty() || !plan.unroutable_routes.empty()) {
       for (const auto& r : table_.routes()) plan.route_ids.push_back(r.migration_id);
     }
     return plan;
   }
-  plan.rewritten = true;
+  plan.rewritten = any_rewrite;
   for (const auto& r : table_.routes()) plan.route_ids.push_back(r.migration_id);
-  size_t copied = 0;  // bytes of sql_ consumed
-  auto copy_original = [&](size_t upto) {
-    if (upto <= copied) return;
-    const std::string_view part = sql_.substr(copied, upto - copied);
-    plan.segments.push_back({chars(plan.sql), chars(sql_.substr(0, copied)), chars(part)});
-    plan.sql += part;
-    copied = upto;
-  };
-  for (const Piece& p : pieces) {
-    if (p.outcome.kind == Outcome::kPass) continue;
-    copy_original(p.begin);
-    // Inside a rewritten statement, the client's text is split up; an error position maps to
-    // the statement's start.
-    const uint32_t base = chars(plan.sql);
-    plan.segments.push_back({base, chars(sql_.substr(0, p.begin)), 0});
-    for (const auto& f : p.outcome.fragments) {
-      plan.segments.push_back({base + chars(std::string_view(p.outcome.text).substr(0, f.at)),
-                               chars(sql_.substr(0, f.from)),
-                               chars(sql_.substr(f.from, f.length))});
+  // Builds one variant of the text: rewritten writes always, reads to the target when `reads`.
+  auto assemble = [&](bool reads, std::string& out, std::vector<TextSegment>& segments) {
+    size_t copied = 0;  // bytes of sql_ consumed
+    auto copy_original = [&](size_t upto) {
+      if (upto <= copied) return;
+      const std::string_view part = sql_.substr(copied, upto - copied);
+      segments.push_back({chars(out), chars(sql_.substr(0, copied)), chars(part)});
+      out += part;
+      copied = upto;
+    };
+    for (const Piece& p : pieces) {
+      if (p.outcome.kind == Outcome::kPass) continue;
+      if (p.outcome.kind == Outcome::kRead && !reads) continue;
+      copy_original(p.begin);
+      // Inside a rewritten statement, the client's text is split up; an error position maps to
+      // the statement's start.
+      const uint32_t base = chars(out);
+      segments.push_back({base, chars(sql_.substr(0, p.begin)), 0});
+      for (const auto& f : p.outcome.fragments) {
+        segments.push_back({base + chars(std::string_view(p.outcome.text).substr(0, f.at)),
+                            chars(sql_.substr(0, f.from)), chars(sql_.substr(f.from, f.length))});
+      }
+      out += p.outcome.text;
+      copied = p.end;
     }
-    plan.sql += p.outcome.text;
-    copied = p.end;
-  }
-  copy_original(sql_.size());
+    copy_original(sql_.size());
+  };
+  if (plan.rewritten) assemble(false, plan.sql, plan.segments);
+  if (plan.read_route >= 0) assemble(true, plan.sql_target, plan.segments_target);
   return plan;
 }
 
 }  // namespace
 
-std::optional<uint32_t> QueryPlan::original_position(uint32_t rewritten_1based) const {
+std::optional<uint32_t> QueryPlan::original_position(uint32_t rewritten_1based, bool target) const {
+  const std::vector<TextSegment>& segments = target ? segments_target : this->segments;
   if (rewritten_1based == 0) return std::nullopt;
   const uint32_t pos = rewritten_1based - 1;
   const TextSegment* best = nullptr;

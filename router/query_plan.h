@@ -27,6 +27,9 @@ struct ResultTransform {
   bool refused = false;
   TagKind tag = TagKind::kInsert;
   uint16_t strip = 0;
+  // A read of a migrating source that may go to the target: its side is the one chosen for the
+  // whole text (QueryPlan::read_route's switch).
+  bool read = false;
   // Dual-write bookkeeping (metrics): which migration this statement mirrors, and its operation.
   int16_t route = -1;  // index into RoutingTable::routes(), -1 none
 };
@@ -50,10 +53,26 @@ struct QueryPlan {
   std::vector<int16_t> flagged_routes;
   // Migration ids, indexed by ResultTransform::route and flagged_routes.
   std::vector<std::string> route_ids;
-  [[nodiscard]] std::optional<uint32_t> original_position(uint32_t rewritten_1based) const;
+  // Reads: when read_route >= 0, sql_target is the text to send when the reads go to the target
+  // (every routable reference to a source renamed to its target); `sql` (or the client's text
+  // when not rewritten) sends them to the source. One decision per text.
+  int16_t read_route = -1;
+  std::string sql_target;
+  std::vector<TextSegment> segments_target;
+  // Reads naming a source in read_switch or later that pgphase cannot redirect with certainty
+  // (they stay on the source): the route and the reason, for the `unroutable` counters.
+  std::vector<int16_t> unroutable_routes;
+  std::vector<std::string> unroutable_reasons;
+  [[nodiscard]] bool routes_reads() const noexcept { return read_route >= 0; }
+  [[nodiscard]] bool matters() const noexcept {
+    return rewritten || routes_reads() || !flagged.empty() || !unroutable_routes.empty();
+  }
+  [[nodiscard]] std::optional<uint32_t> original_position(uint32_t rewritten_1based,
+                                                          bool target = false) const;
   [[nodiscard]] size_t bytes() const noexcept {
-    return sizeof(QueryPlan) + sql.capacity() + statements.capacity() * sizeof(ResultTransform) +
-           segments.capacity() * sizeof(TextSegment);
+    return sizeof(QueryPlan) + sql.capacity() + sql_target.capacity() +
+           statements.capacity() * sizeof(ResultTransform) +
+           (segments.capacity() + segments_target.capacity()) * sizeof(TextSegment);
   }
 };
 

@@ -1,6 +1,7 @@
 #include "router/routing_table.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 
 namespace pgphase::router {
 namespace {
@@ -102,6 +103,51 @@ void compile_columns(MigrationRoute& r, const migration::Migration& m,
   }
 }
 
+std::vector<std::string> strings_of(const boost::json::object& o, const char* key) {
+  std::vector<std::string> out;
+  const auto* v = o.if_contains(key);
+  if (v == nullptr) return out;
+  if (v->is_string()) {
+    out.emplace_back(v->as_string());
+  } else if (v->is_array()) {
+    for (const auto& e : v->as_array()) {
+      if (e.is_string()) out.emplace_back(e.as_string());
+    }
+  }
+  return out;
+}
+
+// The read side of a route: cleanup and completed read the target; read_switch follows its
+// switch config (active or paused: its percentage; otherwise the source).
+void compile_reads(MigrationRoute& r, const migration::Snapshot& snapshot,
+                   const migration::Migration& m) {
+  if (m.phase == migration::Phase::kCleanup || m.phase == migration::Phase::kCompleted) {
+    r.read_mode = ReadMode::kTarget;
+    return;
+  }
+  if (m.phase != migration::Phase::kReadSwitch) return;
+  const migration::SwitchConfig* s = snapshot.switch_for(m);
+  if (s == nullptr) return;
+  if (s->status != migration::SwitchStatus::kActive &&
+      s->status != migration::SwitchStatus::kPaused)
+    return;
+  r.read_mode = ReadMode::kSwitch;
+  ReadSwitch& rs = r.read_switch;
+  rs.config_id = s->config_id;
+  rs.strategy = s->strategy;
+  rs.percentage = s->switch_percentage;
+  boost::system::error_code ec;
+  const boost::json::value c = boost::json::parse(s->conditions_json, ec);
+  if (!ec && c.is_object()) {
+    const auto& o = c.as_object();
+    const auto key = strings_of(o, "sticky_key");
+    if (!key.empty() && key[0] == "application_name") rs.sticky_key = StickyKey::kApplicationName;
+    if (!key.empty() && key[0] == "client_address") rs.sticky_key = StickyKey::kClientAddress;
+    rs.canary_users = strings_of(o, "canary_users");
+    rs.canary_applications = strings_of(o, "canary_application_names");
+  }
+}
+
 }  // namespace
 
 bool contains_ci(std::string_view haystack, std::string_view lower_needle) noexcept {
@@ -138,6 +184,7 @@ std::shared_ptr<const RoutingTable> RoutingTable::build(const migration::Snapsho
     r.unsupported_policy = migration::effective_unsupported_write_policy(m);
     r.mode = mode_for(m.phase);
     compile_columns(r, m, snapshot.shape_for(m.migration_id));
+    compile_reads(r, snapshot, m);
     std::string needle;
     for (char c : r.source.table) needle.push_back(lower(c));
     if (std::find(t->needles_.begin(), t->needles_.end(), needle) == t->needles_.end())

@@ -33,6 +33,25 @@ enum class WriteMode : uint8_t {
   kTargetOnly,    // completed: write the target only
 };
 
+// Where reads of a migration's source go.
+enum class ReadMode : uint8_t {
+  kSource,  // before read_switch: unparsed unless the text also writes
+  kSwitch,  // read_switch with an active or paused switch config: by its strategy
+  kTarget,  // cleanup, completed: every routable read goes to the target
+};
+
+// Which session property a sticky switch hashes.
+enum class StickyKey : uint8_t { kUser, kApplicationName, kClientAddress };
+
+struct ReadSwitch {
+  std::string config_id;
+  migration::SwitchStrategy strategy = migration::SwitchStrategy::kGradual;
+  double percentage = 0;  // 0..100
+  StickyKey sticky_key = StickyKey::kUser;
+  std::vector<std::string> canary_users;
+  std::vector<std::string> canary_applications;
+};
+
 struct MigrationRoute {
   std::string migration_id;
   TableName source;
@@ -47,6 +66,8 @@ struct MigrationRoute {
   bool identity_map = true;     // column_map renames or drops nothing
   // Non-empty: writes cannot be mirrored (the shape's problem, or a missing unique key).
   std::string problem;
+  ReadMode read_mode = ReadMode::kSource;
+  ReadSwitch read_switch;  // kSwitch
 };
 
 class RoutingTable {

@@ -1,0 +1,59 @@
+// Live statistics of routed reads, per read switch config and side (source, target): statement
+// and error counts and a latency histogram, over one-second slots (the last 120 seconds) and in
+// total since this pgphase started. Fed by every worker of the proxy, read by the analytics
+// endpoint and the auto-rollback check. Thread-safe.
+//
+// Latency is the time from pgphase forwarding the statement (Execute, or the Query) to its
+// completion from PostgreSQL (CommandComplete or ErrorResponse); percentiles come from
+// logarithmic buckets 10% wide, so a reported p95 is within 10% above the true value.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace pgphase::migration {
+
+struct SideStats {
+  uint64_t statements = 0;
+  uint64_t errors = 0;
+  double error_rate = 0;  // errors / statements, 0 without statements
+  double mean_ms = 0;
+  double p50_ms = 0;
+  double p95_ms = 0;
+  double p99_ms = 0;
+};
+
+struct ReadView {
+  SideStats source;
+  SideStats target;
+  uint64_t unroutable = 0;  // reads kept on the source because pgphase could not redirect them
+  double seconds = 0;       // the window's length (0: since start)
+};
+
+class ReadStats {
+ public:
+  ReadStats();
+  ~ReadStats();
+  ReadStats(const ReadStats&) = delete;
+  ReadStats& operator=(const ReadStats&) = delete;
+
+  void record(std::string_view config_id, bool target, bool ok, double ms);
+  void record_unroutable(std::string_view config_id);
+  // The last `window` (at most 120 s) or, with a zero window, everything since start.
+  [[nodiscard]] ReadView view(std::string_view config_id, std::chrono::seconds window) const;
+  // Forgets a config's figures (a new activation starts from zero).
+  void reset(std::string_view config_id);
+
+ private:
+  struct Config;
+  Config& config(std::string_view id);  // mu_ held
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Config>, std::less<>> configs_;
+};
+
+}  // namespace pgphase::migration
