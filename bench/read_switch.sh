@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Read-switch benchmark: pgbench select-only (-S, -M prepared, 8 clients) on pgbench_accounts,
+# which migrates to a copy table, in one run on one machine:
+#
+#   plain            pgphase without a control plane (byte relay, nothing parsed)
+#   no-migration     pgphase with a control plane whose database holds no migration
+#   switch 0%        pgphase with pgbench_accounts in read_switch, gradual at 0%
+#   switch 50%       ... at 50% (half of the reads rewritten to the copy)
+#   switch 100%      ... at 100%
+#
+# Rounds alternate the configurations; the report gives median TPS and the cost of routing and
+# rewriting relative to no-migration (target: at most 3%). A measurement, not a test.
+#
+#   bench/read_switch.sh            # 5 rounds x 10 s (~5 minutes)
+#   bench/read_switch.sh --quick    # 1 round x 3 s
+#
+# Environment: BENCH_DURATION, BENCH_ROUNDS, BENCH_SCALE (default 10), BENCH_CLIENTS (8),
+# PGPHASE_BIN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+# shellcheck source=scripts/lib/pg.sh
+source scripts/lib/pg.sh
+die() {
+  echo "bench/read_switch.sh: $*" >&2
+  exit 1
+}
+QUICK=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -h | --help)
+      awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
+      exit 0
+      ;;
+    *) die "unknown argument '$arg' (try --help)" ;;
+  esac
+done
+if [ "$QUICK" = 1 ]; then DURATION=${BENCH_DURATION:-3}; ROUNDS=${BENCH_ROUNDS:-1}; else
+  DURATION=${BENCH_DURATION:-10}; ROUNDS=${BENCH_ROUNDS:-5}; fi
+SCALE=${BENCH_SCALE:-10}
+CLIENTS=${BENCH_CLIENTS:-8}
+PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
+[ -x "$PGPHASE_BIN" ] || die "pgphase binary not found at $PGPHASE_BIN; run: bash scripts/build.sh"
+for cmd in pgbench psql curl awk; do
+  command -v "$cmd" >/dev/null || die "'$cmd' not found; run: bash scripts/deps.sh"
+done
+DB=pgphase_rsbench
+export PGUSER=postgres PGHOST=127.0.0.1 PGAPPNAME=pgphase-rsbench
+unset PGPASSWORD PGSERVICE PGDATABASE PGPORT PGOPTIONS PGSSLMODE
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pgphase-rsbench.XXXXXX")
+PIDS=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  pg_stop
+  [ "$rc" -ne 0 ] && for f in "$TMP"/*.log; do [ -s "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }; done
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+port=$(free_port 25632)
+reserve_port "$port"
+log "starting PostgreSQL 15 on 127.0.0.1:$port"
+pg_start_throwaway "$TMP" "$port" shared_buffers=256MB max_connections=200 synchronous_commit=off
+PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -p "$PG_PORT")
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" -c "CREATE DATABASE pgphase_empty_control"
+log "pgbench -i -s $SCALE, copy table"
+pgbench -i -s "$SCALE" -q -p "$PG_PORT" "$DB" >"$TMP/init.log" 2>&1 || die "pgbench -i failed"
+"${PSQL[@]}" -d "$DB" -c "CREATE TABLE pgbench_accounts_copy (LIKE pgbench_accounts INCLUDING ALL)" \
+  -c "INSERT INTO pgbench_accounts_copy SELECT * FROM pgbench_accounts" -c "VACUUM ANALYZE"
+
+TOKEN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+start_pgphase() { # NAME [serve args...] -> PORT_<NAME>, ADMIN_<NAME>
+  local name=$1 listen admin
+  shift
+  listen=$(free_port 6732)
+  reserve_port "$listen"
+  admin=$(free_port 8732)
+  reserve_port "$admin"
+  PGPHASE_ADMIN_TOKEN=$TOKEN "$PGPHASE_BIN" serve --listen "127.0.0.1:$listen" \
+    --backend "127.0.0.1:$PG_PORT" --admin "127.0.0.1:$admin" --log-level warn "$@" \
+    >"$TMP/pgphase-$name.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_listen "$listen" 30 "$!" || die "pgphase ($name) did not start"
+  printf -v "PORT_$name" '%s' "$listen"
+  printf -v "ADMIN_$name" '%s' "$admin"
+}
+start_pgphase plain
+start_pgphase empty --control-dsn "host=127.0.0.1 port=$PG_PORT dbname=pgphase_empty_control user=postgres"
+start_pgphase switch --control-dsn "host=127.0.0.1 port=$PG_PORT dbname=$DB user=postgres"
+api() { # METHOD PATH BODY
+  curl -sS -f -X "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data "$3" "http://127.0.0.1:$ADMIN_switch$2" >/dev/null
+}
+api POST /api/v1/migrations \
+  '{"migration_id":"accounts","source_table":"pgbench_accounts","target_table":"pgbench_accounts_copy"}'
+for phase in dual_write validation read_switch; do
+  api POST /api/v1/migrations/accounts/phase "{\"phase\":\"$phase\",\"force\":true}"
+done
+api POST /api/v1/switches \
+  '{"config_id":"accounts_sw","table_name":"pgbench_accounts","migration_id":"accounts","strategy":"gradual","switch_percentage":0,"status":"inactive"}'
+api POST /api/v1/switches/accounts_sw/activate '{}'
+
+run_pgbench() { # PORT -> tps
+  local out
+  out=$(pgbench -n -S -T "$DURATION" -c "$CLIENTS" -j 2 -M prepared -h 127.0.0.1 -p "$1" "$DB" 2>&1) ||
+    { echo "$out" >&2; die "pgbench against port $1 failed"; }
+  awk '/^tps = / { print $3; exit }' <<<"$out"
+}
+declare -A TPS
+CONFIGS=(plain no-migration "switch 0%" "switch 50%" "switch 100%")
+for ((r = 1; r <= ROUNDS; r++)); do
+  for cfg in "${CONFIGS[@]}"; do
+    case $cfg in
+      plain) tps=$(run_pgbench "$PORT_plain") ;;
+      no-migration) tps=$(run_pgbench "$PORT_empty") ;;
+      "switch "*)
+        pct=${cfg#switch }
+        pct=${pct%\%}
+        api POST /api/v1/switches/accounts_sw/percentage "{\"percentage\":$pct,\"reason\":\"bench\"}" || true
+        tps=$(run_pgbench "$PORT_switch")
+        ;;
+    esac
+    TPS[$cfg]+="$tps "
+    log "round $r $cfg: tps $tps"
+  done
+done
+target_share=$(curl -sS "http://127.0.0.1:$ADMIN_switch/metrics" |
+  awk '/^pgphase_read_switch_statements_total/ && /side="target"/ { t += $2 } /^pgphase_read_switch_statements_total/ { a += $2 } END { if (a > 0) printf "%.1f", 100 * t / a; else print "n/a" }')
+median() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo
+echo "## Read-switch benchmark: select-only, $CLIENTS clients, -M prepared, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
+echo
+printf '| %-14s | %10s | %16s |\n' configuration "median TPS" "vs no-migration"
+printf '|%s|%s|%s|\n' "----------------" "------------" "------------------"
+base=$(median "${TPS[no-migration]}")
+for cfg in "${CONFIGS[@]}"; do
+  t=$(median "${TPS[$cfg]}")
+  printf '| %-14s | %10.1f | %15.3fx |\n' "$cfg" "$t" "$(awk -v a="$t" -v b="$base" 'BEGIN { print a / b }')"
+done
+echo
+echo "share of routed reads answered by the copy over all switch runs: ${target_share}%"
+echo "TPS per round: $(for c in "${CONFIGS[@]}"; do printf '%s [%s] ' "$c" "${TPS[$c]% }"; done)"
