@@ -76,6 +76,25 @@ HttpResponse check_rollback(const HttpRequest& request, AdminContext& ctx, const
   return json_response(200, check_json(*c));
 }
 
+HttpResponse pause_resume(const HttpRequest& request, AdminContext& ctx, const std::string& id,
+                          bool pause) {
+  const auto body = parse_object(request, true);
+  only_keys(body, {});
+  return json_response(
+      200, migration::to_json(take(ctx.control->set_switch_paused(id, pause, actor_of(request)))));
+}
+
+HttpResponse promote(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
+  if (ctx.auto_rollback == nullptr) fail(503, "unavailable", "no control database configured");
+  const auto body = parse_object(request, true);
+  only_keys(body, {});
+  const auto snap = require_snapshot(ctx);
+  (void)find(*snap, id);
+  const std::string refused = ctx.auto_rollback->promote(id, actor_of(request));
+  if (!refused.empty()) fail(409, "conflict", refused);
+  return json_response(200, migration::to_json(find(*require_snapshot(ctx), id)));
+}
+
 HttpResponse analytics(const AdminContext& ctx, const std::string& id) {
   const auto snap = require_snapshot(ctx);
   const SwitchConfig& config = find(*snap, id);
@@ -96,6 +115,11 @@ HttpResponse analytics(const AdminContext& ctx, const std::string& id) {
         {"window", view_json(ctx.read_stats->view(id, std::chrono::seconds(t.window_seconds)))},
         {"last_minute", view_json(ctx.read_stats->view(id, std::chrono::seconds(60)))},
         {"since_activation", view_json(ctx.read_stats->view(id, std::chrono::seconds(0)))}};
+    const auto a = ctx.read_stats->analysis();
+    out["parse_cache"] = json::object{{"hits", a.hits},
+                                      {"misses", a.misses},
+                                      {"hit_rate", a.hit_rate},
+                                      {"mean_analysis_us", a.mean_us}};
   }
   if (ctx.auto_rollback != nullptr) {
     if (const auto last = ctx.auto_rollback->last(id))
@@ -166,12 +190,16 @@ HttpResponse handle_switches(const HttpRequest& request, const Segments& rest, A
       return analytics(ctx, id);
     }
     if (action != "activate" && action != "percentage" && action != "rollback" &&
-        action != "check-rollback")
+        action != "check-rollback" && action != "pause" && action != "resume" &&
+        action != "promote")
       fail(404, "not found", "no such endpoint: " + request.target);
     require_change(request, ctx, "POST");
     if (action == "activate") return activate(request, ctx, id);
     if (action == "percentage") return percentage(request, ctx, id);
     if (action == "check-rollback") return check_rollback(request, ctx, id);
+    if (action == "pause" || action == "resume")
+      return pause_resume(request, ctx, id, action == "pause");
+    if (action == "promote") return promote(request, ctx, id);
     return rollback(request, ctx, id);
   }
   fail(404, "not found", "no such endpoint: " + request.target);

@@ -22,7 +22,8 @@ constexpr const char* kHelp =
     "  analytics --config-id ID\n"
     "  rollback --config-id ID [--reason TEXT]\n"
     "  check-rollback --config-id ID              run the auto-rollback check now (rolls back on "
-    "a breach)\n";
+    "a breach)\n"
+    "  pause|resume|promote --config-id ID        hold, continue, or take the next ramp step now\n";
 
 std::string str(const json::object& o, const char* key) {
   const auto* v = o.if_contains(key);
@@ -167,6 +168,9 @@ int switch_command(int argc, char** argv) {
     return report(client.post({"switches", id(), "rollback"}, body), as_json, client,
                   print_summary);
   }
+  if (action == "pause" || action == "resume" || action == "promote")
+    return report(client.post({"switches", id(), action}, json::object{}), as_json, client,
+                  print_summary);
   if (action == "check-rollback" || action == "check_auto_rollback")
     return report(client.post({"switches", id(), "check-rollback"}, json::object{}), as_json,
                   client, print_check);

@@ -1,5 +1,6 @@
 #include "migration/auto_rollback.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
 
@@ -40,7 +41,22 @@ RollbackThresholds thresholds_of(const SwitchConfig& s) {
     t.min_samples = static_cast<uint64_t>(*m);
   if (const auto w = number(o, "window_seconds"); w && *w >= 1)
     t.window_seconds = static_cast<int>(std::min(*w, 120.0));
+  if (const auto* st = o.if_contains("steps"); st && st->is_array()) {
+    for (const auto& v : st->as_array()) {
+      if (v.is_number()) t.steps.push_back(v.to_number<double>());
+    }
+    std::sort(t.steps.begin(), t.steps.end());
+  }
+  if (const auto i = number(o, "step_interval"); i && *i >= 0)
+    t.step_interval_seconds = static_cast<int>(*i);
   return t;
+}
+
+std::optional<double> next_step(const RollbackThresholds& t, double percentage) {
+  for (double step : t.steps) {
+    if (step > percentage + 1e-9 && step <= 100) return step;
+  }
+  return std::nullopt;
 }
 
 RollbackCheck evaluate(const SwitchConfig& s, const ReadView& window,
@@ -121,6 +137,44 @@ RollbackCheck AutoRollback::run_check(const SwitchConfig& s, const std::string& 
   return c;
 }
 
+void AutoRollback::maybe_ramp(const SwitchConfig& s, const RollbackCheck& c) {
+  const RollbackThresholds& t = c.thresholds;
+  if (t.steps.empty() || c.breach || s.status != SwitchStatus::kActive) return;
+  const auto next = next_step(t, s.switch_percentage);
+  if (!next) return;
+  std::chrono::steady_clock::time_point changed;
+  {
+    std::lock_guard lock(mu_);
+    changed = seen_percentage_[s.config_id].second;
+  }
+  const auto since = std::chrono::steady_clock::now() - changed;
+  const bool from_zero = s.switch_percentage <= 0;
+  const auto wait = std::chrono::seconds(
+      from_zero ? t.step_interval_seconds : std::max(t.step_interval_seconds, t.window_seconds));
+  if (since < wait) return;
+  if (!from_zero && c.inconclusive) return;  // no evidence at this step yet
+  const auto r = control_.set_switch_percentage(
+      s.config_id, *next, "auto-ramp",
+      "ramp step: " + fmt(s.switch_percentage) + "% healthy for " +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(since).count()) + " s");
+  if (!r.ok()) log::warn("read switch ", s.config_id, ": ramp step failed: ", r.error->message);
+}
+
+std::string AutoRollback::promote(const std::string& config_id, const std::string& actor) {
+  const SnapshotPtr snap = control_.snapshot();
+  const SwitchConfig* s = snap->find_switch(config_id);
+  if (s == nullptr) return "no switch config \"" + config_id + "\"";
+  if (s->status != SwitchStatus::kActive) return config_id + " is not active";
+  const RollbackThresholds t = thresholds_of(*s);
+  if (t.steps.empty()) return config_id + " has no ramp (conditions.steps)";
+  const auto next = next_step(t, s->switch_percentage);
+  if (!next) return config_id + " is at its last step";
+  const RollbackCheck c = run_check(*s, actor);
+  if (c.breach) return "the latest check of " + config_id + " breached: " + c.reasons.front();
+  const auto r = control_.set_switch_percentage(config_id, *next, actor, "ramp promoted");
+  return r.ok() ? std::string() : r.error->message;
+}
+
 std::optional<RollbackCheck> AutoRollback::check_now(const std::string& config_id,
                                                      const std::string& actor) {
   const SnapshotPtr snap = control_.snapshot();
@@ -153,11 +207,24 @@ void AutoRollback::loop() {
               it->second != SwitchStatus::kActive)
             stats_.reset(s.config_id);
           seen_status_[s.config_id] = s.status;
+          auto& pct = seen_percentage_[s.config_id];
+          if (pct.second == std::chrono::steady_clock::time_point{} ||
+              pct.first != s.switch_percentage)
+            pct = {s.switch_percentage, std::chrono::steady_clock::now()};
         }
-        if (s.status != SwitchStatus::kActive || s.switch_percentage <= 0) continue;
+        if (s.status != SwitchStatus::kActive) continue;
         const Migration* m = snap->migration_for(s);
         if (m == nullptr || m->phase != Phase::kReadSwitch) continue;
-        (void)run_check(s, "auto-rollback");
+        if (s.switch_percentage > 0) {
+          const RollbackCheck c = run_check(s, "auto-rollback");
+          if (c.rolled_back) continue;
+          maybe_ramp(s, c);
+        } else if (!thresholds_of(s).steps.empty()) {
+          RollbackCheck idle;
+          idle.thresholds = thresholds_of(s);
+          idle.inconclusive = true;
+          maybe_ramp(s, idle);
+        }
       }
     } catch (const std::exception& e) {
       log::warn("auto-rollback check failed: ", e.what());

@@ -8,6 +8,12 @@
 // within a second (NOTIFY). A window with fewer than conditions.min_samples target reads (default
 // 20) is inconclusive for the rates; conditions.window_seconds (default 30, at most 120) sets the
 // window.
+//
+// Progressive ramp (conditions.steps, e.g. [10, 25, 50, 100], and conditions.step_interval in
+// seconds, default 60): the percentage moves to the next step only after a full healthy and
+// conclusive window at the current one, and at least step_interval after the last change (from
+// 0% the first step needs only the interval: no target reads exist yet). A paused switch does not
+// ramp; promote takes the next step now unless the latest check breached.
 #pragma once
 
 #include <atomic>
@@ -33,7 +39,11 @@ struct RollbackThresholds {
   std::optional<double> consistency;
   uint64_t min_samples = 20;
   int window_seconds = 30;
+  std::vector<double> steps;  // ramp steps, ascending; empty: no ramp
+  int step_interval_seconds = 60;
 };
+// The first ramp step above `percentage`; nullopt at or past the last.
+[[nodiscard]] std::optional<double> next_step(const RollbackThresholds& t, double percentage);
 [[nodiscard]] RollbackThresholds thresholds_of(const SwitchConfig& s);
 
 struct RollbackCheck {
@@ -65,9 +75,13 @@ class AutoRollback {
   std::optional<RollbackCheck> check_now(const std::string& config_id, const std::string& actor);
   // The latest check of a config by the thread or check_now.
   [[nodiscard]] std::optional<RollbackCheck> last(const std::string& config_id) const;
+  // Takes the next ramp step now. Error text when refused (no such switch, not active, no ramp,
+  // at the last step, latest check breached); empty on success.
+  std::string promote(const std::string& config_id, const std::string& actor);
 
  private:
   RollbackCheck run_check(const SwitchConfig& s, const std::string& actor);
+  void maybe_ramp(const SwitchConfig& s, const RollbackCheck& c);
   void loop();
 
   ControlPlane& control_;
@@ -78,6 +92,8 @@ class AutoRollback {
   bool stop_ = false;
   std::map<std::string, RollbackCheck> last_;
   std::map<std::string, SwitchStatus> seen_status_;
+  // When this pgphase saw each config's percentage last change.
+  std::map<std::string, std::pair<double, std::chrono::steady_clock::time_point>> seen_percentage_;
   std::thread thread_;
 };
 

@@ -558,6 +558,13 @@ OpResult<Migration> ControlPlane::rollback(const std::string& id, const std::str
   return impl_->run<Migration>(
       "rollback", true, [&](pg::Connection& c) { return ops::rollback(c, id, actor, reason); });
 }
+OpResult<SwitchConfig> ControlPlane::set_switch_paused(const std::string& id, bool paused,
+                                                       const std::string& actor) {
+  return impl_->run<SwitchConfig>("pause switch", true, [&](pg::Connection& c) {
+    return ops::set_switch_paused(c, id, paused, actor);
+  });
+}
+
 OpResult<RepairReport> ControlPlane::repair(const std::string& id, const std::string& actor) {
   const SnapshotPtr snap = snapshot();
   const Migration* m = snap->find_migration(id);

@@ -135,6 +135,9 @@ class ControlPlane {
                                                const std::string& actor, const std::string& reason);
   OpResult<SwitchConfig> rollback_switch(const std::string& id, const std::string& actor,
                                          const std::string& reason);
+  // pause: active -> paused (reads keep their split, a ramp stops); resume: paused -> active.
+  OpResult<SwitchConfig> set_switch_paused(const std::string& id, bool paused,
+                                           const std::string& actor);
   OpResult<std::vector<PercentageChange>> percentage_history(const std::string& id, int limit);
 
  private:

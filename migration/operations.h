@@ -34,6 +34,9 @@ OpResult<SwitchConfig> register_switch(pg::Connection& c, const SwitchConfig& s,
                                        std::optional<SwitchConfig>* existing);
 OpResult<SwitchConfig> activate_switch(pg::Connection& c, const std::string& id,
                                        const std::string& actor);
+// active <-> paused (idempotent); other states are refused.
+OpResult<SwitchConfig> set_switch_paused(pg::Connection& c, const std::string& id, bool paused,
+                                         const std::string& actor);
 OpResult<SwitchConfig> set_switch_percentage(pg::Connection& c, const std::string& id,
                                              double percentage, const std::string& actor,
                                              const std::string& reason);

@@ -141,6 +141,24 @@ ReadView ReadStats::view(std::string_view config_id, std::chrono::seconds window
   return v;
 }
 
+void ReadStats::record_analysis(bool cache_hit, uint64_t nanoseconds) noexcept {
+  (cache_hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
+  analysis_ns_.fetch_add(nanoseconds, std::memory_order_relaxed);
+}
+
+ReadStats::Analysis ReadStats::analysis() const noexcept {
+  Analysis a;
+  a.hits = hits_.load(std::memory_order_relaxed);
+  a.misses = misses_.load(std::memory_order_relaxed);
+  const uint64_t n = a.hits + a.misses;
+  if (n > 0) {
+    a.hit_rate = static_cast<double>(a.hits) / static_cast<double>(n);
+    a.mean_us = static_cast<double>(analysis_ns_.load(std::memory_order_relaxed)) / 1e3 /
+                static_cast<double>(n);
+  }
+  return a;
+}
+
 void ReadStats::reset(std::string_view config_id) {
   std::lock_guard lock(mu_);
   configs_.erase(std::string(config_id));

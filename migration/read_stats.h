@@ -8,6 +8,7 @@
 // logarithmic buckets 10% wide, so a reported p95 is within 10% above the true value.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -49,10 +50,24 @@ class ReadStats {
   // Forgets a config's figures (a new activation starts from zero).
   void reset(std::string_view config_id);
 
+  // Statement analysis by the router on every worker: parse-cache hits and misses and the time
+  // spent (for the analytics' parse-cache hit rate and the proxy's own cost per statement).
+  void record_analysis(bool cache_hit, uint64_t nanoseconds) noexcept;
+  struct Analysis {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    double hit_rate = 0;
+    double mean_us = 0;  // per analysed text, hits and misses together
+  };
+  [[nodiscard]] Analysis analysis() const noexcept;
+
  private:
   struct Config;
   Config& config(std::string_view id);  // mu_ held
   mutable std::mutex mu_;
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> analysis_ns_{0};
   std::map<std::string, std::unique_ptr<Config>, std::less<>> configs_;
 };
 

@@ -153,6 +153,38 @@ OpResult<SwitchConfig> activate_switch(pg::Connection& c, const std::string& id,
   return OpResult<SwitchConfig>::success(*stored);
 }
 
+OpResult<SwitchConfig> set_switch_paused(pg::Connection& c, const std::string& id, bool paused,
+                                         const std::string& actor) {
+  pg::Transaction tx(c);
+  lock_mutations(c);
+  const auto s = store::find_switch(c, id, true);
+  if (!s) return not_found_switch(id);
+  const std::vector<Migration> migrations = store::load_migrations(c);
+  store::LogRow row =
+      switch_row(log_id_for(migrations, *s), paused ? "switch-pause" : "switch-resume", actor, *s);
+  const SwitchStatus from = paused ? SwitchStatus::kActive : SwitchStatus::kPaused;
+  const SwitchStatus to = paused ? SwitchStatus::kPaused : SwitchStatus::kActive;
+  if (s->status == to) return OpResult<SwitchConfig>::success(*s);
+  if (s->status != from) {
+    return refuse<SwitchConfig>(
+        c, tx, row,
+        {false,
+         "cannot " + std::string(paused ? "pause " : "resume ") + id + ": it is " +
+             std::string(to_string(s->status)),
+         paused ? "only an active switch can be paused" : "only a paused switch can be resumed"});
+  }
+  SwitchConfig next = *s;
+  next.status = to;
+  const auto stored = store::update_switch(c, next);
+  if (!stored) return changed_concurrently_switch(id);
+  row.to_state = switch_state(*stored);
+  row.message = std::string(paused ? "paused" : "resumed") + " read switch " + id + " at " +
+                number(stored->switch_percentage) + "%" +
+                (paused ? " (reads keep this split; a ramp waits)" : "");
+  finish(c, tx, row, "switch:" + id);
+  return OpResult<SwitchConfig>::success(*stored);
+}
+
 OpResult<SwitchConfig> set_switch_percentage(pg::Connection& c, const std::string& id,
                                              double percentage, const std::string& actor,
                                              const std::string& reason) {

@@ -162,6 +162,7 @@ void WorkerRouting::unroutable(std::string_view migration_id, std::string_view c
 void WorkerRouting::analysed(bool cache_hit, uint64_t nanoseconds) {
   (cache_hit ? hits_ : misses_)->Increment();
   seconds_->Increment(static_cast<double>(nanoseconds) / 1e9);
+  if (read_stats_ != nullptr) read_stats_->record_analysis(cache_hit, nanoseconds);
 }
 
 }  // namespace pgphase::proxy
