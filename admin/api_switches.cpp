@@ -45,10 +45,18 @@ json::object side_json(const migration::SideStats& s) {
 }
 
 json::object view_json(const migration::ReadView& v) {
+  const double mismatch_rate =
+      v.shadow_comparisons > 0
+          ? static_cast<double>(v.shadow_mismatches) / static_cast<double>(v.shadow_comparisons)
+          : 0.0;
   return json::object{{"seconds", v.seconds},
                       {"source", side_json(v.source)},
                       {"target", side_json(v.target)},
-                      {"unroutable", v.unroutable}};
+                      {"unroutable", v.unroutable},
+                      {"shadow", json::object{{"comparisons", v.shadow_comparisons},
+                                              {"mismatches", v.shadow_mismatches},
+                                              {"mismatch_rate", mismatch_rate},
+                                              {"dropped", v.shadow_dropped}}}};
 }
 
 json::object check_json(const migration::RollbackCheck& c) {
@@ -115,6 +123,9 @@ HttpResponse analytics(const AdminContext& ctx, const std::string& id) {
         {"window", view_json(ctx.read_stats->view(id, std::chrono::seconds(t.window_seconds)))},
         {"last_minute", view_json(ctx.read_stats->view(id, std::chrono::seconds(60)))},
         {"since_activation", view_json(ctx.read_stats->view(id, std::chrono::seconds(0)))}};
+    json::array samples;
+    for (auto& q : ctx.read_stats->shadow_samples(id)) samples.emplace_back(q);
+    out["shadow_mismatch_samples"] = std::move(samples);
     const auto a = ctx.read_stats->analysis();
     out["parse_cache"] = json::object{{"hits", a.hits},
                                       {"misses", a.misses},

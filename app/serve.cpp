@@ -17,6 +17,7 @@
 #include "migration/config_files.h"
 #include "migration/control_plane.h"
 #include "migration/read_stats.h"
+#include "migration/shadow.h"
 #include "proxy/server.h"
 
 namespace pgphase::app {
@@ -105,7 +106,9 @@ int run(AppConfig config) {
     };
   }
   migration::ReadStats read_stats;
-  proxy::Server server(config.proxy, snapshots, flags, &read_stats);
+  std::unique_ptr<migration::ShadowRunner> shadow;
+  if (control) shadow = std::make_unique<migration::ShadowRunner>(config.control.dsn, read_stats);
+  proxy::Server server(config.proxy, snapshots, flags, &read_stats, shadow.get());
   std::unique_ptr<migration::AutoRollback> auto_rollback;
   if (control) auto_rollback = std::make_unique<migration::AutoRollback>(*control, read_stats);
 
@@ -118,6 +121,7 @@ int run(AppConfig config) {
     try {
       control->start();
       auto_rollback->start();
+      shadow->start();
     } catch (const migration::ConfigFileError& e) {
       throw ConfigError(e.what());  // a bad --config-file is a configuration error (exit 2)
     }
@@ -148,6 +152,7 @@ int run(AppConfig config) {
 
   const int rc = server.run();
   admin_thread->stop();
+  if (shadow) shadow->stop();
   if (auto_rollback) auto_rollback->stop();
   if (control) control->stop();
   return rc;

@@ -29,6 +29,7 @@ struct NullObserver final : proxy::RewriteObserver {
   void analysed(bool, uint64_t) override {}
   void read(std::string_view, bool, bool, uint64_t) override {}
   void unroutable(std::string_view, std::string_view, std::string_view) override {}
+  void shadow(migration::ShadowJob) override {}
 };
 
 migration::Snapshot snapshot() {

@@ -71,6 +71,11 @@ RollbackCheck evaluate(const SwitchConfig& s, const ReadView& window,
     c.reasons.push_back("latest consistency score " + fmt(*consistency_score) + " below " +
                         fmt(*t.consistency));
   }
+  if (window.shadow_mismatches > 0) {
+    c.reasons.push_back(std::to_string(window.shadow_mismatches) + " of " +
+                        std::to_string(window.shadow_comparisons) +
+                        " shadow comparisons differ between source and target");
+  }
   const SideStats& target = window.target;
   if (target.statements < t.min_samples) {
     c.inconclusive = true;

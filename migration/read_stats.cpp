@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <deque>
 
 namespace pgphase::migration {
 namespace {
@@ -70,17 +71,30 @@ int64_t now_second() {
 }  // namespace
 
 struct ReadStats::Config {
+  struct Shadow {
+    uint64_t comparisons = 0;
+    uint64_t mismatches = 0;
+    uint64_t dropped = 0;
+    void merge_into(ReadView& v) const {
+      v.shadow_comparisons += comparisons;
+      v.shadow_mismatches += mismatches;
+      v.shadow_dropped += dropped;
+    }
+  };
   struct Slot {
     int64_t second = -1;
     Hist side[2];
     uint64_t unroutable = 0;
+    Shadow shadow;
   };
+  Shadow shadow_total;
+  std::deque<std::string> samples;
   std::array<Slot, kSlots> slots;
   Hist total[2];
   uint64_t unroutable = 0;
   Slot& slot(int64_t second) {
     Slot& s = slots[static_cast<size_t>(second) % kSlots];
-    if (s.second != second) s = Slot{second, {}, 0};
+    if (s.second != second) s = Slot{second, {}, 0, {}};
     return s;
   }
 };
@@ -101,6 +115,35 @@ void ReadStats::record(std::string_view config_id, bool target, bool ok, double 
   Config& c = config(config_id);
   c.slot(sec).side[target ? 1 : 0].add(ok, ms);
   c.total[target ? 1 : 0].add(ok, ms);
+}
+
+void ReadStats::record_shadow(std::string_view config_id, bool match, const std::string& query) {
+  const int64_t sec = now_second();
+  std::lock_guard lock(mu_);
+  Config& c = config(config_id);
+  for (Config::Shadow* s : {&c.slot(sec).shadow, &c.shadow_total}) {
+    ++s->comparisons;
+    if (!match) ++s->mismatches;
+  }
+  if (!match) {
+    c.samples.push_back(query.substr(0, 500));
+    if (c.samples.size() > 20) c.samples.pop_front();
+  }
+}
+
+void ReadStats::record_shadow_dropped(std::string_view config_id) {
+  const int64_t sec = now_second();
+  std::lock_guard lock(mu_);
+  Config& c = config(config_id);
+  ++c.slot(sec).shadow.dropped;
+  ++c.shadow_total.dropped;
+}
+
+std::vector<std::string> ReadStats::shadow_samples(std::string_view config_id) const {
+  std::lock_guard lock(mu_);
+  const auto it = configs_.find(config_id);
+  if (it == configs_.end()) return {};
+  return {it->second->samples.begin(), it->second->samples.end()};
 }
 
 void ReadStats::record_unroutable(std::string_view config_id) {
@@ -124,6 +167,7 @@ ReadView ReadStats::view(std::string_view config_id, std::chrono::seconds window
     v.source = summarise(c.total[0]);
     v.target = summarise(c.total[1]);
     v.unroutable = c.unroutable;
+    c.shadow_total.merge_into(v);
     return v;
   }
   const int64_t n = std::min<int64_t>(window.count(), static_cast<int64_t>(kSlots));
@@ -134,6 +178,7 @@ ReadView ReadStats::view(std::string_view config_id, std::chrono::seconds window
     side[0].merge(s.side[0]);
     side[1].merge(s.side[1]);
     v.unroutable += s.unroutable;
+    s.shadow.merge_into(v);
   }
   v.source = summarise(side[0]);
   v.target = summarise(side[1]);

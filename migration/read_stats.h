@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgphase::migration {
 
@@ -33,7 +34,10 @@ struct ReadView {
   SideStats source;
   SideStats target;
   uint64_t unroutable = 0;  // reads kept on the source because pgphase could not redirect them
-  double seconds = 0;       // the window's length (0: since start)
+  uint64_t shadow_comparisons = 0;
+  uint64_t shadow_mismatches = 0;
+  uint64_t shadow_dropped = 0;  // shadow work dropped because the queue was full
+  double seconds = 0;           // the window's length (0: since start)
 };
 
 class ReadStats {
@@ -45,6 +49,11 @@ class ReadStats {
 
   void record(std::string_view config_id, bool target, bool ok, double ms);
   void record_unroutable(std::string_view config_id);
+  // A shadow comparison (match or mismatch; a mismatching query is kept in a sample of the
+  // latest 20) or dropped shadow work.
+  void record_shadow(std::string_view config_id, bool match, const std::string& query);
+  void record_shadow_dropped(std::string_view config_id);
+  [[nodiscard]] std::vector<std::string> shadow_samples(std::string_view config_id) const;
   // The last `window` (at most 120 s) or, with a zero window, everything since start.
   [[nodiscard]] ReadView view(std::string_view config_id, std::chrono::seconds window) const;
   // Forgets a config's figures (a new activation starts from zero).

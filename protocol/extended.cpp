@@ -201,6 +201,31 @@ std::optional<BindMessage> decode_bind(std::span<const uint8_t> body) {
                      .result_formats_offset = result_formats_offset};
 }
 
+std::optional<BindParams> decode_bind_params(std::span<const uint8_t> body) {
+  if (!decode_bind(body)) return std::nullopt;  // the whole layout is valid
+  Reader r(body);
+  (void)r.cstring();
+  (void)r.cstring();
+  const uint16_t n_formats = *r.u16();
+  std::vector<int16_t> formats;
+  for (uint16_t i = 0; i < n_formats; ++i) formats.push_back(static_cast<int16_t>(*r.u16()));
+  const uint16_t n = *r.u16();
+  BindParams out;
+  for (uint16_t i = 0; i < n; ++i) {
+    bool is_null = false;
+    Bytes bytes;
+    (void)r.value(is_null, bytes);
+    out.values.push_back(is_null ? std::nullopt
+                                 : std::optional<std::string_view>(std::string_view(
+                                       reinterpret_cast<const char*>(bytes.data()), bytes.size())));
+    out.formats.push_back(n_formats == 0   ? int16_t{0}
+                          : n_formats == 1 ? formats[0]
+                          : i < n_formats  ? formats[i]
+                                           : int16_t{0});
+  }
+  return out;
+}
+
 std::string bind_with_extra_result_columns(std::span<const uint8_t> body, const BindMessage& m,
                                            uint16_t client_columns, uint16_t extra) {
   const bool per_column =

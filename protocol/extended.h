@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgphase::protocol {
 
@@ -45,6 +46,14 @@ struct BindMessage {
   size_t result_formats_offset = 0;  // offset in the body of the int16 count of result formats
 };
 [[nodiscard]] std::optional<BindMessage> decode_bind(std::span<const uint8_t> body);
+
+// The parameters of a Bind: per-parameter format (0 text, 1 binary, after Bind's rules: none =
+// all text, one = all that one) and value (nullopt = NULL). nullopt if malformed.
+struct BindParams {
+  std::vector<int16_t> formats;
+  std::vector<std::optional<std::string_view>> values;
+};
+[[nodiscard]] std::optional<BindParams> decode_bind_params(std::span<const uint8_t> body);
 
 // For a bound statement that returns `extra` more columns than the `client_columns` the client
 // knows of. If the client gave one result format code per column (n_result_formats > 1, or == 1

@@ -171,9 +171,14 @@ Rewriter::ReadChoice Rewriter::choose(const router::QueryPlan& p) {
       c.target = match && s.percentage > 0;
       break;
     }
-    case migration::SwitchStrategy::kShadow:
+    case migration::SwitchStrategy::kShadow: {
       c.target = false;  // the client is always answered from the source
+      rng_ ^= rng_ << 13;
+      rng_ ^= rng_ >> 7;
+      rng_ ^= rng_ << 17;
+      c.shadow = static_cast<double>(rng_ % 1000000) / 10000.0 < s.percentage;
       break;
+    }
   }
   return c;
 }
@@ -289,6 +294,15 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
       const auto sql = protocol::decode_query(body);
       PlanPtr p = sql ? plan(*sql) : nullptr;
       if (p) e.read = choose(*p);
+      if (p && e.read.shadow && !p->rewritten && p->statements.size() == 1 &&
+          p->statements[0].read) {
+        migration::ShadowJob job;
+        job.config_id = e.read.config_id;
+        job.source_sql = std::string(*sql);
+        job.target_sql = p->sql_target;
+        job.ordered = p->statements[0].ordered;
+        observer_.shadow(std::move(job));
+      }
       if (p && e.read.target) {
         to_server += protocol::encode_query(p->sql_target);
         e.plan = std::move(p);
@@ -348,6 +362,26 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         Statement& st = it->second;
         portal.plan = st.plan;
         portal.read = choose(*st.plan);
+        if (portal.read.shadow && !st.plan->rewritten && st.plan->statements.size() == 1) {
+          if (const auto params = protocol::decode_bind_params(body)) {
+            migration::ShadowJob job;
+            job.config_id = portal.read.config_id;
+            job.source_sql = st.text;
+            job.target_sql = st.plan->sql_target;
+            job.ordered = st.plan->statements[0].ordered;
+            const std::string& pt = st.param_types;  // int16 count + int32 oids
+            for (size_t k = 2; k + 4 <= pt.size(); k += 4) {
+              job.param_types.push_back(
+                  protocol::read_u32(reinterpret_cast<const uint8_t*>(pt.data()) + k));
+            }
+            for (size_t k = 0; k < params->values.size(); ++k) {
+              const auto& v = params->values[k];
+              job.params.push_back(v ? std::optional<std::string>(std::string(*v)) : std::nullopt);
+              job.param_formats.push_back(params->formats[k]);
+            }
+            observer_.shadow(std::move(job));
+          }
+        }
         if (portal.read.target) {
           // Its twin reading the target, prepared (again) on first use.
           const std::string alt = alt_name(stmt_name);

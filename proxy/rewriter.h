@@ -23,6 +23,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "migration/shadow.h"
 #include "protocol/frame_scanner.h"
 #include "protocol/message_splitter.h"
 #include "router/plan_cache.h"
@@ -50,6 +51,8 @@ class RewriteObserver {
   // A read of a switching migration stayed on the source because pgphase cannot redirect it.
   virtual void unroutable(std::string_view migration_id, std::string_view config_id,
                           std::string_view reason) = 0;
+  // A read to compare on both tables off the client's path (strategy shadow).
+  virtual void shadow(migration::ShadowJob job) = 0;
 };
 
 // Who the session is, for sticky and canary read switches.
@@ -93,6 +96,7 @@ class Rewriter {
   struct ReadChoice {
     bool read = false;
     bool target = false;
+    bool shadow = false;    // also compare this read on both tables (strategy shadow)
     std::string config_id;  // empty: not counted (cleanup/completed read the target always)
   };
   struct Portal {

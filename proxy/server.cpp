@@ -55,9 +55,10 @@ std::unique_ptr<asio::ssl::context> make_client_tls(const ProxyConfig& c) {
 
 struct Server::Impl {
   Impl(ProxyConfig c, MigrationSnapshotSource snapshots, FlagSink flags,
-       migration::ReadStats* stats)
+       migration::ReadStats* stats, migration::ShadowRunner* shadow_runner)
       : config(std::move(c)),
         read_stats(stats),
+        shadow(shadow_runner),
         migration_snapshot(std::move(snapshots)),
         flag_sink(std::move(flags)),
         workers_count(config.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
@@ -70,8 +71,9 @@ struct Server::Impl {
     if (migration_snapshot) {
       dual_write_families = std::make_unique<DualWriteFamilies>(metrics.registry());
       for (auto& w : workers) {
-        w->routing = std::make_unique<WorkerRouting>(migration_snapshot, kPlanCacheBytes,
-                                                     *dual_write_families, flag_sink, read_stats);
+        w->routing =
+            std::make_unique<WorkerRouting>(migration_snapshot, kPlanCacheBytes,
+                                            *dual_write_families, flag_sink, read_stats, shadow);
       }
     }
   }
@@ -84,6 +86,7 @@ struct Server::Impl {
 
   ProxyConfig config;
   migration::ReadStats* read_stats;
+  migration::ShadowRunner* shadow;
   MigrationSnapshotSource migration_snapshot;
   FlagSink flag_sink;
   std::unique_ptr<DualWriteFamilies> dual_write_families;
@@ -182,9 +185,9 @@ asio::awaitable<void> Server::Impl::drain() {
 }
 
 Server::Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot, FlagSink flag_sink,
-               migration::ReadStats* read_stats)
+               migration::ReadStats* read_stats, migration::ShadowRunner* shadow)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(migration_snapshot),
-                                   std::move(flag_sink), read_stats)) {}
+                                   std::move(flag_sink), read_stats, shadow)) {}
 Server::~Server() = default;
 
 admin::Metrics& Server::metrics() noexcept {

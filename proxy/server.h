@@ -16,14 +16,16 @@ class Metrics;
 
 namespace pgphase::migration {
 class ReadStats;
-}
+class ShadowRunner;
+}  // namespace pgphase::migration
 
 namespace pgphase::proxy {
 
 class Server {
  public:
   explicit Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot = {},
-                  FlagSink flag_sink = {}, migration::ReadStats* read_stats = nullptr);
+                  FlagSink flag_sink = {}, migration::ReadStats* read_stats = nullptr,
+                  migration::ShadowRunner* shadow = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

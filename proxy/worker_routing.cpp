@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "migration/read_stats.h"
+#include "migration/shadow.h"
 
 namespace pgphase::proxy {
 
@@ -67,12 +68,13 @@ DualWriteFamilies::DualWriteFamilies(prometheus::Registry& registry)
 
 WorkerRouting::WorkerRouting(MigrationSnapshotSource snapshots, size_t plan_cache_bytes,
                              DualWriteFamilies& families, FlagSink flag_sink,
-                             migration::ReadStats* read_stats)
+                             migration::ReadStats* read_stats, migration::ShadowRunner* shadow)
     : snapshots_(std::move(snapshots)),
       cache_(plan_cache_bytes),
       families_(families),
       flag_sink_(std::move(flag_sink)),
-      read_stats_(read_stats) {
+      read_stats_(read_stats),
+      shadow_(shadow) {
   hits_ = &families_.analysis.Add({{"result", "hit"}});
   misses_ = &families_.analysis.Add({{"result", "miss"}});
   seconds_ = &families_.analysis_seconds.Add({});
@@ -157,6 +159,10 @@ void WorkerRouting::unroutable(std::string_view migration_id, std::string_view c
       .Increment();
   if (read_stats_ != nullptr && !config_id.empty()) read_stats_->record_unroutable(config_id);
   log::debug("migration ", id, ": read kept on the source: ", reason);
+}
+
+void WorkerRouting::shadow(migration::ShadowJob job) {
+  if (shadow_ != nullptr) (void)shadow_->submit(std::move(job));
 }
 
 void WorkerRouting::analysed(bool cache_hit, uint64_t nanoseconds) {

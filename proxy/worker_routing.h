@@ -26,7 +26,8 @@ class Family;
 
 namespace pgphase::migration {
 class ReadStats;
-}
+class ShadowRunner;
+}  // namespace pgphase::migration
 
 namespace pgphase::proxy {
 
@@ -46,7 +47,8 @@ struct DualWriteFamilies {
 class WorkerRouting final : public RewriteObserver {
  public:
   WorkerRouting(MigrationSnapshotSource snapshots, size_t plan_cache_bytes,
-                DualWriteFamilies& families, FlagSink flag_sink, migration::ReadStats* read_stats);
+                DualWriteFamilies& families, FlagSink flag_sink, migration::ReadStats* read_stats,
+                migration::ShadowRunner* shadow);
 
   [[nodiscard]] std::shared_ptr<const router::RoutingTable> table_for(const std::string& database);
   [[nodiscard]] router::PlanCache& cache() noexcept { return cache_; }
@@ -59,6 +61,7 @@ class WorkerRouting final : public RewriteObserver {
   void read(std::string_view config_id, bool target, bool ok, uint64_t nanoseconds) override;
   void unroutable(std::string_view migration_id, std::string_view config_id,
                   std::string_view reason) override;
+  void shadow(migration::ShadowJob job) override;
 
  private:
   prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family,
@@ -70,6 +73,7 @@ class WorkerRouting final : public RewriteObserver {
   DualWriteFamilies& families_;
   FlagSink flag_sink_;
   migration::ReadStats* read_stats_;
+  migration::ShadowRunner* shadow_;
   std::unordered_map<std::string, prometheus::Histogram*> histograms_;
   uint64_t generation_ = static_cast<uint64_t>(-1);
   std::unordered_map<std::string, std::shared_ptr<const router::RoutingTable>> tables_;

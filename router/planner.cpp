@@ -324,6 +324,8 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
   }
   o.text = renamed_text(t, t.first, t.last, std::move(refs));
   o.kind = Outcome::kRead;
+  o.transform.ordered =
+      node.node_case == PG_QUERY__NODE__NODE_SELECT_STMT && node.select_stmt->n_sort_clause > 0;
   o.route = route;
   return o;
 }

@@ -30,6 +30,7 @@ struct ResultTransform {
   // A read of a migrating source that may go to the target: its side is the one chosen for the
   // whole text (QueryPlan::read_route's switch).
   bool read = false;
+  bool ordered = false;  // a read with a top-level ORDER BY (shadow comparisons keep order)
   // Dual-write bookkeeping (metrics): which migration this statement mirrors, and its operation.
   int16_t route = -1;  // index into RoutingTable::routes(), -1 none
 };
