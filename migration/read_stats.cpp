@@ -26,11 +26,11 @@ struct Hist {
   uint64_t errors = 0;
   double sum_ms = 0;
   std::array<uint32_t, kBuckets> buckets{};
-  void add(bool ok, double ms) {
+  void add(bool ok, double ms, size_t bucket) {
     ++statements;
     if (!ok) ++errors;
     sum_ms += ms;
-    ++buckets[bucket_of(ms)];
+    ++buckets[bucket];
   }
   void merge(const Hist& o) {
     statements += o.statements;
@@ -111,10 +111,11 @@ ReadStats::Config& ReadStats::config(std::string_view id) {
 
 void ReadStats::record(std::string_view config_id, bool target, bool ok, double ms) {
   const int64_t sec = now_second();
+  const size_t bucket = bucket_of(ms);  // outside the lock
   std::lock_guard lock(mu_);
   Config& c = config(config_id);
-  c.slot(sec).side[target ? 1 : 0].add(ok, ms);
-  c.total[target ? 1 : 0].add(ok, ms);
+  c.slot(sec).side[target ? 1 : 0].add(ok, ms, bucket);
+  c.total[target ? 1 : 0].add(ok, ms, bucket);
 }
 
 void ReadStats::record_shadow(std::string_view config_id, bool match, const std::string& query) {

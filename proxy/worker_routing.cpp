@@ -1,5 +1,7 @@
 #include "proxy/worker_routing.h"
 
+#include <chrono>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
@@ -87,9 +89,10 @@ std::shared_ptr<const router::RoutingTable> WorkerRouting::table_for(const std::
     tables_.clear();
     generation_ = snap->generation;
   }
-  auto& t = tables_[database];
-  if (t == nullptr) t = router::RoutingTable::build(*snap, database);
-  return t;
+  auto found = tables_.find(database);
+  if (found == tables_.end())
+    found = tables_.emplace(database, router::RoutingTable::build(*snap, database)).first;
+  return found->second;
 }
 
 prometheus::Counter& WorkerRouting::counter(prometheus::Family<prometheus::Counter>& family,
@@ -132,20 +135,25 @@ void WorkerRouting::flagged(std::string_view migration_id, std::string_view reas
 }
 
 void WorkerRouting::read(std::string_view config_id, bool target, bool ok, uint64_t nanoseconds) {
-  const std::string id(config_id);
-  const std::string side = target ? "target" : "source";
-  const std::string result = ok ? "ok" : "error";
-  counter(families_.reads, "rd\x1f" + id + "\x1f" + side + "\x1f" + result,
-          {{"config_id", id}, {"side", side}, {"result", result}})
-      .Increment();
-  auto& h = histograms_["h\x1f" + id + "\x1f" + side];
-  if (h == nullptr) {
-    h = &families_.read_latency.Add(
-        {{"config_id", id}, {"side", side}},
-        prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                0.1, 0.25, 0.5, 1, 2.5, 5});
+  // Per read: one lookup by view, no allocation (the label maps are built once per config).
+  auto it = read_metrics_.find(config_id);
+  if (it == read_metrics_.end()) {
+    const std::string id(config_id);
+    ReadMetrics m;
+    for (int side = 0; side < 2; ++side) {
+      const std::string s = side == 1 ? "target" : "source";
+      m.ok[side] = &families_.reads.Add({{"config_id", id}, {"side", s}, {"result", "ok"}});
+      m.error[side] = &families_.reads.Add({{"config_id", id}, {"side", s}, {"result", "error"}});
+      m.latency[side] = &families_.read_latency.Add(
+          {{"config_id", id}, {"side", s}},
+          prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                  0.1, 0.25, 0.5, 1, 2.5, 5});
+    }
+    it = read_metrics_.emplace(id, m).first;
   }
-  h->Observe(static_cast<double>(nanoseconds) / 1e9);
+  const int side = target ? 1 : 0;
+  (ok ? it->second.ok[side] : it->second.error[side])->Increment();
+  it->second.latency[side]->Observe(static_cast<double>(nanoseconds) / 1e9);
   if (read_stats_ != nullptr)
     read_stats_->record(config_id, target, ok, static_cast<double>(nanoseconds) / 1e6);
 }

@@ -3,6 +3,7 @@
 // dual-write counters sessions report to.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -74,7 +75,19 @@ class WorkerRouting final : public RewriteObserver {
   FlagSink flag_sink_;
   migration::ReadStats* read_stats_;
   migration::ShadowRunner* shadow_;
-  std::unordered_map<std::string, prometheus::Histogram*> histograms_;
+  struct ReadMetrics {
+    prometheus::Counter* ok[2];
+    prometheus::Counter* error[2];
+    prometheus::Histogram* latency[2];
+  };
+  struct ViewHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, ReadMetrics, ViewHash, std::equal_to<>> read_metrics_;
+
   uint64_t generation_ = static_cast<uint64_t>(-1);
   std::unordered_map<std::string, std::shared_ptr<const router::RoutingTable>> tables_;
   std::unordered_map<std::string, prometheus::Counter*> counters_;
