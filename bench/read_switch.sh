@@ -7,6 +7,9 @@
 #   switch 0%        pgphase with pgbench_accounts in read_switch, gradual at 0%
 #   switch 50%       ... at 50% (half of the reads rewritten to the copy)
 #   switch 100%      ... at 100%
+#   shadow 10%       a shadow switch at 10%: clients read the source, 10% of reads are compared
+#                    on both tables off the client's path (what cannot be compared in time is
+#                    dropped and counted)
 #
 # Rounds alternate the configurations; the report gives median TPS and the cost of routing and
 # rewriting relative to no-migration (target: at most 3%). A measurement, not a test.
@@ -110,6 +113,15 @@ done
 api POST /api/v1/switches \
   '{"config_id":"accounts_sw","table_name":"pgbench_accounts","migration_id":"accounts","strategy":"gradual","switch_percentage":0,"status":"inactive"}'
 api POST /api/v1/switches/accounts_sw/activate '{}'
+api POST /api/v1/switches \
+  '{"config_id":"accounts_shadow","table_name":"pgbench_accounts","migration_id":"accounts","strategy":"shadow","switch_percentage":0,"status":"inactive"}'
+ACTIVE=accounts_sw
+use_switch() { # CONFIG_ID: make it the active switch config of the migration
+  [ "$ACTIVE" = "$1" ] && return 0
+  api POST "/api/v1/switches/$ACTIVE/rollback" '{"reason":"bench"}'
+  api POST "/api/v1/switches/$1/activate" '{}'
+  ACTIVE=$1
+}
 
 run_pgbench() { # PORT -> tps
   local out
@@ -118,7 +130,7 @@ run_pgbench() { # PORT -> tps
   awk '/^tps = / { print $3; exit }' <<<"$out"
 }
 declare -A TPS
-CONFIGS=(plain no-migration "switch 0%" "switch 50%" "switch 100%")
+CONFIGS=(plain no-migration "switch 0%" "switch 50%" "switch 100%" "shadow 10%")
 for ((r = 1; r <= ROUNDS; r++)); do
   for cfg in "${CONFIGS[@]}"; do
     case $cfg in
@@ -127,7 +139,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
       "switch "*)
         pct=${cfg#switch }
         pct=${pct%\%}
+        use_switch accounts_sw
         api POST /api/v1/switches/accounts_sw/percentage "{\"percentage\":$pct,\"reason\":\"bench\"}" || true
+        tps=$(run_pgbench "$PORT_switch")
+        ;;
+      "shadow 10%")
+        use_switch accounts_shadow
+        api POST /api/v1/switches/accounts_shadow/percentage '{"percentage":10,"reason":"bench"}' || true
         tps=$(run_pgbench "$PORT_switch")
         ;;
     esac
@@ -150,4 +168,6 @@ for cfg in "${CONFIGS[@]}"; do
 done
 echo
 echo "share of routed reads answered by the copy over all switch runs: ${target_share}%"
+curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN_switch/api/v1/switches/accounts_shadow/analytics" |
+  python3 -c 'import json,sys; s=json.load(sys.stdin)["live"]["since_activation"]["shadow"]; print("shadow (last activation): %d compared, %d mismatches, %d dropped (queue full)" % (s["comparisons"], s["mismatches"], s["dropped"]))' || true
 echo "TPS per round: $(for c in "${CONFIGS[@]}"; do printf '%s [%s] ' "$c" "${TPS[$c]% }"; done)"

@@ -125,3 +125,19 @@ TEST_CASE("a healthy switch is not rolled back; a manual rollback reaches a seco
   CHECK(e.stack.api.post("/api/v1/switches/nope/check-rollback", "{}").status == 404);
   stop_pgphase(*second);
 }
+
+TEST_CASE("a consistency score below the threshold rolls the switch back") {
+  Env& e = env();
+  setup_switch(e, "rs_cons", "immediate", 100, {{"consistency_threshold", 0.99}});
+  insert_check(e.direct, "rs_cons_mig", 0.999);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  CHECK(status_of(e, "rs_cons_sw") == "active");  // healthy score: nothing happens
+  insert_check(e.direct, "rs_cons_mig", 0.95);
+  const auto took = time_until([&] { return status_of(e, "rs_cons_sw") == "rolled_back"; },
+                               std::chrono::seconds(5), std::chrono::milliseconds(50));
+  REQUIRE(took.has_value());
+  CHECK(*took < 1500);
+  CHECK(e.direct.scalar("SELECT count(*) FROM t_sys_migration_logs WHERE migration_id = "
+                        "'rs_cons_mig' AND message LIKE '%consistency score 0.95 below 0.99%'") ==
+        "1");
+}
