@@ -281,8 +281,24 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
       const MigrationRoute* r = route_of(&rv, &idx);
       if (r == nullptr || r->read_mode == ReadMode::kSource) return true;
       if (route < 0) route = idx;
-      if (!r->identity_map && why_not.empty())
-        why_not = "column_map renames or drops columns of " + r->source.table;
+      // A renaming column_map: the target is read through a derived table that gives its
+      // columns the source's names, in the source's order (PostgreSQL flattens it).
+      std::string mapped_select;
+      if (!r->identity_map) {
+        for (const auto& c : r->read_columns) {
+          if (c.to.empty()) {
+            if (why_not.empty())
+              why_not = "column_map drops column " + c.from + " of " + r->source.table;
+            break;
+          }
+          mapped_select += (mapped_select.empty() ? "(SELECT " : ", ") + quote_ident(c.to);
+          if (c.to != c.from) mapped_select += " AS " + quote_ident(c.from);
+        }
+        if (r->read_columns.empty() && why_not.empty())
+          why_not = "the columns of " + r->source.table + " are not known";
+        if (!rv.inh && why_not.empty()) why_not = "ONLY with a renaming column_map";
+        mapped_select += " FROM " + quote_table(r->target) + ")";
+      }
       const size_t at = t.at_offset(rv.location);
       if (at == kNone) {
         if (why_not.empty()) why_not = "could not locate a table reference";
@@ -291,7 +307,8 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
       const bool alias =
           rv.alias != nullptr && rv.alias->aliasname != nullptr && *rv.alias->aliasname != '\0';
       refs.push_back({at, t.name_end(at),
-                      quote_table(r->target) + (alias ? "" : " AS " + quote_ident(rv.relname))});
+                      (r->identity_map ? quote_table(r->target) : mapped_select) +
+                          (alias ? "" : " AS " + quote_ident(rv.relname))});
     } else if (is(m, pg_query__common_table_expr__descriptor)) {
       const auto& cte = reinterpret_cast<const PgQuery__CommonTableExpr&>(m);
       for (const auto& r : table_.routes()) {
@@ -301,6 +318,8 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
     } else if (is(m, pg_query__select_stmt__descriptor)) {
       if (reinterpret_cast<const PgQuery__SelectStmt&>(m).n_locking_clause > 0 && why_not.empty())
         why_not = "a locking read (FOR UPDATE/SHARE) stays with the writes on the source";
+    } else if (is(m, pg_query__range_table_sample__descriptor)) {
+      if (why_not.empty()) why_not = "TABLESAMPLE";  // cannot apply to a derived table
     } else if (is(m, pg_query__column_ref__descriptor)) {
       if (reinterpret_cast<const PgQuery__ColumnRef&>(m).n_fields >= 3 && why_not.empty())
         why_not = "a column reference qualified with a schema";

@@ -57,6 +57,10 @@ void compile_columns(MigrationRoute& r, const migration::Migration& m,
     r.problem = shape->problem;
     return;
   }
+  for (const auto& sc : shape->source_columns) {
+    const auto it = m.column_map.find(sc.name);
+    r.read_columns.push_back({sc.name, it == m.column_map.end() ? sc.name : it->second});
+  }
   auto mapped = [&](const std::string& source_col) -> std::string {
     const auto it = m.column_map.find(source_col);
     return it == m.column_map.end() ? source_col : it->second;

@@ -64,6 +64,9 @@ struct MigrationRoute {
   std::vector<ColumnPair> columns;
   std::vector<ColumnPair> key;  // source key column -> target key column
   bool identity_map = true;     // column_map renames or drops nothing
+  // Reads with a renaming column_map: every source column in order with its target column (""
+  // when dropped). Empty when the shape is unknown.
+  std::vector<ColumnPair> read_columns;
   // Non-empty: writes cannot be mirrored (the shape's problem, or a missing unique key).
   std::string problem;
   ReadMode read_mode = ReadMode::kSource;

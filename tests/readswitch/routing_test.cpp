@@ -185,3 +185,31 @@ TEST_CASE("canary: only listed applications read the target") {
   CHECK(prepared_reads(e, "rs_canary", 20, "application_name=canary-app") == 20);
   CHECK(prepared_reads(e, "rs_canary", 20, "application_name=other-app") == 0);
 }
+
+TEST_CASE("column_map: reads of renamed columns are redirected with the source's column names") {
+  Env& e = env();
+  e.direct.exec_ok(
+      "CREATE TABLE rs_map (id int PRIMARY KEY, side text, v int);"
+      "CREATE TABLE t_sys_rs_map (id int PRIMARY KEY, label text, v int);"
+      "INSERT INTO rs_map SELECT g, 'S', g FROM generate_series(1, 10) g;"
+      "INSERT INTO t_sys_rs_map SELECT g, 'T', g FROM generate_series(1, 10) g");
+  register_migration(e.stack.api, "rs_map_mig", "rs_map", "t_sys_rs_map",
+                     {{"column_map", json::object{{"side", "label"}}}});
+  advance_to(e.stack.api, "rs_map_mig", "read_switch");
+  register_switch(e.stack.api, "rs_map_sw", "rs_map", "rs_map_mig", {{"strategy", "immediate"}});
+  REQUIRE(e.stack.api.post("/api/v1/switches/rs_map_sw/activate", "{}").status == 200);
+  set_percentage(e.stack.api, "rs_map_sw", 100);
+  const it::PgConn c = e.proxied();
+  for (const bool extended : {false, true}) {
+    const std::string sql = "SELECT * FROM rs_map m WHERE m.side = 'T' AND id = 3";
+    const it::PgResult r = extended ? c.exec_params(sql, {}) : c.exec(sql);
+    INFO(r.describe());
+    REQUIRE(r.rows() == 1);
+    REQUIRE(r.cols() == 3);
+    CHECK(std::string(PQfname(r.get(), 1)) == "side");
+    CHECK(r.value(0, 1) == "T");
+  }
+  CHECK(c.scalar("SELECT rs_map.side FROM rs_map WHERE id = 4") == "T");
+  CHECK(c.scalar("SELECT count(*) FROM rs_map JOIN rs_map b USING (id) WHERE b.side = 'T'") ==
+        "10");
+}

@@ -224,3 +224,47 @@ TEST_CASE("completed: statements writing the source are redirected to the target
   p = plan(renamed, "UPDATE users SET name = 'x'");
   CHECK(p.sql.find("column_map renames or drops columns") != std::string::npos);
 }
+
+TEST_CASE("reads in read_switch: renamed to the target, or kept on the source with a reason") {
+  auto s = snapshot(migration::Phase::kReadSwitch);
+  migration::SwitchConfig sw;
+  sw.config_id = "users_sw";
+  sw.table_name = "users";
+  sw.migration_id = "users_mig";
+  sw.status = migration::SwitchStatus::kActive;
+  sw.switch_percentage = 50;
+  s.switches.push_back(sw);
+  auto p = plan(s, "SELECT u.name FROM users u JOIN orders o ON o.uid = u.id");
+  REQUIRE(p.routes_reads());
+  CHECK_FALSE(p.rewritten);
+  CHECK(p.sql_target ==
+        "SELECT u.name FROM \"public\".\"t_sys_users\" u JOIN orders o ON o.uid = u.id");
+  p = plan(s, "SELECT * FROM users ORDER BY id");
+  CHECK(p.sql_target == "SELECT * FROM \"public\".\"t_sys_users\" AS \"users\" ORDER BY id");
+  CHECK(p.statements[0].ordered);
+  for (const char* sql :
+       {"SELECT * FROM users FOR UPDATE", "WITH users AS (SELECT 1) SELECT * FROM users",
+        "SELECT public.users.id FROM public.users",
+        "SELECT * FROM users TABLESAMPLE SYSTEM (10)"}) {
+    INFO(sql);
+    p = plan(s, sql);
+    CHECK_FALSE(p.routes_reads());
+    CHECK(p.unroutable_routes.size() == 1);
+  }
+  // A renaming column_map reads the target through a derived table with the source's names.
+  const auto renamed = [] {
+    auto x = snapshot(migration::Phase::kReadSwitch, migration::ConsistencyLevel::kStrict,
+                      {{"name", "full_name"}});
+    migration::SwitchConfig sw2;
+    sw2.config_id = "users_sw";
+    sw2.table_name = "users";
+    sw2.migration_id = "users_mig";
+    sw2.status = migration::SwitchStatus::kActive;
+    x.switches.push_back(sw2);
+    return x;
+  }();
+  p = plan(renamed, "SELECT name FROM users WHERE id = $1");
+  CHECK(p.sql_target ==
+        "SELECT name FROM (SELECT \"id\", \"full_name\" AS \"name\", \"email\", \"created_at\" "
+        "FROM \"public\".\"t_sys_users\") AS \"users\" WHERE id = $1");
+}
