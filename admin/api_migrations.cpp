@@ -4,6 +4,7 @@
 
 #include "admin/api_common.h"
 #include "admin/routes.h"
+#include "migration/backfill.h"
 #include "migration/model.h"
 
 namespace pgphase::admin {
@@ -101,6 +102,53 @@ HttpResponse repair(const HttpRequest& request, AdminContext& ctx, const std::st
                                                 {"rows_deleted", r.deleted}});
 }
 
+migration::BackfillSettings backfill_settings(const boost::json::object& body) {
+  only_keys(body, {"batch_size", "max_rows_per_second", "throttle_query", "throttle_limit"});
+  migration::BackfillSettings s;
+  if (const auto v = opt_number(body, "batch_size")) s.batch_size = static_cast<int>(*v);
+  s.max_rows_per_second = opt_number(body, "max_rows_per_second");
+  if (const auto q = opt_string(body, "throttle_query")) s.throttle_query = *q;
+  s.throttle_limit = opt_number(body, "throttle_limit");
+  return s;
+}
+
+// Runs a backfill operation, mapping its errors to HTTP.
+template <class F>
+HttpResponse backfill_op(AdminContext& ctx, F&& f) {
+  if (ctx.backfill == nullptr) fail(503, "unavailable", "no control database configured");
+  try {
+    return json_response(200, f(*ctx.backfill));
+  } catch (const std::invalid_argument& e) {
+    fail(422, "unprocessable", e.what());
+  } catch (const std::out_of_range& e) {
+    fail(404, "not found", e.what());
+  } catch (const std::logic_error& e) {
+    fail(409, "conflict", e.what());
+  } catch (const std::exception& e) {
+    fail(503, "unavailable", std::string("control database: ") + e.what());
+  }
+}
+
+HttpResponse backfill(const HttpRequest& request, AdminContext& ctx, const std::string& id,
+                      const std::string& action) {
+  if (request.method == "GET" && action.empty())
+    return backfill_op(ctx, [&](migration::BackfillManager& b) { return b.progress(id); });
+  require_change(request, ctx, action.empty() ? "GET, POST" : "POST");
+  const auto body = parse_object(request, true);
+  if (action.empty()) {
+    const auto s = backfill_settings(body);
+    return backfill_op(ctx, [&](migration::BackfillManager& b) {
+      return b.start_backfill(id, s, actor_of(request));
+    });
+  }
+  if (action == "settings") {
+    const auto s = backfill_settings(body);
+    return backfill_op(ctx, [&](migration::BackfillManager& b) { return b.change(id, s); });
+  }
+  only_keys(body, {});
+  return backfill_op(ctx, [&](migration::BackfillManager& b) { return b.set_status(id, action); });
+}
+
 }  // namespace
 
 HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
@@ -115,6 +163,14 @@ HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
   if (rest.size() == 1) {
     if (!get) method_not_allowed("GET");
     return status(ctx, id);
+  }
+  if (rest.size() >= 2 && rest[1] == "backfill") {
+    if (rest.size() == 2) return backfill(request, ctx, id, "");
+    const std::string& sub_action = rest[2];
+    if (rest.size() == 3 && (sub_action == "pause" || sub_action == "resume" ||
+                             sub_action == "cancel" || sub_action == "settings"))
+      return backfill(request, ctx, id, sub_action);
+    fail(404, "not found", "no such endpoint: " + request.target);
   }
   if (rest.size() == 2) {
     const std::string& action = rest[1];

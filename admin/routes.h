@@ -11,6 +11,7 @@ namespace pgphase::migration {
 class ControlPlane;
 class ReadStats;
 class AutoRollback;
+class BackfillManager;
 }  // namespace pgphase::migration
 
 namespace pgphase::admin {
@@ -25,6 +26,7 @@ struct AdminContext {
   const AdminAuth* auth = nullptr;             // null: every mutation is refused with 401
   migration::ReadStats* read_stats = nullptr;  // live read-switch figures (analytics)
   migration::AutoRollback* auto_rollback = nullptr;  // check-rollback; null without control plane
+  migration::BackfillManager* backfill = nullptr;    // null without control plane
 };
 
 [[nodiscard]] HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx);

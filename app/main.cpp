@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "migration") return cli(pgphase::app::cli::migration_command, argc - 1, argv + 1);
   if (command == "switch") return cli(pgphase::app::cli::switch_command, argc - 1, argv + 1);
+  if (command == "backfill") return cli(pgphase::app::cli::backfill_command, argc - 1, argv + 1);
   try {
     if (command == "serve") return pgphase::app::serve_command(argc - 1, argv + 1);
     if (command == "version" || command == "--version") {

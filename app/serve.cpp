@@ -14,6 +14,7 @@
 #include "app/app_config.h"
 #include "common/log.h"
 #include "migration/auto_rollback.h"
+#include "migration/backfill.h"
 #include "migration/config_files.h"
 #include "migration/control_plane.h"
 #include "migration/read_stats.h"
@@ -111,6 +112,9 @@ int run(AppConfig config) {
   proxy::Server server(config.proxy, snapshots, flags, &read_stats, shadow.get());
   std::unique_ptr<migration::AutoRollback> auto_rollback;
   if (control) auto_rollback = std::make_unique<migration::AutoRollback>(*control, read_stats);
+  std::unique_ptr<migration::BackfillManager> backfill;
+  if (control)
+    backfill = std::make_unique<migration::BackfillManager>(config.control.dsn, *control);
 
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {
@@ -122,6 +126,7 @@ int run(AppConfig config) {
       control->start();
       auto_rollback->start();
       shadow->start();
+      backfill->start();
     } catch (const migration::ConfigFileError& e) {
       throw ConfigError(e.what());  // a bad --config-file is a configuration error (exit 2)
     }
@@ -134,7 +139,8 @@ int run(AppConfig config) {
     log::warn("admin API: $", config.admin.token_env, " is not set; every change is refused (401)");
   admin::AdminContext admin_ctx{server.metrics(), [&server] { return !server.shutting_down(); },
                                 control.get(),    &auth,
-                                &read_stats,      auto_rollback.get()};
+                                &read_stats,      auto_rollback.get(),
+                                backfill.get()};
   std::unique_ptr<AdminThread> admin_thread;
   try {
     admin_thread = std::make_unique<AdminThread>(
@@ -152,6 +158,7 @@ int run(AppConfig config) {
 
   const int rc = server.run();
   admin_thread->stop();
+  if (backfill) backfill->stop();
   if (shadow) shadow->stop();
   if (auto_rollback) auto_rollback->stop();
   if (control) control->stop();

@@ -3,24 +3,16 @@
 #include <boost/json.hpp>
 
 #include "migration/op_support.h"
+#include "migration/sql_text.h"
 
 namespace pgphase::migration {
 namespace {
-
 std::string ident(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
+  return quote_ident(s);
 }
-
 std::string table(std::string_view name) {
-  const QualifiedName q = qualify(name);
-  return ident(q.schema) + "." + ident(q.table);
+  return quote_table(name);
 }
-
 }  // namespace
 
 std::string repair_sql(const Migration& m, const TableShape& shape) {

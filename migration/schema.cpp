@@ -192,6 +192,32 @@ VALUES (3, 'eventual dual writes: t_sys_mirror_apply, t_sys_dual_write_logs.repa
 ON CONFLICT (version) DO NOTHING;
 )SQL";
 
+// Version 4: backfills. One row per migration: its settings (changeable while it runs), state and
+// checkpoint (the last copied key, written in the same transaction as the batch it ends).
+constexpr const char* kSchemaV4 = R"SQL(
+CREATE TABLE IF NOT EXISTS t_sys_backfills (
+  migration_id text PRIMARY KEY,
+  status text NOT NULL CHECK (status IN ('running', 'paused', 'cancelled', 'completed', 'failed')),
+  batch_size integer NOT NULL DEFAULT 1000 CHECK (batch_size BETWEEN 1 AND 1000000),
+  max_rows_per_second double precision NOT NULL DEFAULT 0 CHECK (max_rows_per_second >= 0),
+  throttle_query text NOT NULL DEFAULT '',
+  throttle_limit double precision NOT NULL DEFAULT 0,
+  last_key jsonb,
+  rows_copied bigint NOT NULL DEFAULT 0,
+  rows_inserted bigint NOT NULL DEFAULT 0,
+  total_estimate bigint NOT NULL DEFAULT 0,
+  error text NOT NULL DEFAULT '',
+  actor text NOT NULL DEFAULT '',
+  started_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz
+);
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (4, 't_sys_backfills')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
 // The columns pgphase reads and writes, per table (a table made by another tool may lack some).
 const std::map<std::string, std::set<std::string>>& required_columns() {
   static const std::map<std::string, std::set<std::string>> kColumns = {
@@ -271,6 +297,7 @@ int ensure_schema(pg::Connection& c) {
     if (version < 1) c.exec(kSchemaV1);
     if (version < 2) c.exec(kSchemaV2);
     if (version < 3) c.exec(kSchemaV3);
+    if (version < 4) c.exec(kSchemaV4);
     if (version == 0) {
       log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
                 kSchemaVersion, ")");

@@ -9,7 +9,7 @@
 namespace pgphase::migration {
 
 // 1: the manual's tables. 2: t_sys_migrations.unsupported_write_policy.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // The control database holds tables pgphase cannot use (a newer schema version, or t_sys_* tables
 // made by another tool without the columns pgphase needs).

@@ -118,11 +118,12 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
 
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM t_sys_schema_version") ==
-        "1,2,3");
+        "1,2,3,4");
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
             "WHERE tablename LIKE 't_sys_%'") ==
-        "t_sys_consistency_checks,t_sys_dual_write_logs,t_sys_migration_logs,t_sys_migrations,"
+        "t_sys_backfills,t_sys_consistency_checks,t_sys_dual_write_logs,t_sys_migration_logs,t_sys_"
+        "migrations,"
         "t_sys_read_switch_configs,t_sys_read_switch_history,t_sys_schema_version");
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
@@ -145,7 +146,7 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
   // Once more on the existing schema: nothing changes.
   auto c = started(config(dsn));
   CHECK(c->connected());
-  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "3");
+  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "4");
 }
 
 TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[schema]") {
@@ -162,7 +163,8 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
       "ALTER TABLE t_sys_migrations DROP COLUMN unsupported_write_policy; "
       "ALTER TABLE t_sys_dual_write_logs DROP COLUMN repaired_at; "
       "DROP FUNCTION t_sys_mirror_apply; "
-      "DELETE FROM t_sys_schema_version WHERE version IN (2, 3)",
+      "DROP TABLE t_sys_backfills; "
+      "DELETE FROM t_sys_schema_version WHERE version IN (2, 3, 4)",
       db);
   {
     auto b = started(config(dsn));
@@ -172,19 +174,19 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
     CHECK_FALSE(m->unsupported_write_policy.has_value());
     CHECK(sql(pg, db,
               "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
-              "t_sys_schema_version") == "1,2,3");
+              "t_sys_schema_version") == "1,2,3,4");
     CHECK(sql(pg, db, "SELECT count(*) FROM pg_proc WHERE proname = 't_sys_mirror_apply'") == "1");
     CHECK(sql(pg, db, "SELECT coalesce(unsupported_write_policy, 'NULL') FROM t_sys_migrations") ==
           "NULL");
     b->stop();
   }
-  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (4, 'future')", db);
+  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (5, 'future')", db);
   mig::ControlPlane c(config(dsn));
   try {
     c.start();
-    FAIL("start() accepted schema version 4");
+    FAIL("start() accepted schema version 5");
   } catch (const mig::SchemaError& e) {
-    CHECK_THAT(e.what(), Catch::Contains("schema version 4, newer than this pgphase understands"));
+    CHECK_THAT(e.what(), Catch::Contains("schema version 5, newer than this pgphase understands"));
   }
 }
 
