@@ -113,8 +113,10 @@ int run(AppConfig config) {
   std::unique_ptr<migration::AutoRollback> auto_rollback;
   if (control) auto_rollback = std::make_unique<migration::AutoRollback>(*control, read_stats);
   std::unique_ptr<migration::BackfillManager> backfill;
-  if (control)
-    backfill = std::make_unique<migration::BackfillManager>(config.control.dsn, *control);
+  if (control) {
+    backfill = std::make_unique<migration::BackfillManager>(config.control.dsn, *control,
+                                                            &server.metrics().registry());
+  }
 
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {

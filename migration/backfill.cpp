@@ -1,5 +1,9 @@
 #include "migration/backfill.h"
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <boost/json.hpp>
 #include <stdexcept>
 
@@ -121,8 +125,32 @@ std::string backfill_batch_sql(const Migration& m, const TableShape& shape) {
          json_keys + ")::text FROM batch b ORDER BY " + bkeys_desc + " LIMIT 1)";
 }
 
-BackfillManager::BackfillManager(std::string dsn, ControlPlane& control)
-    : dsn_(std::move(dsn)), control_(control) {}
+BackfillManager::BackfillManager(std::string dsn, ControlPlane& control,
+                                 prometheus::Registry* registry)
+    : dsn_(std::move(dsn)), control_(control) {
+  if (registry == nullptr) return;
+  copied_ = &prometheus::BuildGauge()
+                 .Name("pgphase_backfill_rows_copied")
+                 .Help("Rows the backfill has copied (read from the source), by migration")
+                 .Register(*registry);
+  estimated_ = &prometheus::BuildGauge()
+                    .Name("pgphase_backfill_rows_estimated")
+                    .Help("Rows in the source when the backfill started (PostgreSQL's estimate)")
+                    .Register(*registry);
+  running_gauge_ = &prometheus::BuildGauge()
+                        .Name("pgphase_backfill_running")
+                        .Help("1 while this pgphase runs the migration's backfill")
+                        .Register(*registry);
+}
+
+void BackfillManager::publish(const std::string& id, int64_t copied, int64_t estimate,
+                              bool running) {
+  if (copied_ == nullptr) return;
+  const std::map<std::string, std::string> labels{{"migration_id", id}};
+  if (copied >= 0) copied_->Add(labels).Set(static_cast<double>(copied));
+  if (estimate >= 0) estimated_->Add(labels).Set(static_cast<double>(estimate));
+  running_gauge_->Add(labels).Set(running ? 1 : 0);
+}
 
 BackfillManager::~BackfillManager() {
   stop();
@@ -189,6 +217,7 @@ void BackfillManager::scan_loop() {
 
 void BackfillManager::run(const std::string& id) {
   auto finish = [&] {
+    publish(id, -1, -1, false);
     std::lock_guard lock(mu_);
     running_[id] = false;
   };
@@ -276,11 +305,12 @@ void BackfillManager::run(const std::string& id) {
               "updated_at = now() WHERE migration_id = $1 AND status = 'running'",
               {id});
         } else {
-          c.exec(
+          const pg::Result p = c.exec(
               "UPDATE t_sys_backfills SET last_key = $2::jsonb, rows_copied = rows_copied + "
               "$3, rows_inserted = rows_inserted + $4, updated_at = now() WHERE "
-              "migration_id = $1",
+              "migration_id = $1 RETURNING rows_copied, total_estimate",
               {id, b.str(0, 2), std::to_string(read), std::to_string(inserted)});
+          if (p.rows() == 1) publish(id, std::stoll(p.str(0, 0)), std::stoll(p.str(0, 1)), true);
         }
         tx.commit();
       }

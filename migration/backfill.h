@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,12 @@
 namespace boost::json {
 class object;
 }
+namespace prometheus {
+class Registry;
+class Gauge;
+template <typename T>
+class Family;
+}  // namespace prometheus
 
 namespace pgphase::migration {
 
@@ -50,7 +57,9 @@ struct BackfillSettings {
 
 class BackfillManager {
  public:
-  BackfillManager(std::string dsn, ControlPlane& control);
+  // `registry` (optional) gets pgphase_backfill_rows_copied / _rows_estimated / _running gauges
+  // per migration, updated by the runner on this pgphase after every batch.
+  BackfillManager(std::string dsn, ControlPlane& control, prometheus::Registry* registry = nullptr);
   ~BackfillManager();
   BackfillManager(const BackfillManager&) = delete;
   BackfillManager& operator=(const BackfillManager&) = delete;
@@ -81,6 +90,10 @@ class BackfillManager {
   std::map<std::string, bool> running_;  // true while its thread works
   std::thread scanner_;
   std::mutex api_mu_;
+  prometheus::Family<prometheus::Gauge>* copied_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* estimated_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* running_gauge_ = nullptr;
+  void publish(const std::string& id, int64_t copied, int64_t estimate, bool running);
 };
 
 }  // namespace pgphase::migration

@@ -135,6 +135,10 @@ TEST_CASE("a backfill interrupted by a killed pgphase resumes from its checkpoin
   CHECK(num(st, "rows_inserted") == 20000);  // nothing copied twice
   CHECK(direct.scalar("SELECT started_at FROM t_sys_backfills") == started);
   CHECK(differences(direct, "rz", "t_sys_rz", "a, b, v") == 0);
+  const auto m = it::scrape_metrics(second->admin_port());
+  CHECK(m.value("pgphase_backfill_rows_copied", {{"migration_id", "rz_mig"}}).value_or(0) == 20000);
+  CHECK(m.value("pgphase_backfill_rows_estimated", {{"migration_id", "rz_mig"}}).value_or(0) > 0);
+  CHECK(m.value("pgphase_backfill_running", {{"migration_id", "rz_mig"}}).value_or(-1) == 0);
 
   // The CLI: status, and a new run that is paused, resumed and cancelled.
   const std::string url = "http://127.0.0.1:" + std::to_string(second->admin_port());
