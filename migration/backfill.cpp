@@ -71,7 +71,7 @@ void validate(const BackfillSettings& s) {
 
 }  // namespace
 
-std::string backfill_batch_sql(const Migration& m, const TableShape& shape) {
+std::string backfill_batch_sql(const Migration& m, const TableShape& shape, bool first) {
   if (!shape.problem.empty()) throw std::invalid_argument(shape.problem);
   if (shape.key_columns.empty()) throw std::invalid_argument(m.source_table + " has no key");
   const std::string src = quote_table(m.source_table);
@@ -105,16 +105,21 @@ std::string backfill_batch_sql(const Migration& m, const TableShape& shape) {
   for (const auto& k : shape.key_columns) {
     const std::string t = mapped(m, k);
     if (t.empty()) throw std::invalid_argument("key column " + k + " is dropped by column_map");
-    const bool first = skeys.empty();
-    skeys += (first ? "" : ", ") + std::string("s.") + quote_ident(k);
-    rkeys += (first ? "" : ", ") + std::string("r.") + quote_ident(k);
-    bkeys_desc += (first ? "" : ", ") + std::string("b.") + quote_ident(k) + " DESC";
-    tkeys += (first ? "" : ", ") + quote_ident(t);
-    json_keys += (first ? "" : ", ") + quote_literal_key(k) + ", b." + quote_ident(k);
+    const bool first_key = skeys.empty();
+    skeys += (first_key ? "" : ", ") + std::string("s.") + quote_ident(k);
+    // One scalar subquery per key column: a row comparison with parameters, which a btree
+    // index on the key serves as a range (a sublink returning a row would not be).
+    rkeys += (first_key ? "" : ", ") + std::string("(SELECT r.") + quote_ident(k) +
+             " FROM jsonb_populate_record(NULL::" + quote_table(m.source_table) + ", $1::jsonb) r)";
+    bkeys_desc += (first_key ? "" : ", ") + std::string("b.") + quote_ident(k) + " DESC";
+    tkeys += (first_key ? "" : ", ") + quote_ident(t);
+    json_keys += (first_key ? "" : ", ") + quote_literal_key(k) + ", b." + quote_ident(k);
   }
   return "WITH batch AS (SELECT " + batch_cols + " FROM " + src +
-         " s WHERE $1::jsonb IS NULL OR (" + skeys + ") > (SELECT " + rkeys +
-         " FROM jsonb_populate_record(NULL::" + src + ", $1::jsonb) r) ORDER BY " + skeys +
+         // The first batch has no lower bound ($1 is NULL; referenced so that its type is known).
+         " s WHERE " +
+         (first ? std::string("$1::jsonb IS NULL") : "(" + skeys + ") > (" + rkeys + ")") +
+         " ORDER BY " + skeys +
          " LIMIT $2 FOR SHARE OF s), "
          "ins AS (INSERT INTO " +
          dst + " (" + tcols + ") OVERRIDING SYSTEM VALUE SELECT " + bcols +
@@ -185,7 +190,9 @@ void BackfillManager::scan_loop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; })) return;
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || kick_; });
+      if (stop_) return;
+      kick_ = false;
       // Reap finished runners.
       for (auto it = runners_.begin(); it != runners_.end();) {
         if (!running_[it->first] && it->second.joinable()) {
@@ -283,7 +290,7 @@ void BackfillManager::run(const std::string& id) {
       }
       std::string sql;
       try {
-        sql = backfill_batch_sql(*m, *shape);
+        sql = backfill_batch_sql(*m, *shape, row.is_null(0, 5));
       } catch (const std::exception& e) {
         c.exec(
             "UPDATE t_sys_backfills SET status = 'failed', error = $2, finished_at = now(), "
@@ -346,7 +353,7 @@ json::object BackfillManager::start_backfill(const std::string& migration_id,
   const TableShape* shape = snap->shape_for(migration_id);
   if (shape == nullptr)
     throw std::logic_error("the tables of " + migration_id + " are not resolved");
-  (void)backfill_batch_sql(*m, *shape);  // refuses what cannot be copied (invalid_argument)
+  (void)backfill_batch_sql(*m, *shape, true);  // refuses what cannot be copied (invalid_argument)
   std::lock_guard lock(api_mu_);
   pg::Connection c = pg::Connection::open(dsn_, kConnectTimeout);
   const pg::Result existing =
@@ -380,6 +387,10 @@ json::object BackfillManager::start_backfill(const std::string& migration_id,
          s.max_rows_per_second ? pg::Param(std::to_string(*s.max_rows_per_second)) : pg::Param(),
          s.throttle_query ? pg::Param(*s.throttle_query) : pg::Param(),
          s.throttle_limit ? pg::Param(std::to_string(*s.throttle_limit)) : pg::Param()});
+  }
+  {
+    std::lock_guard kick(mu_);
+    kick_ = true;
   }
   cv_.notify_all();
   return progress_of(c.exec(kProgressSql, {migration_id}));

@@ -51,9 +51,10 @@ struct BackfillSettings {
   std::optional<double> throttle_limit;       // pause while the query's value is above it
 };
 
-// The statement copying one batch ($1: the last copied key as JSON, or NULL; $2: batch size);
-// returns rows read, rows inserted, and the batch's last key as JSON.
-[[nodiscard]] std::string backfill_batch_sql(const Migration& m, const TableShape& shape);
+// The statement copying one batch ($1: the last copied key as JSON, unused by the first batch;
+// $2: batch size); returns rows read, rows inserted, and the batch's last key as JSON.
+[[nodiscard]] std::string backfill_batch_sql(const Migration& m, const TableShape& shape,
+                                             bool first);
 
 class BackfillManager {
  public:
@@ -86,6 +87,7 @@ class BackfillManager {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool kick_ = false;  // a backfill was started here: scan now
   std::map<std::string, std::thread> runners_;
   std::map<std::string, bool> running_;  // true while its thread works
   std::thread scanner_;
