@@ -22,22 +22,10 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # shellcheck source=scripts/lib/pg.sh
 source scripts/lib/pg.sh
+# shellcheck source=scripts/lib/bench.sh
+source scripts/lib/bench.sh
 
-die() {
-  echo "bench/dual_write.sh: $*" >&2
-  exit 1
-}
-QUICK=0
-for arg in "$@"; do
-  case "$arg" in
-    --quick) QUICK=1 ;;
-    -h | --help)
-      awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
-      exit 0
-      ;;
-    *) die "unknown argument '$arg' (try --help)" ;;
-  esac
-done
+bench_parse_args "$@"
 if [ "$QUICK" = 1 ]; then
   DURATION=${BENCH_DURATION:-3}
   ROUNDS=${BENCH_ROUNDS:-1}
@@ -199,7 +187,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
 echo "## Dual-write benchmark: tpcb-like, $CLIENTS clients, -M $MODE, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
 echo

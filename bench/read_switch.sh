@@ -24,21 +24,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # shellcheck source=scripts/lib/pg.sh
 source scripts/lib/pg.sh
-die() {
-  echo "bench/read_switch.sh: $*" >&2
-  exit 1
-}
-QUICK=0
-for arg in "$@"; do
-  case "$arg" in
-    --quick) QUICK=1 ;;
-    -h | --help)
-      awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
-      exit 0
-      ;;
-    *) die "unknown argument '$arg' (try --help)" ;;
-  esac
-done
+# shellcheck source=scripts/lib/bench.sh
+source scripts/lib/bench.sh
+bench_parse_args "$@"
 if [ "$QUICK" = 1 ]; then DURATION=${BENCH_DURATION:-3}; ROUNDS=${BENCH_ROUNDS:-1}; else
   DURATION=${BENCH_DURATION:-10}; ROUNDS=${BENCH_ROUNDS:-5}; fi
 SCALE=${BENCH_SCALE:-10}
@@ -155,7 +143,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 target_share=$(curl -sS "http://127.0.0.1:$ADMIN_switch/metrics" |
   awk '/^pgphase_read_switch_statements_total/ && /side="target"/ { t += $2 } /^pgphase_read_switch_statements_total/ { a += $2 } END { if (a > 0) printf "%.1f", 100 * t / a; else print "n/a" }')
-median() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
 echo "## Read-switch benchmark: select-only, $CLIENTS clients, -M prepared, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
 echo

@@ -36,23 +36,11 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # shellcheck source=scripts/lib/pg.sh
 source scripts/lib/pg.sh
+# shellcheck source=scripts/lib/bench.sh
+source scripts/lib/bench.sh
 
-die() {
-  echo "bench/run.sh: $*" >&2
-  exit 1
-}
 
-QUICK=0
-for arg in "$@"; do
-  case "$arg" in
-    --quick) QUICK=1 ;;
-    -h | --help)
-      awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
-      exit 0
-      ;;
-    *) die "unknown argument '$arg' (try --help)" ;;
-  esac
-done
+bench_parse_args "$@"
 
 if [ "$QUICK" = 1 ]; then
   DURATION=${BENCH_DURATION:-3}

@@ -1,143 +1,11 @@
+// The planner: writes (dual-write rewrites, refusals), and assembling the text variants of a
+// plan. Reads are classified in read_planner.cpp.
 #include "router/planner.h"
 
-#include <pg_query/pg_query.pb-c.h>
-
-#include <algorithm>
-#include <optional>
-
-#include "router/dual_write_sql.h"
-#include "router/sql_tree.h"
+#include "router/planner_internal.h"
 
 namespace pgphase::router {
-namespace {
-
-constexpr size_t kNone = static_cast<size_t>(-1);
-
-bool is(const ProtobufCMessage& m, const ProtobufCMessageDescriptor& d) {
-  return m.descriptor == &d;
-}
-
-TableName name_of(const PgQuery__RangeVar& rv) {
-  return {rv.schemaname != nullptr ? rv.schemaname : "", rv.relname != nullptr ? rv.relname : ""};
-}
-
-// The statement text as tokens, with helpers to find clause keywords outside parentheses.
-struct Tokens {
-  std::string_view sql;
-  const std::vector<Token>& all;
-  size_t first = 0;  // [first, last) are this statement's tokens
-  size_t last = 0;
-
-  [[nodiscard]] std::string_view text(size_t from_tok, size_t to_tok) const {
-    if (from_tok >= to_tok) return {};
-    return sql.substr(all[from_tok].start, all[to_tok - 1].end - all[from_tok].start);
-  }
-  // First token of `kind` at parenthesis depth 0 in [from, last).
-  [[nodiscard]] size_t find0(size_t from, int32_t kind) const {
-    int depth = 0;
-    for (size_t i = from; i < last; ++i) {
-      const int32_t k = all[i].kind;
-      if (k == PG_QUERY__TOKEN__ASCII_40) ++depth;
-      if (k == PG_QUERY__TOKEN__ASCII_41) --depth;
-      if (depth == 0 && k == kind) return i;
-    }
-    return kNone;
-  }
-  [[nodiscard]] size_t at_offset(int32_t offset) const {
-    for (size_t i = first; i < last; ++i) {
-      if (all[i].start == offset) return i;
-    }
-    return kNone;
-  }
-  // The keyword that starts the INSERT/UPDATE/DELETE after a WITH clause: the first one at depth
-  // 0 that is not a CTE's name (a name is followed by AS or a column list).
-  [[nodiscard]] size_t main_keyword(int32_t kind) const {
-    for (size_t i = find0(first, kind); i != kNone; i = find0(i + 1, kind)) {
-      const bool names_cte = i + 1 < last && (all[i + 1].kind == PG_QUERY__TOKEN__AS ||
-                                              all[i + 1].kind == PG_QUERY__TOKEN__ASCII_40);
-      if (!names_cte) return i;
-    }
-    return kNone;
-  }
-  // The tokens of a relation name starting at token i: name [. name [. name]].
-  [[nodiscard]] size_t name_end(size_t i) const {
-    size_t j = i + 1;
-    while (j + 1 < last && all[j].kind == PG_QUERY__TOKEN__ASCII_46) j += 2;
-    return j;
-  }
-};
-
-// A run of tokens [from, to) replaced by `text` (a table name redirected to another table).
-struct Rename {
-  size_t from;
-  size_t to;
-  std::string text;
-};
-
-// Tokens [from, to) of `t` with the renamed runs that start inside replaced.
-std::string renamed_text(const Tokens& t, size_t from, size_t to, std::vector<Rename> renames) {
-  std::sort(renames.begin(), renames.end(),
-            [](const Rename& a, const Rename& b) { return a.from < b.from; });
-  std::string out;
-  size_t i = from;
-  for (const Rename& rn : renames) {
-    if (rn.from < i || rn.from >= to) continue;
-    out += t.text(i, rn.from);
-    if (rn.from > i) out += ' ';
-    out += rn.text;
-    i = rn.to;
-    if (i < to) out += ' ';
-  }
-  out += t.text(i, to);
-  return out;
-}
-
-struct Outcome {
-  enum Kind { kPass, kRewrite, kRefuse, kRead } kind = kPass;
-  std::string text;
-  ResultTransform transform;
-  std::string reason;  // kRefuse / flagged / unroutable read
-  int16_t route = -1;
-  int16_t unroutable = -1;  // a read that stays on the source although its route switches
-  // Runs of the client's text copied into `text` unchanged: {offset in text, offset in the
-  // client's text, length}, for mapping error positions back.
-  struct Fragment {
-    size_t at;
-    size_t from;
-    size_t length;
-  };
-  std::vector<Fragment> fragments;
-};
-
-class Planner {
- public:
-  Planner(const RoutingTable& table, std::string_view sql) : table_(table), sql_(sql) {}
-
-  QueryPlan run();
-
- private:
-  const MigrationRoute* route_of(const PgQuery__RangeVar* rv, int16_t* index) const {
-    if (rv == nullptr) return nullptr;
-    const MigrationRoute* r = table_.find_source(name_of(*rv));
-    if (r != nullptr && index != nullptr) *index = static_cast<int16_t>(r - table_.routes().data());
-    return r;
-  }
-  // Writes (INSERT/UPDATE/DELETE/MERGE/COPY FROM) below `root` that target a migrating table.
-  int count_writes(const ProtobufCMessage* root, int16_t* route) const;
-  Outcome classify(const PgQuery__RawStmt& raw, Tokens& t);
-  Outcome unsupported(int16_t route, std::string reason) const;
-  Outcome rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t);
-  Outcome rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t);
-  Outcome classify_read(const PgQuery__Node& node, Tokens& t);
-  const std::vector<Token>& tokens() {
-    if (!tokens_) tokens_ = scan_tokens(sql_);
-    return *tokens_;
-  }
-
-  const RoutingTable& table_;
-  std::string_view sql_;
-  std::optional<std::vector<Token>> tokens_;
-};
+namespace detail {
 
 int Planner::count_writes(const ProtobufCMessage* root, int16_t* route) const {
   int n = 0;
@@ -267,86 +135,6 @@ Outcome Planner::classify(const PgQuery__RawStmt& raw, Tokens& t) {
                        "a data-modifying statement nested in this one writes to a "
                        "migrating table");
   return classify_read(*node, t);
-}
-
-Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
-  std::vector<Rename> refs;
-  int16_t route = -1;
-  bool writes = false;
-  std::string why_not;
-  walk(reinterpret_cast<const ProtobufCMessage*>(&node), [&](const ProtobufCMessage& m) {
-    if (is(m, pg_query__range_var__descriptor)) {
-      const auto& rv = reinterpret_cast<const PgQuery__RangeVar&>(m);
-      int16_t idx = -1;
-      const MigrationRoute* r = route_of(&rv, &idx);
-      if (r == nullptr || r->read_mode == ReadMode::kSource) return true;
-      if (route < 0) route = idx;
-      // A renaming column_map: the target is read through a derived table that gives its
-      // columns the source's names, in the source's order (PostgreSQL flattens it).
-      std::string mapped_select;
-      if (!r->identity_map) {
-        for (const auto& c : r->read_columns) {
-          if (c.to.empty()) {
-            if (why_not.empty())
-              why_not = "column_map drops column " + c.from + " of " + r->source.table;
-            break;
-          }
-          mapped_select += (mapped_select.empty() ? "(SELECT " : ", ") + quote_ident(c.to);
-          if (c.to != c.from) mapped_select += " AS " + quote_ident(c.from);
-        }
-        if (r->read_columns.empty() && why_not.empty())
-          why_not = "the columns of " + r->source.table + " are not known";
-        if (!rv.inh && why_not.empty()) why_not = "ONLY with a renaming column_map";
-        mapped_select += " FROM " + quote_table(r->target) + ")";
-      }
-      const size_t at = t.at_offset(rv.location);
-      if (at == kNone) {
-        if (why_not.empty()) why_not = "could not locate a table reference";
-        return true;
-      }
-      const bool alias =
-          rv.alias != nullptr && rv.alias->aliasname != nullptr && *rv.alias->aliasname != '\0';
-      refs.push_back({at, t.name_end(at),
-                      (r->identity_map ? quote_table(r->target) : mapped_select) +
-                          (alias ? "" : " AS " + quote_ident(rv.relname))});
-    } else if (is(m, pg_query__common_table_expr__descriptor)) {
-      const auto& cte = reinterpret_cast<const PgQuery__CommonTableExpr&>(m);
-      for (const auto& r : table_.routes()) {
-        if (r.source.table == cte.ctename && why_not.empty())
-          why_not = "a WITH query is named like the migrating table " + r.source.table;
-      }
-    } else if (is(m, pg_query__select_stmt__descriptor)) {
-      if (reinterpret_cast<const PgQuery__SelectStmt&>(m).n_locking_clause > 0 && why_not.empty())
-        why_not = "a locking read (FOR UPDATE/SHARE) stays with the writes on the source";
-    } else if (is(m, pg_query__range_table_sample__descriptor)) {
-      if (why_not.empty()) why_not = "TABLESAMPLE";  // cannot apply to a derived table
-    } else if (is(m, pg_query__column_ref__descriptor)) {
-      if (reinterpret_cast<const PgQuery__ColumnRef&>(m).n_fields >= 3 && why_not.empty())
-        why_not = "a column reference qualified with a schema";
-    } else if (is(m, pg_query__insert_stmt__descriptor) ||
-               is(m, pg_query__update_stmt__descriptor) ||
-               is(m, pg_query__delete_stmt__descriptor) ||
-               is(m, pg_query__merge_stmt__descriptor)) {
-      writes = true;
-    }
-    return true;
-  });
-  if (refs.empty() || writes) return {};  // reads inside writes stay with the writes
-  Outcome o;
-  if (node.node_case != PG_QUERY__NODE__NODE_SELECT_STMT &&
-      node.node_case != PG_QUERY__NODE__NODE_EXPLAIN_STMT && why_not.empty())
-    why_not = "only SELECT and EXPLAIN are redirected";
-  if (!why_not.empty()) {
-    o.unroutable = route;
-    o.reason = std::move(why_not);
-    return o;
-  }
-  o.text = renamed_text(t, t.first, t.last, std::move(refs));
-  o.kind = Outcome::kRead;
-  o.transform.ordered =
-      node.node_case == PG_QUERY__NODE__NODE_SELECT_STMT && node.select_stmt->n_sort_clause > 0;
-  o.route = route;
-  return o;
 }
 
 Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
@@ -589,7 +377,7 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
   return o;
 }
 
-uint32_t chars(std::string_view s) {
+static uint32_t chars(std::string_view s) {
   uint32_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
   return n;
@@ -706,7 +494,7 @@ QueryPlan Planner::run() {
   return plan;
 }
 
-}  // namespace
+}  // namespace detail
 
 std::optional<uint32_t> QueryPlan::original_position(uint32_t rewritten_1based, bool target) const {
   const std::vector<TextSegment>& segments = target ? segments_target : this->segments;
@@ -727,7 +515,7 @@ std::optional<uint32_t> QueryPlan::original_position(uint32_t rewritten_1based, 
 }
 
 QueryPlan plan_query(const RoutingTable& table, std::string_view sql) {
-  return Planner(table, sql).run();
+  return detail::Planner(table, sql).run();
 }
 
 }  // namespace pgphase::router

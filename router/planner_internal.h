@@ -1,0 +1,149 @@
+// Internal to router/: the planner's pieces shared by planner.cpp (writes, assembly) and
+// read_planner.cpp (reads). Not for use outside router/.
+#pragma once
+
+#include <pg_query/pg_query.pb-c.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/dual_write_sql.h"
+#include "router/query_plan.h"
+#include "router/routing_table.h"
+#include "router/sql_tree.h"
+
+namespace pgphase::router::detail {
+
+constexpr size_t kNone = static_cast<size_t>(-1);
+
+inline bool is(const ProtobufCMessage& m, const ProtobufCMessageDescriptor& d) {
+  return m.descriptor == &d;
+}
+
+inline TableName name_of(const PgQuery__RangeVar& rv) {
+  return {rv.schemaname != nullptr ? rv.schemaname : "", rv.relname != nullptr ? rv.relname : ""};
+}
+
+// The statement text as tokens, with helpers to find clause keywords outside parentheses.
+struct Tokens {
+  std::string_view sql;
+  const std::vector<Token>& all;
+  size_t first = 0;  // [first, last) are this statement's tokens
+  size_t last = 0;
+
+  [[nodiscard]] std::string_view text(size_t from_tok, size_t to_tok) const {
+    if (from_tok >= to_tok) return {};
+    return sql.substr(all[from_tok].start, all[to_tok - 1].end - all[from_tok].start);
+  }
+  // First token of `kind` at parenthesis depth 0 in [from, last).
+  [[nodiscard]] size_t find0(size_t from, int32_t kind) const {
+    int depth = 0;
+    for (size_t i = from; i < last; ++i) {
+      const int32_t k = all[i].kind;
+      if (k == PG_QUERY__TOKEN__ASCII_40) ++depth;
+      if (k == PG_QUERY__TOKEN__ASCII_41) --depth;
+      if (depth == 0 && k == kind) return i;
+    }
+    return kNone;
+  }
+  [[nodiscard]] size_t at_offset(int32_t offset) const {
+    for (size_t i = first; i < last; ++i) {
+      if (all[i].start == offset) return i;
+    }
+    return kNone;
+  }
+  // The keyword that starts the INSERT/UPDATE/DELETE after a WITH clause: the first one at depth
+  // 0 that is not a CTE's name (a name is followed by AS or a column list).
+  [[nodiscard]] size_t main_keyword(int32_t kind) const {
+    for (size_t i = find0(first, kind); i != kNone; i = find0(i + 1, kind)) {
+      const bool names_cte = i + 1 < last && (all[i + 1].kind == PG_QUERY__TOKEN__AS ||
+                                              all[i + 1].kind == PG_QUERY__TOKEN__ASCII_40);
+      if (!names_cte) return i;
+    }
+    return kNone;
+  }
+  // The tokens of a relation name starting at token i: name [. name [. name]].
+  [[nodiscard]] size_t name_end(size_t i) const {
+    size_t j = i + 1;
+    while (j + 1 < last && all[j].kind == PG_QUERY__TOKEN__ASCII_46) j += 2;
+    return j;
+  }
+};
+
+// A run of tokens [from, to) replaced by `text` (a table name redirected to another table).
+struct Rename {
+  size_t from;
+  size_t to;
+  std::string text;
+};
+
+// Tokens [from, to) of `t` with the renamed runs that start inside replaced.
+inline std::string renamed_text(const Tokens& t, size_t from, size_t to,
+                                std::vector<Rename> renames) {
+  std::sort(renames.begin(), renames.end(),
+            [](const Rename& a, const Rename& b) { return a.from < b.from; });
+  std::string out;
+  size_t i = from;
+  for (const Rename& rn : renames) {
+    if (rn.from < i || rn.from >= to) continue;
+    out += t.text(i, rn.from);
+    if (rn.from > i) out += ' ';
+    out += rn.text;
+    i = rn.to;
+    if (i < to) out += ' ';
+  }
+  out += t.text(i, to);
+  return out;
+}
+
+struct Outcome {
+  enum Kind { kPass, kRewrite, kRefuse, kRead } kind = kPass;
+  std::string text;
+  ResultTransform transform;
+  std::string reason;  // kRefuse / flagged / unroutable read
+  int16_t route = -1;
+  int16_t unroutable = -1;  // a read that stays on the source although its route switches
+  // Runs of the client's text copied into `text` unchanged: {offset in text, offset in the
+  // client's text, length}, for mapping error positions back.
+  struct Fragment {
+    size_t at;
+    size_t from;
+    size_t length;
+  };
+  std::vector<Fragment> fragments;
+};
+
+class Planner {
+ public:
+  Planner(const RoutingTable& table, std::string_view sql) : table_(table), sql_(sql) {}
+
+  QueryPlan run();
+
+ private:
+  const MigrationRoute* route_of(const PgQuery__RangeVar* rv, int16_t* index) const {
+    if (rv == nullptr) return nullptr;
+    const MigrationRoute* r = table_.find_source(name_of(*rv));
+    if (r != nullptr && index != nullptr) *index = static_cast<int16_t>(r - table_.routes().data());
+    return r;
+  }
+  // Writes (INSERT/UPDATE/DELETE/MERGE/COPY FROM) below `root` that target a migrating table.
+  int count_writes(const ProtobufCMessage* root, int16_t* route) const;
+  Outcome classify(const PgQuery__RawStmt& raw, Tokens& t);
+  Outcome unsupported(int16_t route, std::string reason) const;
+  Outcome rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t);
+  Outcome rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t);
+  Outcome classify_read(const PgQuery__Node& node, Tokens& t);
+  const std::vector<Token>& tokens() {
+    if (!tokens_) tokens_ = scan_tokens(sql_);
+    return *tokens_;
+  }
+
+  const RoutingTable& table_;
+  std::string_view sql_;
+  std::optional<std::vector<Token>> tokens_;
+};
+
+}  // namespace pgphase::router::detail
