@@ -30,6 +30,8 @@ using Segments = std::vector<std::string>;
 
 HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest, AdminContext& ctx);
 HttpResponse handle_switches(const HttpRequest& request, const Segments& rest, AdminContext& ctx);
+HttpResponse handle_validations(const HttpRequest& request, const Segments& rest,
+                                AdminContext& ctx);
 
 // 401 unless the request carries the admin token.
 void require_auth(const HttpRequest& request, const AdminContext& ctx);

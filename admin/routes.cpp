@@ -18,6 +18,7 @@ HttpResponse route_api(const HttpRequest& request, const Segments& segments, Adm
   try {
     if (segments[2] == "migrations") return handle_migrations(request, rest, ctx);
     if (segments[2] == "switches") return handle_switches(request, rest, ctx);
+    if (segments[2] == "validations") return handle_validations(request, rest, ctx);
   } catch (const ApiError& e) {
     return e.response;
   }
@@ -35,7 +36,7 @@ bool may_block(const HttpRequest& request) {
   if (!url) return false;
   Segments s(url->segments().begin(), url->segments().end());
   if (!s.empty() && s.back().empty()) s.pop_back();
-  const bool list = s.size() == 3;
+  const bool list = s.size() == 3 && s[2] != "validations";
   const bool one_switch = s.size() == 4 && s[2] == "switches";
   return !(list || one_switch);
 }

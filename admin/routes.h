@@ -13,6 +13,9 @@ class ReadStats;
 class AutoRollback;
 class BackfillManager;
 }  // namespace pgphase::migration
+namespace pgphase::validator {
+class ValidationJobs;
+}
 
 namespace pgphase::admin {
 
@@ -27,6 +30,7 @@ struct AdminContext {
   migration::ReadStats* read_stats = nullptr;  // live read-switch figures (analytics)
   migration::AutoRollback* auto_rollback = nullptr;  // check-rollback; null without control plane
   migration::BackfillManager* backfill = nullptr;    // null without control plane
+  validator::ValidationJobs* validations = nullptr;  // null without control plane
 };
 
 [[nodiscard]] HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx);

@@ -84,5 +84,6 @@ void print_table(const std::vector<std::string>& header,
 int migration_command(int argc, char** argv);
 int switch_command(int argc, char** argv);
 int backfill_command(int argc, char** argv);
+int validate_command(int argc, char** argv);
 
 }  // namespace pgphase::app::cli

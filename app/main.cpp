@@ -1,5 +1,5 @@
 // pgphase command line. `pgphase serve` runs the proxy; `migration` and `switch` talk to a running
-// pgphase's admin API (later: validate, backfill, alerts).
+// pgphase's admin API; `validate` connects to the database itself.
 #include <boost/program_options/errors.hpp>
 #include <iostream>
 
@@ -15,6 +15,8 @@ constexpr const char* kUsage =
     "  serve       run the proxy (pgphase serve --help for its options)\n"
     "  migration   list|status|register|set-phase|enable-dual-write|disable-dual-write|rollback\n"
     "  switch      list|register|activate|update-percentage|analytics|rollback\n"
+    "  backfill    copy the existing source rows into the target (pgphase backfill --help)\n"
+    "  validate    compare source and target, report and repair differences\n"
     "  version     print the version\n"
     "`pgphase migration --help` and `pgphase switch --help` show their options; both talk to the\n"
     "admin API at --admin-url (default $PGPHASE_ADMIN_URL or http://127.0.0.1:8432) with the "
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
   if (command == "migration") return cli(pgphase::app::cli::migration_command, argc - 1, argv + 1);
   if (command == "switch") return cli(pgphase::app::cli::switch_command, argc - 1, argv + 1);
   if (command == "backfill") return cli(pgphase::app::cli::backfill_command, argc - 1, argv + 1);
+  if (command == "validate") return cli(pgphase::app::cli::validate_command, argc - 1, argv + 1);
   try {
     if (command == "serve") return pgphase::app::serve_command(argc - 1, argv + 1);
     if (command == "version" || command == "--version") {

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "migration/auto_rollback.h"
 #include "migration/backfill.h"
+#include "validator/validation_jobs.h"
 #include "migration/config_files.h"
 #include "migration/control_plane.h"
 #include "migration/read_stats.h"
@@ -118,6 +119,9 @@ int run(AppConfig config) {
                                                             &server.metrics().registry());
   }
 
+  std::unique_ptr<validator::ValidationJobs> validations;
+  if (control) validations = std::make_unique<validator::ValidationJobs>(config.control.dsn);
+
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {
     collector = std::make_shared<admin::MigrationCollector>(
@@ -142,7 +146,7 @@ int run(AppConfig config) {
   admin::AdminContext admin_ctx{server.metrics(), [&server] { return !server.shutting_down(); },
                                 control.get(),    &auth,
                                 &read_stats,      auto_rollback.get(),
-                                backfill.get()};
+                                backfill.get(),   validations.get()};
   std::unique_ptr<AdminThread> admin_thread;
   try {
     admin_thread = std::make_unique<AdminThread>(
@@ -161,6 +165,7 @@ int run(AppConfig config) {
   const int rc = server.run();
   admin_thread->stop();
   if (backfill) backfill->stop();
+  validations.reset();
   if (shadow) shadow->stop();
   if (auto_rollback) auto_rollback->stop();
   if (control) control->stop();

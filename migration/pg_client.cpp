@@ -232,6 +232,36 @@ Result Connection::exec(const std::string& sql, const std::vector<Param>& params
   return Result(r);
 }
 
+void Connection::send(const std::string& sql, const std::vector<Param>& params) {
+  if (!c_) throw PgError("08003", "not connected", true);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryParams(c_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                        values.data(), nullptr, nullptr, 0) != 1)
+    fail(nullptr);
+}
+
+Result Connection::receive() {
+  if (!c_) throw PgError("08003", "not connected", true);
+  // The last result of the statement wins; an error result is kept over later ones.
+  PGresult* last = nullptr;
+  bool failed = false;
+  while (PGresult* r = PQgetResult(c_.get())) {
+    const ExecStatusType st = PQresultStatus(r);
+    const bool bad = st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+    if (failed && !bad) {
+      PQclear(r);
+      continue;
+    }
+    if (last != nullptr) PQclear(last);
+    last = r;
+    failed = failed || bad;
+  }
+  if (last == nullptr || failed) fail(last);
+  return Result(last);
+}
+
 std::string Connection::error_message() const {
   return c_ ? clean(PQerrorMessage(c_.get())) : "not connected";
 }

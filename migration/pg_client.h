@@ -92,6 +92,11 @@ class Connection {
   // One statement with text parameters ($1, $2, ...; none: may be several statements). Throws
   // PgError unless it succeeded.
   Result exec(const std::string& sql, const std::vector<Param>& params = {});
+  // The same in two halves, so that one thread can keep statements running on several
+  // connections at once: send() dispatches (throws PgError if it cannot), receive() waits for the
+  // statement's result (throws PgError unless it succeeded).
+  void send(const std::string& sql, const std::vector<Param>& params = {});
+  Result receive();
 
   // LISTEN support: reads what the socket has (false when the connection broke), then the
   // notifications received so far.

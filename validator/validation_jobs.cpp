@@ -1,0 +1,154 @@
+#include "validator/validation_jobs.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "common/log.h"
+#include "migration/pg_client.h"
+#include "migration/store.h"
+#include "validator/validator.h"
+
+namespace pgphase::validator {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr std::size_t kKeptJobs = 200;
+
+pg::Connection open(const std::string& dsn) {
+  return pg::Connection::open(dsn, kConnectTimeout);
+}
+
+// Fills the request's tables, key and column_map from its migration.
+void resolve_migration(pg::Connection& c, ValidationRequest& r) {
+  if (r.migration_id.empty()) return;
+  const auto m = migration::store::find_migration(c, r.migration_id, false);
+  if (!m) throw ValidationNotFound("no migration " + r.migration_id);
+  r.spec.source_table = m->source_table;
+  r.spec.target_table = m->target_table;
+  r.spec.key_columns = m->key_columns;
+  r.spec.column_map = m->column_map;
+}
+
+}  // namespace
+
+ValidationJobs::ValidationJobs(std::string dsn) : dsn_(std::move(dsn)) {}
+
+ValidationJobs::~ValidationJobs() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads)
+    if (t.joinable()) t.join();
+}
+
+json::object ValidationJobs::start(ValidationRequest request) {
+  {
+    pg::Connection a = open(dsn_);
+    pg::Connection b = open(dsn_);
+    resolve_migration(a, request);
+    if (request.spec.source_table.empty() || request.spec.target_table.empty())
+      throw ValidationInvalid("give migration_id, or source_table and target_table");
+    try {
+      (void)describe_pair(a, b, request.spec);
+    } catch (const std::invalid_argument& e) {
+      throw ValidationInvalid(e.what());
+    }
+  }
+  const std::string id = new_check_id();
+  auto job = std::make_shared<Job>();
+  std::lock_guard lock(mu_);
+  // Forget the oldest finished jobs beyond kKeptJobs (their reports stay in the table).
+  for (auto it = jobs_.begin(); jobs_.size() >= kKeptJobs && it != jobs_.end();)
+    it = it->second->status != "running" ? jobs_.erase(it) : std::next(it);
+  jobs_[id] = job;
+  json::object out{{"validation_id", id},
+                   {"status", "running"},
+                   {"level", to_string(request.level)},
+                   {"source_table", request.spec.source_table},
+                   {"target_table", request.spec.target_table}};
+  threads_.emplace_back([this, id, request = std::move(request)]() mutable { run(id, request); });
+  return out;
+}
+
+void ValidationJobs::run(std::string id, ValidationRequest request) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard lock(mu_);
+    job = jobs_[id];
+  }
+  try {
+    pg::Connection source = open(dsn_);
+    pg::Connection target = open(dsn_);
+    Report report;
+    report.check_id = id;
+    Options o;
+    o.level = request.level;
+    o.sample_size = request.sample_size;
+    o.same_database = true;
+    o.migration_id = request.migration_id;
+    validate(source, target, request.spec, o, report);
+    if (request.repair || request.dry_run)
+      report.repair =
+          repair(source, target, request.spec, report, request.dry_run || !request.repair, true);
+    store_report(source, report);
+    log::info("validation ", id, " of ", report.source_table, " -> ", report.target_table, " (",
+              to_string(report.level), "): score ", report.consistency_score, ", ",
+              report.differences_count(), " differences");
+    std::lock_guard lock(mu_);
+    job->report = summary_json(report);
+    job->status = "completed";
+  } catch (const std::exception& e) {
+    log::warn("validation ", id, " failed: ", e.what());
+    std::lock_guard lock(mu_);
+    job->status = "failed";
+    job->error = e.what();
+  }
+}
+
+json::object ValidationJobs::get(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    const auto it = jobs_.find(id);
+    if (it != jobs_.end()) {
+      json::object o{{"validation_id", id}, {"status", it->second->status}};
+      if (!it->second->error.empty()) o["error"] = it->second->error;
+      if (it->second->report) o["report"] = *it->second->report;
+      return o;
+    }
+  }
+  pg::Connection c = open(dsn_);
+  const pg::Result r = c.exec(
+      "SELECT coalesce(report::text, '{}') FROM t_sys_consistency_checks WHERE check_id = $1",
+      {id});
+  if (r.rows() == 0) throw ValidationNotFound("no validation " + id);
+  return {{"validation_id", id}, {"status", "completed"}, {"report", json::parse(r.str(0, 0))}};
+}
+
+json::array ValidationJobs::list(int limit) {
+  pg::Connection c = open(dsn_);
+  const pg::Result r = c.exec(
+      "SELECT check_id, coalesce(migration_id, ''), source_table, target_table, level, "
+      "consistency_score, total_records, differences_count, "
+      "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+      "FROM t_sys_consistency_checks ORDER BY created_at DESC, check_id DESC LIMIT $1",
+      {pg::param(static_cast<int64_t>(std::clamp(limit, 1, 1000)))});
+  json::array out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back(json::object{{"validation_id", r.str(i, 0)},
+                               {"migration_id", r.str(i, 1)},
+                               {"source_table", r.str(i, 2)},
+                               {"target_table", r.str(i, 3)},
+                               {"level", r.str(i, 4)},
+                               {"consistency_score", r.float64(i, 5)},
+                               {"total_records", r.int64(i, 6)},
+                               {"differences_count", r.int64(i, 7)},
+                               {"created_at", r.str(i, 8)}});
+  return out;
+}
+
+}  // namespace pgphase::validator

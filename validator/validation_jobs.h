@@ -1,0 +1,68 @@
+// Validations run inside pgphase (POST /api/v1/validations): each on its own thread with its own
+// two connections to the control database (where the migrating tables live), stored in
+// t_sys_consistency_checks when done. Running and failed validations are kept in memory (this
+// pgphase answers for them); finished ones are read back from the table by any pgphase.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "validator/report.h"
+#include "validator/table_pair.h"
+
+namespace pgphase::validator {
+
+struct ValidationRequest {
+  std::string migration_id;  // or the tables
+  PairSpec spec;
+  Level level = Level::kBasic;
+  int sample_size = 1000;
+  bool repair = false;
+  bool dry_run = false;
+};
+
+// Thrown by start()/get(): bad request (422) and unknown migration or validation (404).
+struct ValidationInvalid : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+struct ValidationNotFound : std::out_of_range {
+  using std::out_of_range::out_of_range;
+};
+
+class ValidationJobs {
+ public:
+  explicit ValidationJobs(std::string dsn);
+  ~ValidationJobs();  // waits for running validations
+  ValidationJobs(const ValidationJobs&) = delete;
+  ValidationJobs& operator=(const ValidationJobs&) = delete;
+
+  // Checks the request against the catalog (tables, key, column_map), then starts it; answers
+  // {validation_id, status: "running", ...}.
+  boost::json::object start(ValidationRequest request);
+  // {validation_id, status: running|completed|failed, error?, report?}.
+  boost::json::object get(const std::string& id);
+  // The latest stored checks (summary fields only), newest first.
+  boost::json::array list(int limit);
+
+ private:
+  struct Job {
+    std::string status = "running";
+    std::string error;
+    std::optional<boost::json::object> report;
+  };
+  void run(std::string id, ValidationRequest request);
+
+  std::string dsn_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace pgphase::validator
