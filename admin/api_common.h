@@ -6,6 +6,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <initializer_list>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,12 @@ HttpResponse handle_migrations(const HttpRequest& request, const Segments& rest,
 HttpResponse handle_switches(const HttpRequest& request, const Segments& rest, AdminContext& ctx);
 HttpResponse handle_validations(const HttpRequest& request, const Segments& rest,
                                 AdminContext& ctx);
+HttpResponse handle_alerts(const HttpRequest& request, const Segments& rest, AdminContext& ctx);
+HttpResponse handle_alert_rules(const HttpRequest& request, const Segments& rest,
+                                AdminContext& ctx);
+HttpResponse handle_silences(const HttpRequest& request, const Segments& rest, AdminContext& ctx);
+HttpResponse handle_alert_channels(const HttpRequest& request, const Segments& rest,
+                                   AdminContext& ctx);
 
 // 401 unless the request carries the admin token.
 void require_auth(const HttpRequest& request, const AdminContext& ctx);
@@ -71,6 +78,23 @@ auto parse_model(const HttpRequest& request, Parse parse) {
 
 // Answers.
 HttpResponse json_response(unsigned status, const boost::json::value& v);
+// `status` with f()'s JSON; the errors of the backfill, validation and alerting services mapped
+// to HTTP: std::invalid_argument 422, std::out_of_range 404, other std::logic_error 409 (refused
+// in the current state), any other std::exception 503 (the control database).
+template <class F>
+HttpResponse answer(unsigned status, F&& f) {
+  try {
+    return json_response(status, f());
+  } catch (const std::invalid_argument& e) {
+    fail(422, "invalid value", e.what());
+  } catch (const std::out_of_range& e) {
+    fail(404, "not found", e.what());
+  } catch (const std::logic_error& e) {
+    fail(409, "conflict", e.what());
+  } catch (const std::exception& e) {
+    fail(503, "unavailable", std::string("control database: ") + e.what());
+  }
+}
 [[noreturn]] void fail_op(const migration::OpError& e);
 template <class T>
 T take(migration::OpResult<T> r) {

@@ -116,17 +116,7 @@ migration::BackfillSettings backfill_settings(const boost::json::object& body) {
 template <class F>
 HttpResponse backfill_op(AdminContext& ctx, F&& f) {
   if (ctx.backfill == nullptr) fail(503, "unavailable", "no control database configured");
-  try {
-    return json_response(200, f(*ctx.backfill));
-  } catch (const std::invalid_argument& e) {
-    fail(422, "unprocessable", e.what());
-  } catch (const std::out_of_range& e) {
-    fail(404, "not found", e.what());
-  } catch (const std::logic_error& e) {
-    fail(409, "conflict", e.what());
-  } catch (const std::exception& e) {
-    fail(503, "unavailable", std::string("control database: ") + e.what());
-  }
+  return answer(200, [&] { return f(*ctx.backfill); });
 }
 
 HttpResponse backfill(const HttpRequest& request, AdminContext& ctx, const std::string& id,

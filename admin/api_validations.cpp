@@ -53,15 +53,7 @@ validator::ValidationRequest request_of(const json::object& body) {
 template <class F>
 HttpResponse jobs_op(AdminContext& ctx, unsigned status, F&& f) {
   if (ctx.validations == nullptr) fail(503, "unavailable", "no control database configured");
-  try {
-    return json_response(status, f(*ctx.validations));
-  } catch (const validator::ValidationInvalid& e) {
-    fail(422, "invalid value", e.what());
-  } catch (const validator::ValidationNotFound& e) {
-    fail(404, "not found", e.what());
-  } catch (const std::exception& e) {
-    fail(503, "unavailable", std::string("control database: ") + e.what());
-  }
+  return answer(status, [&] { return f(*ctx.validations); });
 }
 
 }  // namespace

@@ -19,6 +19,10 @@ HttpResponse route_api(const HttpRequest& request, const Segments& segments, Adm
     if (segments[2] == "migrations") return handle_migrations(request, rest, ctx);
     if (segments[2] == "switches") return handle_switches(request, rest, ctx);
     if (segments[2] == "validations") return handle_validations(request, rest, ctx);
+    if (segments[2] == "alerts") return handle_alerts(request, rest, ctx);
+    if (segments[2] == "alert-rules") return handle_alert_rules(request, rest, ctx);
+    if (segments[2] == "silences") return handle_silences(request, rest, ctx);
+    if (segments[2] == "alert-channels") return handle_alert_channels(request, rest, ctx);
   } catch (const ApiError& e) {
     return e.response;
   }
@@ -36,7 +40,10 @@ bool may_block(const HttpRequest& request) {
   if (!url) return false;
   Segments s(url->segments().begin(), url->segments().end());
   if (!s.empty() && s.back().empty()) s.pop_back();
-  const bool list = s.size() == 3 && s[2] != "validations";
+  // Alerting and validation GETs read the control database.
+  const bool db = s.size() >= 3 && (s[2] == "validations" || s[2] == "alerts" ||
+                                     s[2] == "alert-rules" || s[2] == "silences");
+  const bool list = s.size() == 3 && !db;
   const bool one_switch = s.size() == 4 && s[2] == "switches";
   return !(list || one_switch);
 }

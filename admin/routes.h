@@ -16,6 +16,9 @@ class BackfillManager;
 namespace pgphase::validator {
 class ValidationJobs;
 }
+namespace pgphase::alerting {
+class Alerting;
+}
 
 namespace pgphase::admin {
 
@@ -31,6 +34,7 @@ struct AdminContext {
   migration::AutoRollback* auto_rollback = nullptr;  // check-rollback; null without control plane
   migration::BackfillManager* backfill = nullptr;    // null without control plane
   validator::ValidationJobs* validations = nullptr;  // null without control plane
+  alerting::Alerting* alerting = nullptr;            // null without control plane
 };
 
 [[nodiscard]] HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx);

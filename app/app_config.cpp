@@ -60,6 +60,12 @@ bool apply_app_key(AppConfig& c, std::string_view key, const json::value& v) {
   } else if (key == "state_reload_interval_ms") {
     c.control.reload_interval_seconds =
         static_cast<double>(as_positive(v, key, 3'600'000)) / 1000.0;
+  } else if (key == "alert_interval_ms") {
+    c.alerts.interval_ms = static_cast<int>(as_positive(v, key, 3'600'000));
+  } else if (key == "alert_resolve_after_ms") {
+    c.alerts.resolve_after_ms = static_cast<int>(as_positive(v, key, 86'400'000));
+  } else if (key == "alert_retry_base_ms") {
+    c.alerts.retry_base_ms = static_cast<int>(as_positive(v, key, 600'000));
   } else if (key == "max_check_age_seconds") {
     c.control.max_check_age_seconds = static_cast<double>(as_positive(v, key, 365LL * 86400));
   } else {

@@ -18,7 +18,15 @@ struct AdminSettings {
   std::string token_env = "PGPHASE_ADMIN_TOKEN";  // environment variable holding the bearer token
 };
 
+// The alert evaluator's timing (alerting/engine.h).
+struct AlertSettings {
+  int interval_ms = 1000;        // evaluation round
+  int resolve_after_ms = 30000;  // a cleared condition resolves its alert after this
+  int retry_base_ms = 1000;      // notification retries after 1x, 2x, 4x this
+};
+
 struct AppConfig {
+  AlertSettings alerts;
   proxy::ProxyConfig proxy;
   migration::ControlConfig control;  // control.dsn empty: plain pass-through, no control plane
   AdminSettings admin;

@@ -1,14 +1,5 @@
 #include "app/cli_common.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
@@ -17,23 +8,20 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "common/http_client.h"
+
 #include <pwd.h>
 #include <unistd.h>
 
 namespace pgphase::app::cli {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
-using tcp = asio::ip::tcp;
 
 namespace {
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 // Changes wait on the control database; the server bounds that itself.
 constexpr auto kAnswerTimeout = std::chrono::seconds(60);
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -44,38 +32,6 @@ std::string trim(std::string s) {
   const auto first = s.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return {};
   return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
-
-struct Exchange {
-  std::string host, port;
-  http::request<http::string_body> req;
-  http::response<http::string_body> res;
-  std::string failure;  // why the API could not be reached
-};
-
-asio::awaitable<void> exchange(Exchange& x) {
-  auto ex = co_await asio::this_coro::executor;
-  tcp::resolver resolver(ex);
-  auto [rec, results] = co_await resolver.async_resolve(x.host, x.port, use_nothrow);
-  if (rec) {
-    x.failure = "cannot resolve " + x.host + ": " + rec.message();
-    co_return;
-  }
-  beast::tcp_stream stream(ex);
-  stream.expires_after(kConnectTimeout);
-  auto [cec, ep] = co_await stream.async_connect(results, use_nothrow);
-  if (cec) {
-    x.failure = "cannot connect to " + x.host + ":" + x.port + ": " + cec.message();
-    co_return;
-  }
-  stream.expires_after(kAnswerTimeout);
-  auto [wec, wn] = co_await http::async_write(stream, x.req, use_nothrow);
-  beast::flat_buffer buffer;
-  beast::error_code ec = wec;
-  if (!ec) std::tie(ec, wn) = co_await http::async_read(stream, buffer, x.res, use_nothrow);
-  if (ec) x.failure = "no answer from " + x.host + ":" + x.port + ": " + ec.message();
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 }  // namespace
@@ -97,8 +53,9 @@ AdminClient::AdminClient(const std::string& admin_url, std::string token, std::s
   while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
 }
 
-Answer AdminClient::get(std::initializer_list<std::string_view> segments) const {
-  return request(false, segments, {});
+Answer AdminClient::get(std::initializer_list<std::string_view> segments,
+                        const std::string& query) const {
+  return request(false, segments, {}, query);
 }
 
 Answer AdminClient::post(std::initializer_list<std::string_view> segments,
@@ -107,33 +64,29 @@ Answer AdminClient::post(std::initializer_list<std::string_view> segments,
 }
 
 Answer AdminClient::request(bool post, std::initializer_list<std::string_view> segments,
-                            const std::string& body) const {
+                            const std::string& body, const std::string& query) const {
   std::string target = prefix_ + "/api/v1";
   for (const auto s : segments)
     target += "/" + boost::urls::encode(s, boost::urls::unreserved_chars);
-  Exchange x{host_, port_, {post ? http::verb::post : http::verb::get, target, 11}, {}, {}};
-  x.req.set(http::field::host, host_header_);
-  x.req.set(http::field::user_agent, "pgphase-cli");
-  x.req.set(http::field::accept, "application/json");
-  if (!token_.empty()) x.req.set(http::field::authorization, "Bearer " + token_);
-  if (!actor_.empty()) x.req.set("X-PGPhase-Actor", actor_);
+  if (!query.empty()) target += "?" + query;
+  http_client::Request req;
+  req.method = post ? "POST" : "GET";
+  req.url = "http://" + host_header_ + target;
+  req.headers = {{"Accept", "application/json"}, {"User-Agent", "pgphase-cli"}};
+  if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
+  if (!actor_.empty()) req.headers.emplace_back("X-PGPhase-Actor", actor_);
   if (post) {
-    x.req.set(http::field::content_type, "application/json");
-    x.req.body() = body;
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = body;
   }
-  x.req.keep_alive(false);
-  x.req.prepare_payload();
-
-  asio::io_context ioc;
-  std::exception_ptr failed;
-  asio::co_spawn(ioc, exchange(x), [&failed](std::exception_ptr e) { failed = e; });
-  ioc.run();
-  if (failed) std::rethrow_exception(failed);
-  if (!x.failure.empty()) throw Unreachable(x.failure);
+  req.connect_timeout = kConnectTimeout;
+  req.answer_timeout = kAnswerTimeout;
+  http_client::Response res = http_client::send(req);
+  if (!res.answered()) throw Unreachable(res.failure);
 
   Answer a;
-  a.status = x.res.result_int();
-  a.body = std::move(x.res.body());
+  a.status = res.status;
+  a.body = std::move(res.body);
   json::error_code ec;
   a.json = json::parse(a.body, ec);
   if (ec) a.json = nullptr;
@@ -152,7 +105,8 @@ void add_common_options(po::options_description& opts) {
       "accepted for the manual's commands and ignored: the CLI talks to the admin API");
 }
 
-po::variables_map parse(int argc, char** argv, const po::options_description& opts) {
+po::variables_map parse(int argc, char** argv, const po::options_description& opts,
+                        bool uses_db_url) {
   po::options_description all(opts);
   all.add_options()("subcommand", po::value<std::vector<std::string>>());
   po::positional_options_description pos;
@@ -169,7 +123,7 @@ po::variables_map parse(int argc, char** argv, const po::options_description& op
   if (vm.count("subcommand") && vm["subcommand"].as<std::vector<std::string>>().size() > 1)
     throw UsageError("unexpected argument \"" + vm["subcommand"].as<std::vector<std::string>>()[1] +
                      "\"");
-  if (vm.count("db-url"))
+  if (vm.count("db-url") && !uses_db_url)
     std::cerr
         << "pgphase: note: --db-url is ignored; the CLI talks to the admin API (--admin-url)\n";
   return vm;

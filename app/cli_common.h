@@ -40,21 +40,24 @@ class AdminClient {
   AdminClient(const std::string& admin_url, std::string token, std::string actor);
 
   // `segments` are percent-encoded here: ids may hold any character.
-  Answer get(std::initializer_list<std::string_view> segments) const;
+  // `query`: "days=7" (already encoded), appended after "?".
+  Answer get(std::initializer_list<std::string_view> segments, const std::string& query = {}) const;
   Answer post(std::initializer_list<std::string_view> segments,
               const boost::json::value& body) const;
   [[nodiscard]] bool has_token() const noexcept { return !token_.empty(); }
 
  private:
   Answer request(bool post, std::initializer_list<std::string_view> segments,
-                 const std::string& body) const;
+                 const std::string& body, const std::string& query = {}) const;
   std::string host_, port_, host_header_, prefix_, token_, actor_;
 };
 
 // Options every subcommand takes (--action, --json, --user, --admin-url, --config-file, ...).
 void add_common_options(po::options_description& opts);
 // Parses argv (after the command word): one optional positional subcommand.
-po::variables_map parse(int argc, char** argv, const po::options_description& opts);
+// `uses_db_url`: the subcommand connects to --db-url itself (no "ignored" note).
+po::variables_map parse(int argc, char** argv, const po::options_description& opts,
+                        bool uses_db_url = false);
 // The subcommand: the positional word or --action (the manual's form); UsageError if neither,
 // or if they disagree.
 std::string action_of(const po::variables_map& vm);
@@ -85,5 +88,6 @@ int migration_command(int argc, char** argv);
 int switch_command(int argc, char** argv);
 int backfill_command(int argc, char** argv);
 int validate_command(int argc, char** argv);
+int alerts_command(int argc, char** argv);
 
 }  // namespace pgphase::app::cli

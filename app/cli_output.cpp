@@ -95,7 +95,10 @@ int register_from_file(const AdminClient& client, const std::string& path,
       if (const auto* v = entry.get_object().if_contains(id_key); v && v->is_string())
         id = std::string(v->get_string());
     const Answer a = client.post({endpoint}, entry);
-    std::string result = a.status == 201 ? "created" : a.status == 409 ? "exists" : "failed";
+    std::string result = a.status == 201   ? "created"
+                         : a.status == 409 ? "exists"
+                         : a.status == 200 ? "updated"
+                                           : "failed";
     std::string why = result == "failed" ? reason_of(a, client) : "";
     if (result == "exists") why = "already registered; left unchanged";
     if (result == "failed") {

@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "  switch      list|register|activate|update-percentage|analytics|rollback\n"
     "  backfill    copy the existing source rows into the target (pgphase backfill --help)\n"
     "  validate    compare source and target, report and repair differences\n"
+    "  alerts      status|statistics|acknowledge|resolve|rules|silence|silences|monitor\n"
     "  version     print the version\n"
     "`pgphase migration --help` and `pgphase switch --help` show their options; both talk to the\n"
     "admin API at --admin-url (default $PGPHASE_ADMIN_URL or http://127.0.0.1:8432) with the "
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
   if (command == "switch") return cli(pgphase::app::cli::switch_command, argc - 1, argv + 1);
   if (command == "backfill") return cli(pgphase::app::cli::backfill_command, argc - 1, argv + 1);
   if (command == "validate") return cli(pgphase::app::cli::validate_command, argc - 1, argv + 1);
+  if (command == "alerts") return cli(pgphase::app::cli::alerts_command, argc - 1, argv + 1);
   try {
     if (command == "serve") return pgphase::app::serve_command(argc - 1, argv + 1);
     if (command == "version" || command == "--version") {

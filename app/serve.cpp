@@ -10,17 +10,18 @@
 #include "admin/metrics.h"
 #include "admin/migration_metrics.h"
 #include "admin/routes.h"
+#include "alerting/service.h"
 #include "app/admin_thread.h"
 #include "app/app_config.h"
 #include "common/log.h"
 #include "migration/auto_rollback.h"
 #include "migration/backfill.h"
-#include "validator/validation_jobs.h"
 #include "migration/config_files.h"
 #include "migration/control_plane.h"
 #include "migration/read_stats.h"
 #include "migration/shadow.h"
 #include "proxy/server.h"
+#include "validator/validation_jobs.h"
 
 namespace pgphase::app {
 
@@ -121,6 +122,15 @@ int run(AppConfig config) {
 
   std::unique_ptr<validator::ValidationJobs> validations;
   if (control) validations = std::make_unique<validator::ValidationJobs>(config.control.dsn);
+  std::unique_ptr<alerting::Alerting> alerts;
+  if (control) {
+    alerting::AlertingOptions ao;
+    ao.engine.interval = std::chrono::milliseconds(config.alerts.interval_ms);
+    ao.engine.resolve_after = std::chrono::milliseconds(config.alerts.resolve_after_ms);
+    ao.retry_base = std::chrono::milliseconds(config.alerts.retry_base_ms);
+    alerts = std::make_unique<alerting::Alerting>(config.control.dsn, control.get(), &read_stats,
+                                                  &server.metrics().registry(), ao);
+  }
 
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {
@@ -133,6 +143,14 @@ int run(AppConfig config) {
       auto_rollback->start();
       shadow->start();
       backfill->start();
+      // The alert rules and channels of the manual's alerting_config.json (a refused rule is
+      // reported and never stops the others).
+      try {
+        (void)alerts->load_files(config.control.config_files);
+      } catch (const std::exception& e) {
+        log::warn("alerting: the configuration files' rules were not loaded: ", e.what());
+      }
+      alerts->start();
     } catch (const migration::ConfigFileError& e) {
       throw ConfigError(e.what());  // a bad --config-file is a configuration error (exit 2)
     }
@@ -146,7 +164,8 @@ int run(AppConfig config) {
   admin::AdminContext admin_ctx{server.metrics(), [&server] { return !server.shutting_down(); },
                                 control.get(),    &auth,
                                 &read_stats,      auto_rollback.get(),
-                                backfill.get(),   validations.get()};
+                                backfill.get(),   validations.get(),
+                                alerts.get()};
   std::unique_ptr<AdminThread> admin_thread;
   try {
     admin_thread = std::make_unique<AdminThread>(
@@ -166,6 +185,7 @@ int run(AppConfig config) {
   admin_thread->stop();
   if (backfill) backfill->stop();
   validations.reset();
+  if (alerts) alerts->stop();
   if (shadow) shadow->stop();
   if (auto_rollback) auto_rollback->stop();
   if (control) control->stop();

@@ -218,6 +218,85 @@ VALUES (4, 't_sys_backfills')
 ON CONFLICT (version) DO NOTHING;
 )SQL";
 
+// Version 5: alerting. Rules (the manual's AlertRule plus the comparison and scope), alerts with
+// their lifecycle (firing, acknowledged, resolved) and recovery outcome, silences, and the
+// delivery log of notifications.
+constexpr const char* kSchemaV5 = R"SQL(
+CREATE TABLE IF NOT EXISTS t_sys_alert_rules (
+  rule_id text PRIMARY KEY,
+  rule_name text NOT NULL,
+  alert_type text NOT NULL,
+  severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+  condition text NOT NULL,
+  comparison text NOT NULL DEFAULT '>=' CHECK (comparison IN ('>', '>=', '<', '<=', '==', '!=')),
+  threshold double precision NOT NULL,
+  duration integer NOT NULL DEFAULT 0 CHECK (duration >= 0),
+  enabled boolean NOT NULL DEFAULT true,
+  notification_channels jsonb NOT NULL DEFAULT '[]',
+  suppression_duration integer NOT NULL DEFAULT 300 CHECK (suppression_duration >= 0),
+  auto_recovery boolean NOT NULL DEFAULT false,
+  recovery_action text,
+  migration_id text,
+  config_id text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS t_sys_alerts (
+  alert_id text PRIMARY KEY,
+  rule_id text NOT NULL,
+  rule_name text NOT NULL,
+  alert_type text NOT NULL,
+  severity text NOT NULL,
+  scope text NOT NULL DEFAULT '',
+  migration_id text,
+  status text NOT NULL CHECK (status IN ('firing', 'acknowledged', 'resolved')),
+  value double precision,
+  threshold double precision,
+  message text NOT NULL DEFAULT '',
+  notifications integer NOT NULL DEFAULT 0,
+  suppressed integer NOT NULL DEFAULT 0,
+  last_notified_at timestamptz,
+  recovery_action text,
+  recovery_status text,
+  recovery_result text,
+  fired_at timestamptz NOT NULL DEFAULT now(),
+  last_seen_at timestamptz NOT NULL DEFAULT now(),
+  acknowledged_at timestamptz,
+  acknowledged_by text,
+  resolved_at timestamptz,
+  resolved_by text
+);
+CREATE INDEX IF NOT EXISTS idx_alerts_open ON t_sys_alerts (rule_id, scope) WHERE status <> 'resolved';
+CREATE INDEX IF NOT EXISTS idx_alerts_fired ON t_sys_alerts (fired_at);
+
+CREATE TABLE IF NOT EXISTS t_sys_alert_silences (
+  silence_id text PRIMARY KEY,
+  rule_id text,
+  migration_id text,
+  severity text,
+  comment text NOT NULL DEFAULT '',
+  created_by text NOT NULL DEFAULT '',
+  starts_at timestamptz NOT NULL DEFAULT now(),
+  ends_at timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS t_sys_alert_notifications (
+  id bigserial PRIMARY KEY,
+  alert_ids text[] NOT NULL,
+  channel text NOT NULL,
+  event text NOT NULL,
+  status text NOT NULL CHECK (status IN ('sent', 'failed')),
+  attempts integer NOT NULL,
+  error text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (5, 'alerting: t_sys_alert_rules, t_sys_alerts, t_sys_alert_silences, t_sys_alert_notifications')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
 // The columns pgphase reads and writes, per table (a table made by another tool may lack some).
 const std::map<std::string, std::set<std::string>>& required_columns() {
   static const std::map<std::string, std::set<std::string>> kColumns = {
@@ -298,6 +377,7 @@ int ensure_schema(pg::Connection& c) {
     if (version < 2) c.exec(kSchemaV2);
     if (version < 3) c.exec(kSchemaV3);
     if (version < 4) c.exec(kSchemaV4);
+    if (version < 5) c.exec(kSchemaV5);
     if (version == 0) {
       log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
                 kSchemaVersion, ")");

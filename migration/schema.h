@@ -8,8 +8,9 @@
 
 namespace pgphase::migration {
 
-// 1: the manual's tables. 2: t_sys_migrations.unsupported_write_policy.
-inline constexpr int kSchemaVersion = 4;
+// 1: the manual's tables. 2: t_sys_migrations.unsupported_write_policy. 3: eventual dual writes.
+// 4: backfills. 5: alerting.
+inline constexpr int kSchemaVersion = 5;
 
 // The control database holds tables pgphase cannot use (a newer schema version, or t_sys_* tables
 // made by another tool without the columns pgphase needs).

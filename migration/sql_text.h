@@ -7,6 +7,10 @@
 
 #include "migration/model.h"
 
+// A timestamptz column as ISO 8601 UTC with milliseconds ("2026-11-25T21:30:00.123Z"), in SQL
+// text built at compile time.
+#define PGPHASE_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
 namespace pgphase::migration {
 
 [[nodiscard]] inline std::string quote_ident(std::string_view s) {

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "migration/sql_text.h"
+
 namespace pgphase::migration::store {
 namespace json = boost::json;
 namespace {
-
-#define PGPHASE_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 constexpr const char* kMigrationColumns =
     "migration_id, source_table, target_table, database, phase, consistency_level, "

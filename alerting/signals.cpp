@@ -1,0 +1,104 @@
+#include "alerting/signals.h"
+
+#include <prometheus/registry.h>
+
+#include <algorithm>
+
+#include "migration/read_stats.h"
+
+namespace pgphase::alerting {
+
+namespace pg = migration::pg;
+
+Signals::Signals(std::function<migration::SnapshotPtr()> snapshot, migration::ReadStats* reads,
+                 prometheus::Registry* registry)
+    : snapshot_(std::move(snapshot)), reads_(reads), registry_(registry) {}
+
+void Signals::begin_round() {
+  if (registry_ == nullptr) return;
+  Sample s;
+  s.at = std::chrono::steady_clock::now();
+  for (const auto& family : registry_->Collect()) {
+    if (family.name != "pgphase_dual_write_statements_total") continue;
+    for (const auto& m : family.metric) {
+      std::string id;
+      bool ok = false;
+      for (const auto& l : m.label) {
+        if (l.name == "migration_id") id = l.value;
+        if (l.name == "result") ok = l.value == "ok";
+      }
+      auto& slot = s.dual_write[id];
+      (ok ? slot.first : slot.second) += m.counter.value;
+    }
+  }
+  samples_.push_back(std::move(s));
+  // Keep one sample at least kWindow old (the window's start) and everything after it.
+  while (samples_.size() > 2 && samples_[1].at <= samples_.back().at - kWindow)
+    samples_.erase(samples_.begin());
+}
+
+std::vector<SignalValue> Signals::values(pg::Connection& c, const std::string& signal,
+                                         const std::string& migration_id,
+                                         const std::string& config_id) {
+  std::vector<SignalValue> out;
+  const migration::SnapshotPtr snap = snapshot_ ? snapshot_() : nullptr;
+  auto wanted = [&](const std::string& id) { return migration_id.empty() || id == migration_id; };
+  if (signal == "consistency_score") {
+    const pg::Result r = c.exec(
+        "SELECT DISTINCT ON (migration_id) migration_id, consistency_score "
+        "FROM t_sys_consistency_checks WHERE coalesce(migration_id, '') <> '' "
+        "ORDER BY migration_id, created_at DESC, check_id DESC");
+    for (int i = 0; i < r.rows(); ++i)
+      if (wanted(r.str(i, 0))) out.push_back({r.str(i, 0), r.str(i, 0), r.float64(i, 1)});
+    return out;
+  }
+  if (signal == "migration_success_rate") {
+    const pg::Result r = c.exec(
+        "SELECT migration_id, count(*) FILTER (WHERE status = 'success')::float8 / count(*) "
+        "FROM t_sys_migration_logs WHERE status IN ('success', 'failed') AND created_at > now() "
+        "- interval '1 hour' GROUP BY 1");
+    for (int i = 0; i < r.rows(); ++i)
+      if (wanted(r.str(i, 0))) out.push_back({r.str(i, 0), r.str(i, 0), r.float64(i, 1)});
+    return out;
+  }
+  if (signal == "dual_write_success_rate") {
+    std::map<std::string, std::pair<double, double>> totals;  // ok, failed
+    if (samples_.size() >= 2) {
+      const auto& first = samples_.front().dual_write;
+      for (const auto& [id, now] : samples_.back().dual_write) {
+        const auto it = first.find(id);
+        const double ok = now.first - (it == first.end() ? 0 : it->second.first);
+        const double err = now.second - (it == first.end() ? 0 : it->second.second);
+        totals[id].first += ok;
+        totals[id].second += err;
+      }
+    }
+    const pg::Result r = c.exec(
+        "SELECT migration_id, count(*) FROM t_sys_dual_write_logs WHERE NOT target_success AND "
+        "created_at > now() - make_interval(secs => $1) GROUP BY 1",
+        {pg::param(static_cast<double>(kWindow.count()))});
+    for (int i = 0; i < r.rows(); ++i) totals[r.str(i, 0)].second += r.float64(i, 1);
+    for (const auto& [id, t] : totals) {
+      // Failed eventual writes are also counted as mirrored statements (the client succeeded).
+      const double all = std::max(t.first, t.second);
+      if (all <= 0 || !wanted(id)) continue;
+      out.push_back({id, id, std::max(0.0, (all - t.second) / all)});
+    }
+    return out;
+  }
+  // Per switch config.
+  if (reads_ == nullptr || !snap) return out;
+  for (const auto& s : snap->switches) {
+    if (!config_id.empty() && s.config_id != config_id) continue;
+    const migration::Migration* m = snap->migration_for(s);
+    const std::string mid = m != nullptr ? m->migration_id : s.migration_id;
+    if (!wanted(mid)) continue;
+    const migration::ReadView v = reads_->view(s.config_id, kWindow);
+    if (v.target.statements == 0) continue;
+    out.push_back(
+        {s.config_id, mid, signal == "switch_error_rate" ? v.target.error_rate : v.target.p95_ms});
+  }
+  return out;
+}
+
+}  // namespace pgphase::alerting
