@@ -68,7 +68,9 @@ void print_rules(const json::value& v) {
   for (const auto& r : v.as_array()) {
     const auto& o = r.as_object();
     rows.push_back({str(o, "rule_id"), str(o, "severity"), str(o, "alert_type"),
-                    str(o, "kind") + " " + str(o, "comparison") + " " + str(o, "threshold"),
+                    str(o, "kind") == "sql"
+                        ? "sql " + str(o, "comparison") + " " + str(o, "threshold")
+                        : str(o, "condition"),
                     str(o, "duration") + " s", str(o, "enabled"), str(o, "notification_channels"),
                     str(o, "recovery_action")});
   }

@@ -111,6 +111,7 @@ reserve_port "$ADMIN_PORT"
 "$PGPHASE_BIN" serve --listen "127.0.0.1:$LISTEN_PORT" --backend "127.0.0.1:$PG_PORT" \
   --admin "127.0.0.1:$ADMIN_PORT" --log-level warn --control-dsn "$CONTROL_DSN" \
   --config-file conf/migration_configs.json --config-file conf/read_switch_configs.json \
+  --config-file conf/alerting_config.json --config-file conf/alert_rules.json \
   >"$TMP/pgphase.log" 2>&1 &
 PGPHASE_PID=$!
 wait_for_listen "$LISTEN_PORT" 30 "$PGPHASE_PID"
@@ -129,6 +130,12 @@ if [ "$CHECK" = 1 ]; then
   "$PGPHASE_BIN" migration list
   "$PGPHASE_BIN" migration list --json | grep -q '"users_table_migration"' || {
     echo "demo.sh: the manual's example migration is not registered" >&2
+    exit 1
+  }
+  echo "check: pgphase alerts rules"
+  "$PGPHASE_BIN" alerts rules
+  [ "$("$PGPHASE_BIN" alerts rules --json | grep -o '"rule_id"' | wc -l)" -eq 11 ] || {
+    echo "demo.sh: the manual's and the default alert rules are not all registered" >&2
     exit 1
   }
   echo "check: OK"
@@ -154,6 +161,9 @@ cat <<EOF
      $PGPHASE_BIN migration --action status --migration-id users_table_migration
      $PGPHASE_BIN migration --action enable-dual-write --migration-id users_table_migration
      $PGPHASE_BIN switch list
+     $PGPHASE_BIN validate --db-url "$CONTROL_DSN" --source-table pgbench_accounts --target-table pgbench_accounts --level basic
+     $PGPHASE_BIN alerts rules
+     $PGPHASE_BIN alerts status
  PostgreSQL directly (for comparison):
      psql "postgresql://postgres@127.0.0.1:$PG_PORT/pgphase_demo"
  Logs: $TMP/pgphase.log, $TMP/postgresql.log

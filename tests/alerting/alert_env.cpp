@@ -43,7 +43,8 @@ Env::Env() : dir(std::make_unique<it::TempDir>("alerts")) {
   it::write_file(config_path, alerting_config(*this));
   stack.pg = start_cluster();
   ServeOptions o = serve_on(*stack.pg);
-  o.config_files = {config_path};
+  // The manual's file shape with this test's receivers, and the default rules shipped in conf/.
+  o.config_files = {config_path, std::string(PGPHASE_SOURCE_DIR) + "/conf/alert_rules.json"};
   o.config_json =
       R"({"alert_interval_ms": 200, "alert_resolve_after_ms": 1500, "alert_retry_base_ms": 100})";
   stack.proxy = start_pgphase(o);

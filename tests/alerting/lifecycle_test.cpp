@@ -226,3 +226,68 @@ TEST_CASE("pgphase alerts monitor evaluates a control database by itself") {
   CHECK(*code == 1);  // the file's broken rule was refused (and reported)
   CHECK(it::contains(it::read_file(dir.str() + "/err.log"), "file_broken_rule"));
 }
+
+TEST_CASE(
+    "the default rules of conf/alert_rules.json load; recovery actions act on the migration") {
+  Env& e = env();
+  const Api& api = e.stack.api;
+  const std::string rules = api.get("/api/v1/alert-rules").body;
+  for (const char* id :
+       {"migration_success_warning", "migration_success_critical", "consistency_warning",
+        "consistency_critical", "dual_write_success_warning", "dual_write_success_critical",
+        "switch_error_warning", "switch_error_critical", "latency_warning", "latency_critical"})
+    CHECK(it::contains(rules, std::string("\"") + id + "\""));
+  CHECK(it::contains(rules, R"("condition":"consistency_score < 0.99")"));
+
+  // Each action, on its own migration, from a rule that always holds.
+  e.direct.exec_ok(
+      "CREATE TABLE ra_a (id int PRIMARY KEY); CREATE TABLE t_sys_ra_a (id int PRIMARY KEY);"
+      "CREATE TABLE ra_b (id int PRIMARY KEY); CREATE TABLE t_sys_ra_b (id int PRIMARY KEY);"
+      "INSERT INTO ra_b SELECT generate_series(1, 5000);"
+      "CREATE TABLE ra_c (id int PRIMARY KEY); CREATE TABLE t_sys_ra_c (id int PRIMARY KEY);");
+  register_migration(api, "ra_a", "ra_a", "t_sys_ra_a");
+  register_migration(api, "ra_b", "ra_b", "t_sys_ra_b");
+  register_migration(api, "ra_c", "ra_c", "t_sys_ra_c");
+  for (const char* id : {"ra_a", "ra_b", "ra_c"}) set_phase(api, id, "dual_write");
+  // A slow backfill to pause.
+  REQUIRE(api.post("/api/v1/migrations/ra_b/backfill",
+                   R"({"batch_size": 10, "max_rows_per_second": 20})")
+              .status == 200);
+  // A failed phase change to retry (as a failing step of a migration tool would log it).
+  e.direct.exec_ok(
+      "INSERT INTO t_sys_migration_logs (migration_id, action, actor, from_state, to_state, "
+      "status, message) VALUES ('ra_c', 'set-phase', 'tool', 'dual_write', 'validation', "
+      "'failed', 'timeout')");
+  auto action_rule = [](const std::string& id, const std::string& migration,
+                        const std::string& action) {
+    return R"({"rule_id": ")" + id + R"(", "alert_type": "test", "severity": "info",
+        "condition": "SELECT 1", "threshold": 1, "notification_channels": ["log"],
+        "auto_recovery": true, "recovery_action": ")" +
+           action + R"(", "migration_id": ")" + migration + R"("})";
+  };
+  add_rule(api, action_rule("ra_disable", "ra_a", "disable_dual_write"));
+  add_rule(api, action_rule("ra_pause", "ra_b", "pause_backfill"));
+  add_rule(api, action_rule("ra_retry", "ra_c", "retry_migration"));
+  for (const char* r : {"ra_disable", "ra_pause", "ra_retry"})
+    wait_for(
+        [&] {
+          const auto a = alerts_of(api, r);
+          return !a.empty() && !a.front().at("recovery_status").is_null();
+        },
+        std::chrono::seconds(10), std::string("the recovery of ") + r);
+  for (const char* r : {"ra_disable", "ra_pause", "ra_retry"}) {
+    INFO(r << ": " << json::serialize(alerts_of(api, r).front()));
+    CHECK(str(alerts_of(api, r).front(), "recovery_status") == "succeeded");
+  }
+  CHECK_FALSE(get_migration(api, "ra_a").at("dual_write_enabled").as_bool());
+  CHECK(e.direct.scalar("SELECT status FROM t_sys_backfills WHERE migration_id = 'ra_b'") ==
+        "paused");
+  CHECK(str(get_migration(api, "ra_c"), "phase") == "validation");
+  // Each ran once for its alert, and the logs name the alert.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  CHECK(e.direct.scalar("SELECT count(*) FROM t_sys_migration_logs WHERE action = "
+                        "'alert_recovery' AND migration_id IN ('ra_a', 'ra_b', 'ra_c')") == "3");
+  CHECK(e.direct.scalar("SELECT count(*) FROM t_sys_migration_logs WHERE migration_id = 'ra_c' "
+                        "AND to_state = 'validation' AND status = 'success' AND actor LIKE "
+                        "'alert:alert_%'") == "1");
+}
