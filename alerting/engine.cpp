@@ -5,6 +5,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
@@ -41,6 +42,58 @@ std::string number(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
+}
+
+// The value an SQL condition returned: nullopt for no row or NULL; throws std::runtime_error for
+// more than one column or a non-number.
+std::optional<double> value_of(const pg::Result& r) {
+  if (r.cols() != 1)
+    throw std::runtime_error("the condition returns " + std::to_string(r.cols()) +
+                             " columns; it must return one number");
+  if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
+  const std::string v = r.str(0, 0);
+  if (v == "t" || v == "f") return v == "t" ? 1.0 : 0.0;
+  std::size_t used = 0;
+  double d = 0;
+  try {
+    d = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size())
+    throw std::runtime_error("the condition returned \"" + v.substr(0, 40) +
+                             "\", which is not a number");
+  return d;
+}
+
+// The outcome of one rule's query in a round.
+struct QueryOutcome {
+  std::optional<pg::Result> result;  // the query's rows
+  std::string error;                 // its error ("" when it ran)
+  bool aborted = false;              // skipped: an earlier query of the round failed
+};
+
+// Runs `queries` (one statement each, no parameters) one after the other, inside the caller's
+// transaction; after a failure the rest come back aborted (the transaction is).
+std::vector<QueryOutcome> run_in_order(pg::Connection& c, const std::vector<std::string>& queries) {
+  std::vector<QueryOutcome> out(queries.size());
+  bool failed = false;
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    if (failed) {
+      out[i].aborted = true;
+      continue;
+    }
+    try {
+      c.send(queries[i]);
+      out[i].result.emplace(c.receive());
+    } catch (const pg::PgError& e) {
+      if (e.connection_lost()) throw;
+      out[i].error =
+          std::string(e.what()) + (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")");
+      failed = true;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -97,31 +150,14 @@ void AlertEngine::kick() {
 }
 
 std::optional<double> AlertEngine::run_sql(pg::Connection& c, const std::string& sql) {
-  c.exec("BEGIN READ ONLY");
   try {
-    c.exec("SET LOCAL statement_timeout = " + std::to_string(options_.sql_timeout.count()));
-    c.exec("SET LOCAL lock_timeout = 1000");
-    // The extended protocol runs exactly one statement: "SELECT 1; COMMIT; DELETE ..." is refused.
+    // One round trip for the transaction and its limits (pgphase's own fixed text).
+    c.exec("BEGIN READ ONLY; SET LOCAL statement_timeout = " +
+           std::to_string(options_.sql_timeout.count()) + "; SET LOCAL lock_timeout = 1000");
     c.send(sql);
     const pg::Result r = c.receive();
     c.exec("ROLLBACK");
-    if (r.cols() != 1)
-      throw std::runtime_error("the condition returns " + std::to_string(r.cols()) +
-                               " columns; it must return one number");
-    if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
-    const std::string v = r.str(0, 0);
-    if (v == "t" || v == "f") return v == "t" ? 1.0 : 0.0;
-    std::size_t used = 0;
-    double d = 0;
-    try {
-      d = std::stod(v, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != v.size())
-      throw std::runtime_error("the condition returned \"" + v.substr(0, 40) +
-                               "\", which is not a number");
-    return d;
+    return value_of(r);
   } catch (...) {
     if (c.ok()) {
       try {
@@ -183,35 +219,99 @@ void AlertEngine::loop() {
 }
 
 void AlertEngine::round(pg::Connection& c) {
+  const auto t0 = Clock::now();
+  auto ms = [&] { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
   signals_->begin_round();
   const std::vector<AlertRule> rules = store::load_rules(c);
   std::map<std::string, store::OpenAlert> open;  // rule_id \x1f scope
   for (auto& a : store::open_alerts(c)) open.emplace(a.rule_id + "\x1f" + a.scope, a);
+
+  // Read phase: every enabled rule's values, in one read-only transaction under the statement
+  // timeout (one round trip per SQL rule; a failing rule restarts the transaction).
+  struct Evaluated {
+    const AlertRule* rule;
+    std::vector<SignalValue> values;
+    bool failed = false;
+  };
+  std::vector<Evaluated> evaluated;
+  for (const AlertRule& rule : rules)
+    if (rule.enabled) evaluated.push_back({&rule, {}, false});
+  const std::string begin = "BEGIN READ ONLY; SET LOCAL statement_timeout = " +
+                            std::to_string(options_.sql_timeout.count()) +
+                            "; SET LOCAL lock_timeout = 1000";
+  auto counted = [&](bool ok) {
+    ++evaluations_;
+    if (evaluations_family_)
+      evaluations_family_->Add({{"result", ok ? "ok" : "error"}}).Increment();
+  };
+  c.exec(begin);
+  // SQL rules, one round trip each (a libpq pipeline in blocking mode stalled for seconds under
+  // load); a failing one aborts the transaction, so the rules after it run again in a new one.
+  std::vector<Evaluated*> pending;
+  for (auto& ev : evaluated)
+    if (ev.rule->is_sql()) pending.push_back(&ev);
+  while (!pending.empty()) {
+    std::vector<std::string> queries;
+    for (const Evaluated* ev : pending) queries.push_back(ev->rule->condition);
+    const std::vector<QueryOutcome> piped = run_in_order(c, queries);
+    std::vector<Evaluated*> again;
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      Evaluated& ev = *pending[i];
+      if (piped[i].aborted) {
+        again.push_back(&ev);
+        continue;
+      }
+      std::string error = piped[i].error;
+      if (error.empty()) {
+        try {
+          if (const auto v = value_of(*piped[i].result))
+            ev.values.push_back({"", ev.rule->migration_id, *v});
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+      }
+      if (!error.empty()) {
+        ev.failed = true;
+        log::warn("alerting: rule ", ev.rule->rule_id, " could not be evaluated: ", error);
+      }
+      counted(error.empty());
+    }
+    if (!again.empty() ||
+        std::any_of(pending.begin(), pending.end(), [](const Evaluated* e) { return e->failed; })) {
+      c.exec("ROLLBACK");
+      c.exec(begin);
+    }
+    pending = std::move(again);
+  }
+  const double sql_ms = ms();
+  for (auto& ev : evaluated) {
+    if (ev.rule->is_sql()) continue;
+    try {
+      ev.values = signals_->values(c, ev.rule->signal(), ev.rule->migration_id, ev.rule->config_id);
+      counted(true);
+    } catch (const std::exception& e) {
+      counted(false);
+      if (!c.alive()) throw;
+      log::warn("alerting: rule ", ev.rule->rule_id, " could not be evaluated: ", e.what());
+      ev.failed = true;
+      c.exec("ROLLBACK");
+      c.exec(begin);
+    }
+  }
+  c.exec("ROLLBACK");
+  const double read_ms = ms();
+
+  // Lifecycle phase.
   std::map<std::string, Pending> out;
   std::set<std::string> seen;
-  for (const AlertRule& rule : rules) {
-    if (!rule.enabled) continue;
-    std::vector<SignalValue> values;
-    try {
-      if (rule.is_sql()) {
-        const auto v = run_sql(c, rule.condition);
-        if (v) values.push_back({"", rule.migration_id, *v});
-      } else {
-        values = signals_->values(c, rule.signal(), rule.migration_id, rule.config_id);
-      }
-      ++evaluations_;
-      if (evaluations_family_) evaluations_family_->Add({{"result", "ok"}}).Increment();
-    } catch (const std::exception& e) {
-      ++evaluations_;
-      if (evaluations_family_) evaluations_family_->Add({{"result", "error"}}).Increment();
-      if (!c.alive()) throw;
-      log::warn("alerting: rule ", rule.rule_id, " could not be evaluated: ", e.what());
-      // Unknown this round: its alerts keep their state.
+  for (const Evaluated& ev : evaluated) {
+    const AlertRule& rule = *ev.rule;
+    if (ev.failed) {  // unknown this round: its alerts keep their state
       for (const auto& [key, a] : open)
         if (a.rule_id == rule.rule_id) seen.insert(key);
       continue;
     }
-    for (const auto& v : values) {
+    for (const auto& v : ev.values) {
       const std::string key = rule.rule_id + "\x1f" + v.scope;
       seen.insert(key);
       const auto it = open.find(key);
@@ -240,6 +340,8 @@ void AlertEngine::round(pg::Connection& c) {
       active_family_->Add({{"severity", r.str(i, 0)}}).Set(static_cast<double>(r.int64(i, 1)));
   }
   ++rounds_;
+  log::debug("alerting: round ", rounds_.load(), ": ", evaluated.size(), " rules read in ", read_ms,
+             " ms (sql ", sql_ms, "), done in ", ms(), " ms");
 }
 
 bool AlertEngine::group_recently_notified(pg::Connection& c, const AlertRule& rule,

@@ -1,9 +1,14 @@
 #include "alerting/signals.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/registry.h>
 
 #include <algorithm>
 
+#include "alerting/rule.h"
+#include "common/log.h"
+#include "common/metric_names.h"
 #include "migration/read_stats.h"
 
 namespace pgphase::alerting {
@@ -12,14 +17,25 @@ namespace pg = migration::pg;
 
 Signals::Signals(std::function<migration::SnapshotPtr()> snapshot, migration::ReadStats* reads,
                  prometheus::Registry* registry)
-    : snapshot_(std::move(snapshot)), reads_(reads), registry_(registry) {}
+    : snapshot_(std::move(snapshot)), reads_(reads) {
+  if (registry != nullptr)
+    dual_write_ = &prometheus::BuildCounter()
+                       .Name(metrics::kDualWriteStatements)
+                       .Help(metrics::kDualWriteStatementsHelp)
+                       .Register(*registry);
+}
 
 void Signals::begin_round() {
-  if (registry_ == nullptr) return;
+  round_.clear();
+  sampled_ = false;
+}
+
+void Signals::sample() {
+  if (sampled_ || dual_write_ == nullptr) return;
+  sampled_ = true;
   Sample s;
   s.at = std::chrono::steady_clock::now();
-  for (const auto& family : registry_->Collect()) {
-    if (family.name != "pgphase_dual_write_statements_total") continue;
+  for (const auto& family : dual_write_->Collect()) {
     for (const auto& m : family.metric) {
       std::string id;
       bool ok = false;
@@ -40,16 +56,33 @@ void Signals::begin_round() {
 std::vector<SignalValue> Signals::values(pg::Connection& c, const std::string& signal,
                                          const std::string& migration_id,
                                          const std::string& config_id) {
+  auto it = round_.find(signal);
+  if (it == round_.end()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    it = round_.emplace(signal, compute(c, signal)).first;
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (ms > 100) log::debug("alerting: signal ", signal, " took ", ms, " ms");
+  }
+  std::vector<SignalValue> out;
+  for (const auto& v : it->second) {
+    if (!migration_id.empty() && v.migration_id != migration_id) continue;
+    if (!config_id.empty() && signal_per_switch(signal) && v.scope != config_id) continue;
+    out.push_back(v);
+  }
+  return out;
+}
+
+// Every scope's value of `signal` (no filtering).
+std::vector<SignalValue> Signals::compute(pg::Connection& c, const std::string& signal) {
   std::vector<SignalValue> out;
   const migration::SnapshotPtr snap = snapshot_ ? snapshot_() : nullptr;
-  auto wanted = [&](const std::string& id) { return migration_id.empty() || id == migration_id; };
   if (signal == "consistency_score") {
     const pg::Result r = c.exec(
         "SELECT DISTINCT ON (migration_id) migration_id, consistency_score "
         "FROM t_sys_consistency_checks WHERE coalesce(migration_id, '') <> '' "
         "ORDER BY migration_id, created_at DESC, check_id DESC");
-    for (int i = 0; i < r.rows(); ++i)
-      if (wanted(r.str(i, 0))) out.push_back({r.str(i, 0), r.str(i, 0), r.float64(i, 1)});
+    for (int i = 0; i < r.rows(); ++i) out.push_back({r.str(i, 0), r.str(i, 0), r.float64(i, 1)});
     return out;
   }
   if (signal == "migration_success_rate") {
@@ -57,11 +90,11 @@ std::vector<SignalValue> Signals::values(pg::Connection& c, const std::string& s
         "SELECT migration_id, count(*) FILTER (WHERE status = 'success')::float8 / count(*) "
         "FROM t_sys_migration_logs WHERE status IN ('success', 'failed') AND created_at > now() "
         "- interval '1 hour' GROUP BY 1");
-    for (int i = 0; i < r.rows(); ++i)
-      if (wanted(r.str(i, 0))) out.push_back({r.str(i, 0), r.str(i, 0), r.float64(i, 1)});
+    for (int i = 0; i < r.rows(); ++i) out.push_back({r.str(i, 0), r.str(i, 0), r.float64(i, 1)});
     return out;
   }
   if (signal == "dual_write_success_rate") {
+    sample();
     std::map<std::string, std::pair<double, double>> totals;  // ok, failed
     if (samples_.size() >= 2) {
       const auto& first = samples_.front().dual_write;
@@ -81,7 +114,7 @@ std::vector<SignalValue> Signals::values(pg::Connection& c, const std::string& s
     for (const auto& [id, t] : totals) {
       // Failed eventual writes are also counted as mirrored statements (the client succeeded).
       const double all = std::max(t.first, t.second);
-      if (all <= 0 || !wanted(id)) continue;
+      if (all <= 0) continue;
       out.push_back({id, id, std::max(0.0, (all - t.second) / all)});
     }
     return out;
@@ -89,10 +122,8 @@ std::vector<SignalValue> Signals::values(pg::Connection& c, const std::string& s
   // Per switch config.
   if (reads_ == nullptr || !snap) return out;
   for (const auto& s : snap->switches) {
-    if (!config_id.empty() && s.config_id != config_id) continue;
     const migration::Migration* m = snap->migration_for(s);
     const std::string mid = m != nullptr ? m->migration_id : s.migration_id;
-    if (!wanted(mid)) continue;
     const migration::ReadView v = reads_->view(s.config_id, kWindow);
     if (v.target.statements == 0) continue;
     out.push_back(

@@ -22,7 +22,10 @@
 
 namespace prometheus {
 class Registry;
-}
+class Counter;
+template <typename T>
+class Family;
+}  // namespace prometheus
 namespace pgphase::migration {
 class ReadStats;
 }
@@ -42,7 +45,8 @@ class Signals {
   Signals(std::function<migration::SnapshotPtr()> snapshot, migration::ReadStats* reads,
           prometheus::Registry* registry);
 
-  // Called once per evaluation round, before values(): samples the counters.
+  // Called once per evaluation round, before values(): starts a new round (each signal is read
+  // at most once per round; the counters are sampled when a rule needs them).
   void begin_round();
   // The values of `signal`, limited to `migration_id` / `config_id` when not empty.
   std::vector<SignalValue> values(migration::pg::Connection& c, const std::string& signal,
@@ -55,8 +59,14 @@ class Signals {
   };
   std::function<migration::SnapshotPtr()> snapshot_;
   migration::ReadStats* reads_;
-  prometheus::Registry* registry_;
+  // The proxy's dual-write statement counters (the same family, merged by name): read alone,
+  // never through Registry::Collect(), which would contend with every collectable.
+  prometheus::Family<prometheus::Counter>* dual_write_ = nullptr;
+  void sample();
+  std::vector<SignalValue> compute(migration::pg::Connection& c, const std::string& signal);
   std::vector<Sample> samples_;  // oldest first, kWindow long
+  bool sampled_ = false;
+  std::map<std::string, std::vector<SignalValue>> round_;  // this round's values by signal
 };
 
 }  // namespace pgphase::alerting

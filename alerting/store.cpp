@@ -287,7 +287,8 @@ json::array list_silences(pg::Connection& c, bool all) {
   const pg::Result r =
       c.exec(std::string("SELECT silence_id, coalesce(rule_id, ''), coalesce(migration_id, ''), "
                          "coalesce(severity, ''), comment, created_by, ") +
-             PGPHASE_ISO("starts_at") ", " PGPHASE_ISO("ends_at") ", ends_at > now() FROM t_sys_alert_silences" +
+             PGPHASE_ISO("starts_at") ", " PGPHASE_ISO(
+                 "ends_at") ", ends_at > now() FROM t_sys_alert_silences" +
              (all ? "" : " WHERE ends_at > now()") + " ORDER BY starts_at DESC LIMIT 200");
   json::array out;
   for (int i = 0; i < r.rows(); ++i)

@@ -1,5 +1,7 @@
 #include "proxy/worker_routing.h"
 
+#include "common/metric_names.h"
+
 #include <chrono>
 
 #include <prometheus/counter.h>
@@ -29,9 +31,8 @@ std::string_view op_name(router::TagKind k) {
 
 DualWriteFamilies::DualWriteFamilies(prometheus::Registry& registry)
     : statements(prometheus::BuildCounter()
-                     .Name("pgphase_dual_write_statements_total")
-                     .Help("Writes to a migrating table mirrored to its other table, by "
-                           "migration, operation and result (ok: both sides written)")
+                     .Name(metrics::kDualWriteStatements)
+                     .Help(metrics::kDualWriteStatementsHelp)
                      .Register(registry)),
       rows(prometheus::BuildCounter()
                .Name("pgphase_dual_write_rows_total")
