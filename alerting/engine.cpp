@@ -186,13 +186,17 @@ std::string AlertEngine::check_rule(const AlertRule& r) {
 void AlertEngine::loop() {
   pg::Connection c;
   auto last_error = Clock::time_point{};
+  // Rounds start at a fixed rate (a slow round does not push the next ones back).
+  auto next = Clock::now() + options_.interval;
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, options_.interval, [&] { return stop_ || kicked_; });
+      cv_.wait_until(lock, next, [&] { return stop_ || kicked_; });
       if (stop_) return;
       kicked_ = false;
     }
+    next += options_.interval;
+    if (next < Clock::now()) next = Clock::now() + options_.interval;  // fell behind: no burst
     try {
       if (!c.ok() || !c.alive()) {
         leading_ = false;
