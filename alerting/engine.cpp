@@ -74,7 +74,9 @@ struct QueryOutcome {
 };
 
 // Runs `queries` (one statement each, no parameters) one after the other, inside the caller's
-// transaction; after a failure the rest come back aborted (the transaction is).
+// transaction; after a failure the rest come back aborted (the transaction is). A libpq pipeline
+// would save the round trips, but pipelines (blocking or not) stalled for seconds while the
+// server was saturated; one statement at a time never did.
 std::vector<QueryOutcome> run_in_order(pg::Connection& c, const std::vector<std::string>& queries) {
   std::vector<QueryOutcome> out(queries.size());
   bool failed = false;
@@ -195,8 +197,10 @@ void AlertEngine::loop() {
       if (stop_) return;
       kicked_ = false;
     }
-    next += options_.interval;
-    if (next < Clock::now()) next = Clock::now() + options_.interval;  // fell behind: no burst
+    if (const auto now = Clock::now(); now >= next) {  // a scheduled round (not a kick)
+      next += options_.interval;
+      if (next < now) next = now + options_.interval;  // fell behind: no burst
+    }
     try {
       if (!c.ok() || !c.alive()) {
         leading_ = false;
@@ -249,8 +253,8 @@ void AlertEngine::round(pg::Connection& c) {
       evaluations_family_->Add({{"result", ok ? "ok" : "error"}}).Increment();
   };
   c.exec(begin);
-  // SQL rules, one round trip each (a libpq pipeline in blocking mode stalled for seconds under
-  // load); a failing one aborts the transaction, so the rules after it run again in a new one.
+  // SQL rules, one round trip each; a failing one aborts the transaction, so the rules after it
+  // run again in a new one.
   std::vector<Evaluated*> pending;
   for (auto& ev : evaluated)
     if (ev.rule->is_sql()) pending.push_back(&ev);

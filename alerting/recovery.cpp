@@ -87,12 +87,12 @@ RecoveryOutcome Recovery::run(const std::string& action, const std::string& aler
         if (r.rows() > 0) note("backfill " + id, "ok");
       }
     } else if (action == "retry_migration" || action == "retry_failed_migrations") {
-      const bool one = action == "retry_migration";
+      // The alert's migration when it has one, else every migration.
       const pg::Result r = c.exec(
           "SELECT DISTINCT ON (migration_id) migration_id, to_state FROM t_sys_migration_logs "
           "WHERE status = 'failed' AND created_at > now() - interval '1 hour' "
           "AND ($1 = '' OR migration_id = $1) ORDER BY migration_id, id DESC",
-          {one ? migration_id : std::string()});
+          {migration_id});
       for (int i = 0; i < r.rows(); ++i) {
         const auto phase = migration::parse_phase(r.str(i, 1));
         if (!phase) {

@@ -6,8 +6,8 @@
 //  - disable_dual_write: dual write off (forced) for the migration(s);
 //  - pause_backfill: running backfills of the migration(s) paused;
 //  - retry_failed_dual_writes: the repair pass of the migration(s);
-//  - retry_migration / retry_failed_migrations: the latest failed phase change of the alert's
-//    migration / of every migration with one in the last hour is tried again.
+//  - retry_migration / retry_failed_migrations: the latest failed phase change (last hour) of the
+//    alert's migration, or of every migration with one when the alert has none, is tried again.
 #pragma once
 
 #include <string>

@@ -36,6 +36,10 @@ TEST_CASE("a dual-write failure fires, notifies once, repairs, resolves, shows i
         "INSERT 0 1");
   CHECK(e.direct.scalar("SELECT count(*) FROM t_sys_dual_write_logs WHERE NOT target_success") ==
         "1");
+  // The dual-write success rate of the migration drops (the failed target write counts).
+  add_rule(api, R"({"rule_id": "dw_rate", "alert_type": "dual_write_success",
+      "severity": "warning", "condition": "dual_write_success_rate < 0.98",
+      "notification_channels": ["log"]})");
   // The cause is fixed on the source (directly); the failed write is still unrepaired.
   e.direct.exec_ok("UPDATE accounts SET balance = 0 WHERE owner = 'bad'");
 
@@ -89,6 +93,11 @@ TEST_CASE("a dual-write failure fires, notifies once, repairs, resolves, shows i
     CHECK(v.at("migration_id") == json::value("acc_mig"));
     CHECK(v.at("alerts").as_array().at(0).at("alert_id") == json::value(id));
   }
+
+  const auto rate = alerts_of(api, "dw_rate");
+  REQUIRE(rate.size() == 1);
+  CHECK(str(rate.front(), "migration_id") == "acc_mig");
+  CHECK(rate.front().at("value").to_number<double>() == 0.0);
 
   // Statistics, through the API and the CLI.
   const it::HttpResponse st = api.get("/api/v1/alerts/statistics?days=7");

@@ -291,3 +291,77 @@ TEST_CASE(
                         "AND to_state = 'validation' AND status = 'success' AND actor LIKE "
                         "'alert:alert_%'") == "1");
 }
+
+TEST_CASE("signals per migration: consistency_score and migration_success_rate") {
+  Env& e = env();
+  const Api& api = e.stack.api;
+  e.direct.exec_ok(
+      "CREATE TABLE sg_a (id int PRIMARY KEY); CREATE TABLE t_sys_sg_a (id int PRIMARY KEY);"
+      "CREATE TABLE sg_b (id int PRIMARY KEY); CREATE TABLE t_sys_sg_b (id int PRIMARY KEY);");
+  register_migration(api, "sg_a", "sg_a", "t_sys_sg_a");
+  register_migration(api, "sg_b", "sg_b", "t_sys_sg_b");
+  insert_check(e.direct, "sg_a", 0.9);
+  insert_check(e.direct, "sg_b", 0.999);
+  e.direct.exec_ok(
+      "INSERT INTO t_sys_migration_logs (migration_id, action, actor, from_state, to_state, "
+      "status, message) SELECT 'sg_b', 'set-phase', 'tool', 'preparation', 'dual_write', "
+      "'failed', 'x' FROM generate_series(1, 3)");
+  add_rule(api, R"({"rule_id": "sig_cons", "alert_type": "consistency", "severity": "warning",
+      "condition": "consistency_score < 0.95", "notification_channels": ["hook"]})");
+  add_rule(api, R"({"rule_id": "sig_success", "alert_type": "migration_failure",
+      "severity": "critical", "condition": "migration_success_rate < 0.9",
+      "migration_id": "sg_b", "notification_channels": ["hook"]})");
+  wait_for(
+      [&] { return !alerts_of(api, "sig_cons").empty() && !alerts_of(api, "sig_success").empty(); },
+      std::chrono::seconds(10), "both signal alerts");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const auto cons = alerts_of(api, "sig_cons");
+  REQUIRE(cons.size() == 1);  // sg_a only: sg_b scores 0.999
+  CHECK(str(cons.front(), "scope") == "sg_a");
+  CHECK(str(cons.front(), "migration_id") == "sg_a");
+  CHECK(cons.front().at("value").to_number<double>() == Approx(0.9));
+  const auto rate = alerts_of(api, "sig_success");
+  REQUIRE(rate.size() == 1);
+  CHECK(str(rate.front(), "migration_id") == "sg_b");
+  const double expected = std::stod(e.direct.scalar(
+      "SELECT count(*) FILTER (WHERE status = 'success')::float8 / count(*) FROM "
+      "t_sys_migration_logs WHERE migration_id = 'sg_b' AND status IN ('success', 'failed')"));
+  CHECK(expected < 0.9);
+  CHECK(rate.front().at("value").to_number<double>() == Approx(expected));
+  wait_for([&] { return events(e.hook, "sig_cons") == 1 && events(e.hook, "sig_success") == 1; },
+           std::chrono::seconds(10), "their notifications");
+}
+
+TEST_CASE("the manual's alerting_config.json loads unchanged") {
+  Env& e = env();
+  e.direct.exec_ok("CREATE DATABASE manual_db");
+  it::TempDir dir("manual");
+  it::SpawnOptions so;
+  so.stderr_path = dir.str() + "/err.log";
+  so.stdout_path = dir.str() + "/out.log";
+  it::Child monitor({it::ProxyProcess::binary(), "alerts", "monitor", "--db-url",
+                     e.stack.pg->conninfo("manual_db"), "--config-file",
+                     std::string(PGPHASE_SOURCE_DIR) + "/conf/alerting_config.json"},
+                    so);
+  it::PgConn m = e.stack.pg->connect("manual_db");
+  wait_for(
+      [&] {
+        const it::PgResult r = m.exec("SELECT count(*) FROM t_sys_alert_rules");
+        return r.ok() && r.value() == "1";
+      },
+      std::chrono::seconds(20), "the manual's rule");
+  CHECK(m.scalar("SELECT rule_name || '|' || alert_type || '|' || severity || '|' || threshold || "
+                 "'|' || duration || '|' || notification_channels::text || '|' || "
+                 "suppression_duration || '|' || auto_recovery || '|' || recovery_action FROM "
+                 "t_sys_alert_rules WHERE rule_id = 'migration_failure_rule'") ==
+        "\xe8\xbf\x81\xe7\xa7\xbb\xe5\xa4\xb1\xe8\xb4\xa5\xe5\x91\x8a\xe8\xad\xa6|"
+        "migration_failure|critical|1|60|[\"email\", \"slack\"]|300|true|retry_failed_migrations");
+  monitor.signal(SIGTERM);
+  const auto code = monitor.wait(std::chrono::seconds(20));
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);  // nothing refused
+  const std::string err =
+      it::read_file(dir.str() + "/err.log") + it::read_file(dir.str() + "/out.log");
+  CHECK(it::contains(err, "config.password is ignored"));
+  CHECK_FALSE(it::contains(err, "\"password\""));
+}
