@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 
 #include "alerting/rule.h"
 #include "common/log.h"
@@ -124,7 +125,15 @@ std::vector<SignalValue> Signals::compute(pg::Connection& c, const std::string& 
   for (const auto& s : snap->switches) {
     const migration::Migration* m = snap->migration_for(s);
     const std::string mid = m != nullptr ? m->migration_id : s.migration_id;
-    const migration::ReadView v = reads_->view(s.config_id, kWindow);
+    // The switch's own window (conditions.window_seconds, as its auto-rollback uses), else 60 s.
+    std::chrono::seconds window = kWindow;
+    boost::json::error_code ec;
+    const boost::json::value cond = boost::json::parse(s.conditions_json, ec);
+    if (!ec && cond.is_object())
+      if (const auto* w = cond.as_object().if_contains("window_seconds"); w && w->is_number())
+        window = std::chrono::seconds(
+            static_cast<int64_t>(std::clamp(w->to_number<double>(), 1.0, 120.0)));
+    const migration::ReadView v = reads_->view(s.config_id, window);
     if (v.target.statements == 0) continue;
     out.push_back(
         {s.config_id, mid, signal == "switch_error_rate" ? v.target.error_rate : v.target.p95_ms});

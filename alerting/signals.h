@@ -8,7 +8,7 @@
 //  - consistency_score: the latest check in t_sys_consistency_checks;
 //  - migration_success_rate: success / (success + failed) of t_sys_migration_logs (last hour);
 //  - switch_error_rate, target_p95_latency_ms: the target side of the switch's routed reads
-//    (ReadStats).
+//    (ReadStats), over the switch's conditions.window_seconds (as its auto-rollback) or 60 s.
 #pragma once
 
 #include <chrono>

@@ -5,6 +5,7 @@
 // recovery action once (repair; the switch back to 0%) recorded with the alert id, resolves
 // automatically when the condition clears, and shows up in the statistics.
 #include <catch2/catch.hpp>
+#include <optional>
 #include <thread>
 
 #include "alert_env.h"
@@ -129,16 +130,17 @@ TEST_CASE("a revoked privilege during read_switch fires switch_error_rate and ro
   advance_to(api, "items_mig", "read_switch");
   // The switch's own auto-rollback never trips (error rate above 100%): the alert rule is what
   // rolls it back.
-  register_switch(api, "items_switch", "items", "items_mig",
-                  {{"strategy", "immediate"},
-                   {"auto_rollback_threshold", 1.0},
-                   {"conditions", json::object{{"error_rate_threshold", 1.0}}}});
+  register_switch(
+      api, "items_switch", "items", "items_mig",
+      {{"strategy", "immediate"},
+       {"auto_rollback_threshold", 1.0},
+       {"conditions", json::object{{"error_rate_threshold", 1.0}, {"window_seconds", 4}}}});
   REQUIRE(api.post("/api/v1/switches/items_switch/activate").status == 200);
   set_percentage(api, "items_switch", 100);
   add_rule(api, R"({"rule_id": "switch_err", "rule_name": "reads of the target fail",
       "alert_type": "switch_error", "severity": "critical",
       "condition": "switch_error_rate > 0.05", "duration": 1,
-      "notification_channels": ["hook", "chat"], "suppression_duration": 300,
+      "notification_channels": ["hook", "chat", "mail"], "suppression_duration": 300,
       "auto_recovery": true, "recovery_action": "rollback_read_switch"})");
 
   it::PgConn app = it::PgConn::connect(
@@ -147,6 +149,7 @@ TEST_CASE("a revoked privilege during read_switch fires switch_error_rate and ro
   REQUIRE(app.ok());
   CHECK(app.scalar("SELECT v FROM items WHERE id = 7") == "v7");  // from the target
   e.direct.exec_ok("REVOKE SELECT ON t_sys_items FROM u_scram");
+  const std::string revoked_at = e.direct.scalar("SELECT clock_timestamp()::text");
   int errors = 0;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(12);
   while (std::chrono::steady_clock::now() < until &&
@@ -159,6 +162,10 @@ TEST_CASE("a revoked privilege during read_switch fires switch_error_rate and ro
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK(errors > 0);
+  // Not before its 1 s duration (the first failing read came after the REVOKE).
+  CHECK(e.direct.scalar("SELECT fired_at - '" + revoked_at +
+                        "'::timestamptz >= interval '900 ms' FROM t_sys_alerts WHERE rule_id = "
+                        "'switch_err'") == "t");
   const json::object sw = get_switch(api, "items_switch");
   CHECK(sw.at("switch_percentage").to_number<double>() == 0);
   // Reads are back on the source and succeed.
@@ -183,6 +190,15 @@ TEST_CASE("a revoked privilege during read_switch fires switch_error_rate and ro
         return n == 1;
       },
       std::chrono::seconds(10), "the Slack message");
+  wait_for([&] { return mails(e.smtp, "ALERT critical: reads of the target fail") == 1; },
+           std::chrono::seconds(10), "the email");
+  // No more target reads: the 4 s window empties and the alert resolves by itself.
+  wait_for([&] { return str(alerts_of(api, "switch_err").front(), "status") == "resolved"; },
+           std::chrono::seconds(20), "automatic resolution");
+  CHECK(str(alerts_of(api, "switch_err").front(), "resolved_by") == "auto");
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   CHECK(events(e.hook, "switch_err", "firing") == 1);
+  CHECK(mails(e.smtp, "ALERT critical: reads of the target fail") == 1);
+  const json::object st = body_object(api.get("/api/v1/alerts/statistics?days=7"));
+  CHECK(st.at("by_type").as_object().at("switch_error").to_number<int>() == 1);
 }
