@@ -32,13 +32,22 @@ std::string alerting_config(const Env& e, const std::string& extra_rules) {
     {"channel": "strict_mail", "enabled": true, "config": {"type": "email",
      "smtp_server": "127.0.0.1", "smtp_port": )" +
          smtp + R"(, "from_email": "pgphase@test",
-     "to_emails": ["ops@test"], "use_tls": true}}
+     "to_emails": ["ops@test"], "use_tls": true}},
+    {"channel": "tls_mail", "enabled": true, "config": {"type": "email",
+     "smtp_server": "127.0.0.1", "smtp_port": )" +
+         std::to_string(e.tls_smtp ? e.tls_smtp->port() : 0) + R"(, "username": "alerts",
+     "from_email": "pgphase@test", "to_emails": ["ops@test"], "use_tls": true}}
   ]
 })";
 }
 
 Env::Env() : dir(std::make_unique<it::TempDir>("alerts")) {
   failing.set_status(500);
+  // A certificate for 127.0.0.1 that pgphase (a child: it inherits the environment) trusts.
+  const it::CertPair cert = it::make_self_signed_cert(dir->str(), "smtp");
+  tls_smtp = std::make_unique<SmtpReceiver>(cert.cert.string(), cert.key.string());
+  setenv("SSL_CERT_FILE", cert.cert.c_str(), 1);
+  setenv("PGPHASE_SMTP_PASSWORD", kSmtpPassword, 1);
   config_path = dir->str() + "/alerting_config.json";
   it::write_file(config_path, alerting_config(*this));
   stack.pg = start_cluster();

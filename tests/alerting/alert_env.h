@@ -1,8 +1,9 @@
 // Building blocks of the alerting tests: one PostgreSQL cluster, a webhook/Slack receiver, a
 // second receiver that answers 500, an SMTP receiver, and one pgphase whose --config-file is an
 // alerting_config.json naming them (channels hook, chat, mail, bad_hook, strict_mail) plus one
-// valid and one broken rule, with fast evaluation (200 ms rounds, alerts resolve 1.5 s after
-// their condition clears, notification retries after 100/200/400 ms).
+// valid and one broken rule, plus tls_mail (STARTTLS, AUTH with $PGPHASE_SMTP_PASSWORD =
+// kSmtpPassword), with fast evaluation (200 ms rounds, alerts resolve 1.5 s after their condition
+// clears, notification retries after 100/200/400 ms).
 #pragma once
 
 #include <memory>
@@ -16,12 +17,16 @@ namespace pgphase::alert_test {
 
 using namespace pgphase::ctl;
 
+inline constexpr const char* kSmtpPassword = "s3cret-smtp-pw";
+
 struct Env {
   Env();  // starts everything
   std::unique_ptr<it::TempDir> dir;
   HttpReceiver hook;
   HttpReceiver failing;  // answers 500
   SmtpReceiver smtp;
+  std::unique_ptr<SmtpReceiver> tls_smtp;  // STARTTLS with a certificate pgphase trusts
+                                           // (SSL_CERT_FILE), AUTH PLAIN
   std::string config_path;
   Stack stack;
   it::PgConn direct;  // the control database

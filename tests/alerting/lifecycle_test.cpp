@@ -152,6 +152,20 @@ TEST_CASE("delivery failures are retried and visible; the proxy does not wait on
   CHECK(c.scalar("SELECT 42") == "42");
 }
 
+TEST_CASE("email over STARTTLS with AUTH: the password from the environment, never logged") {
+  Env& e = env();
+  add_rule(e.stack.api, rule("tls_rule", "SELECT 1", 300, R"(["tls_mail"])"));
+  wait_for([&] { return mails(*e.tls_smtp, "ALERT warning: tls_rule") == 1; },
+           std::chrono::seconds(15), "the email over TLS");
+  const std::string m = e.tls_smtp->messages().front();
+  CHECK(m.rfind(std::string("[tls] [auth alerts:") + kSmtpPassword + "] ", 0) == 0);
+  CHECK(it::contains(m, "RCPT TO:<ops@test>"));
+  CHECK(e.direct.scalar("SELECT status || ' ' || attempts FROM t_sys_alert_notifications WHERE "
+                        "channel = 'tls_mail'") == "sent 1");
+  CHECK_FALSE(it::contains(e.stack.proxy->stderr_text(), kSmtpPassword));
+  CHECK_FALSE(it::contains(e.stack.proxy->stderr_text(), "never-used"));  // the file's password
+}
+
 TEST_CASE("broken rules are refused with the reason and never stop the others") {
   Env& e = env();
   const Api& api = e.stack.api;

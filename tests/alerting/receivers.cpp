@@ -6,7 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <boost/beast/core/detail/base64.hpp>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace pgphase::alert_test {
@@ -118,7 +123,8 @@ void HttpReceiver::serve() {
   }
 }
 
-SmtpReceiver::SmtpReceiver() {
+SmtpReceiver::SmtpReceiver(std::string cert, std::string key)
+    : cert_(std::move(cert)), key_(std::move(key)) {
   fd_ = listen_loopback(port_);
   thread_ = std::thread([this] { serve(); });
 }
@@ -134,16 +140,72 @@ std::vector<std::string> SmtpReceiver::messages() const {
   return messages_;
 }
 
+namespace {
+
+// One SMTP connection's transport: the socket, or TLS over it after STARTTLS.
+struct Io {
+  int fd;
+  SSL* ssl = nullptr;
+  bool readable() const {
+    if (ssl != nullptr && SSL_pending(ssl) > 0) return true;
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 100) > 0;
+  }
+  ssize_t read(char* buf, std::size_t n) const {
+    if (ssl == nullptr) return ::read(fd, buf, n);
+    const int r = SSL_read(ssl, buf, static_cast<int>(n));
+    return r > 0 ? r : -1;
+  }
+  void write(const std::string& s) const {
+    if (ssl == nullptr) {
+      write_all(fd, s);
+      return;
+    }
+    SSL_write(ssl, s.data(), static_cast<int>(s.size()));
+  }
+  // Reads until `pred(buf)`, the peer closes, or 5 s of silence.
+  template <class Pred>
+  bool read_until(std::string& buf, Pred pred) const {
+    char chunk[4096];
+    for (int i = 0; i < 50 && !pred(buf); ++i) {
+      if (!readable()) continue;
+      const ssize_t n = read(chunk, sizeof chunk);
+      if (n <= 0) return pred(buf);
+      buf.append(chunk, static_cast<std::size_t>(n));
+      i = 0;
+    }
+    return pred(buf);
+  }
+};
+
+std::string from_base64(const std::string& s) {
+  std::string out(boost::beast::detail::base64::decoded_size(s.size()), '\0');
+  out.resize(boost::beast::detail::base64::decode(out.data(), s.data(), s.size()).first);
+  return out;
+}
+
+}  // namespace
+
 void SmtpReceiver::serve() {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(nullptr, &SSL_CTX_free);
+  if (!cert_.empty()) {
+    ctx.reset(SSL_CTX_new(TLS_server_method()));
+    if (SSL_CTX_use_certificate_file(ctx.get(), cert_.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx.get(), key_.c_str(), SSL_FILETYPE_PEM) != 1)
+      ctx.reset();
+  }
   while (!stop_) {
     const int c = accept_some(fd_);
     if (c < 0) continue;
-    write_all(c, "220 test-smtp ready\r\n");
+    Io io{c};
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(nullptr, &SSL_free);
+    io.write("220 test-smtp ready\r\n");
     std::string buf;
     std::string envelope;
+    std::string tags;
     for (;;) {
-      if (!read_until(c, buf,
-                      [](const std::string& b) { return b.find("\r\n") != std::string::npos; }))
+      if (!io.read_until(buf,
+                         [](const std::string& b) { return b.find("\r\n") != std::string::npos; }))
         break;
       const auto eol = buf.find("\r\n");
       const std::string line = buf.substr(0, eol);
@@ -151,30 +213,46 @@ void SmtpReceiver::serve() {
       std::string upper = line;
       for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       if (upper.rfind("EHLO", 0) == 0 || upper.rfind("HELO", 0) == 0) {
-        write_all(c, "250-test-smtp\r\n250 8BITMIME\r\n");
+        io.write(ctx && !io.ssl ? "250-test-smtp\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"
+                                : "250-test-smtp\r\n250 8BITMIME\r\n");
+      } else if (upper == "STARTTLS" && ctx && !io.ssl) {
+        io.write("220 go ahead\r\n");
+        ssl.reset(SSL_new(ctx.get()));
+        SSL_set_fd(ssl.get(), c);
+        if (SSL_accept(ssl.get()) != 1) break;
+        io.ssl = ssl.get();
+        buf.clear();
+        tags += "[tls] ";
+      } else if (upper.rfind("AUTH PLAIN ", 0) == 0) {
+        std::string creds = from_base64(line.substr(11));
+        for (auto& ch : creds)
+          if (ch == '\0') ch = ':';
+        tags += "[auth " + creds.substr(creds.empty() ? 0 : 1) + "] ";
+        io.write("235 ok\r\n");
       } else if (upper.rfind("MAIL FROM", 0) == 0 || upper.rfind("RCPT TO", 0) == 0) {
         envelope += line + " ";
-        write_all(c, "250 ok\r\n");
+        io.write("250 ok\r\n");
       } else if (upper == "DATA") {
-        write_all(c, "354 go ahead\r\n");
-        read_until(c, buf,
-                   [](const std::string& b) { return b.find("\r\n.\r\n") != std::string::npos; });
+        io.write("354 go ahead\r\n");
+        io.read_until(
+            buf, [](const std::string& b) { return b.find("\r\n.\r\n") != std::string::npos; });
         const auto end = buf.find("\r\n.\r\n");
         if (end == std::string::npos) break;
         {
           std::lock_guard lock(mu_);
-          messages_.push_back(envelope + "\n" + buf.substr(0, end));
+          messages_.push_back(tags + envelope + "\n" + buf.substr(0, end));
         }
         buf.erase(0, end + 5);
         envelope.clear();
-        write_all(c, "250 queued\r\n");
+        io.write("250 queued\r\n");
       } else if (upper == "QUIT") {
-        write_all(c, "221 bye\r\n");
+        io.write("221 bye\r\n");
         break;
       } else {
-        write_all(c, "502 not implemented\r\n");
+        io.write("502 not implemented\r\n");
       }
     }
+    if (ssl) SSL_shutdown(ssl.get());
     ::close(c);
   }
 }

@@ -35,14 +35,17 @@ class HttpReceiver {
 
 class SmtpReceiver {
  public:
-  SmtpReceiver();
+  // With `cert` and `key` (PEM files) it offers STARTTLS and takes AUTH PLAIN.
+  explicit SmtpReceiver(std::string cert = {}, std::string key = {});
   ~SmtpReceiver();
   [[nodiscard]] int port() const noexcept { return port_; }
-  // Every message: "MAIL FROM ... RCPT TO ...\n<data>".
+  // Every message: "MAIL FROM ... RCPT TO ...\n<data>" ("[tls] " first when it came after
+  // STARTTLS, "[auth user:password] " when the client authenticated).
   [[nodiscard]] std::vector<std::string> messages() const;
 
  private:
   void serve();
+  std::string cert_, key_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
