@@ -160,6 +160,14 @@ TEST_CASE("email over STARTTLS with AUTH: the password from the environment, nev
   const std::string m = e.tls_smtp->messages().front();
   CHECK(m.rfind(std::string("[tls] [auth alerts:") + kSmtpPassword + "] ", 0) == 0);
   CHECK(it::contains(m, "RCPT TO:<ops@test>"));
+  // Recorded once the delivery finished.
+  wait_for(
+      [&] {
+        return e.direct.scalar(
+                   "SELECT count(*) FROM t_sys_alert_notifications WHERE channel = "
+                   "'tls_mail'") == "1";
+      },
+      std::chrono::seconds(10), "the delivery record");
   CHECK(e.direct.scalar("SELECT status || ' ' || attempts FROM t_sys_alert_notifications WHERE "
                         "channel = 'tls_mail'") == "sent 1");
   CHECK_FALSE(it::contains(e.stack.proxy->stderr_text(), kSmtpPassword));
