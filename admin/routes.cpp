@@ -42,7 +42,7 @@ bool may_block(const HttpRequest& request) {
   if (!s.empty() && s.back().empty()) s.pop_back();
   // Alerting and validation GETs read the control database.
   const bool db = s.size() >= 3 && (s[2] == "validations" || s[2] == "alerts" ||
-                                     s[2] == "alert-rules" || s[2] == "silences");
+                                    s[2] == "alert-rules" || s[2] == "silences");
   const bool list = s.size() == 3 && !db;
   const bool one_switch = s.size() == 4 && s[2] == "switches";
   return !(list || one_switch);
