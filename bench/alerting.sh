@@ -20,23 +20,8 @@ ROUNDS=${BENCH_ROUNDS:-5}
 DURATION=${BENCH_DURATION:-20}
 INTERVAL=${BENCH_INTERVAL_MS:-1000}
 [ "$QUICK" = 1 ] && { ROUNDS=1; DURATION=5; INTERVAL=200; }
-PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
-[ -x "$PGPHASE_BIN" ] || die "pgphase binary not found at $PGPHASE_BIN"
 DB=pgphase_alertbench
-export PGUSER=postgres PGHOST=127.0.0.1
-unset PGPASSWORD PGSERVICE PGDATABASE PGPORT PGOPTIONS PGSSLMODE
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pgphase-alertbench.XXXXXX")
-PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
-  pg_stop
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+bench_init alertbench
 port=$(free_port 24832)
 reserve_port "$port"
 pg_start_throwaway "$TMP" "$port" shared_buffers=256MB
@@ -44,17 +29,8 @@ PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -p "$PG_PORT")
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
 pgbench -i -q -s 10 -p "$PG_PORT" "$DB" >/dev/null 2>&1
 
-TOKEN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-listen=$(free_port 6732); reserve_port "$listen"
-admin=$(free_port 8732); reserve_port "$admin"
 echo "{\"alert_interval_ms\": $INTERVAL}" >"$TMP/pgphase.json"
-PGPHASE_ADMIN_TOKEN=$TOKEN "$PGPHASE_BIN" serve --listen "127.0.0.1:$listen" \
-  --backend "127.0.0.1:$PG_PORT" --admin "127.0.0.1:$admin" --log-level warn \
-  --config "$TMP/pgphase.json" \
-  --control-dsn "host=127.0.0.1 port=$PG_PORT dbname=$DB user=postgres" >"$TMP/pgphase.log" 2>&1 &
-PID=$!
-wait_for_listen "$listen" 30 "$PID"
-wait_for_listen "$admin" 30 "$PID"
+bench_start_pgphase "host=127.0.0.1 port=$PG_PORT dbname=$DB user=postgres" --config "$TMP/pgphase.json"
 api() {
   curl -sS -f -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     --data "$2" "http://127.0.0.1:$admin$1" >/dev/null

@@ -11,25 +11,12 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # shellcheck source=scripts/lib/pg.sh
 source scripts/lib/pg.sh
+# shellcheck source=scripts/lib/bench.sh
+source scripts/lib/bench.sh
 ROWS=${BENCH_ROWS:-1000000}
 BATCH=${BENCH_BATCH:-10000}
-PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
-[ -x "$PGPHASE_BIN" ] || { echo "pgphase binary not found at $PGPHASE_BIN" >&2; exit 1; }
 DB=pgphase_bfbench
-export PGUSER=postgres PGHOST=127.0.0.1
-unset PGPASSWORD PGSERVICE PGDATABASE PGPORT PGOPTIONS PGSSLMODE
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pgphase-bfbench.XXXXXX")
-PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
-  pg_stop
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+bench_init bfbench
 port=$(free_port 25832)
 reserve_port "$port"
 pg_start_throwaway "$TMP" "$port" shared_buffers=512MB max_wal_size=8GB synchronous_commit=off
@@ -51,14 +38,7 @@ start=$(date +%s.%N)
 naive=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 "${PSQL[@]}" -d "$DB" -c "TRUNCATE dst" -c "CHECKPOINT"
 
-TOKEN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-listen=$(free_port 6832); reserve_port "$listen"
-admin=$(free_port 8832); reserve_port "$admin"
-PGPHASE_ADMIN_TOKEN=$TOKEN "$PGPHASE_BIN" serve --listen "127.0.0.1:$listen" \
-  --backend "127.0.0.1:$PG_PORT" --admin "127.0.0.1:$admin" --log-level warn \
-  --control-dsn "host=127.0.0.1 port=$PG_PORT dbname=$DB user=postgres" >"$TMP/pgphase.log" 2>&1 &
-PID=$!
-wait_for_listen "$listen" 30 "$PID"
+bench_start_pgphase "host=127.0.0.1 port=$PG_PORT dbname=$DB user=postgres"
 api() { curl -sS -f -X "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data "$3" "http://127.0.0.1:$admin$2"; }
 api POST /api/v1/migrations '{"migration_id":"bf","source_table":"src","target_table":"dst"}' >/dev/null
 api POST /api/v1/migrations/bf/phase '{"phase":"dual_write"}' >/dev/null

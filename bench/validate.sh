@@ -19,23 +19,8 @@ bench_parse_args "$@"
 ROWS=${BENCH_ROWS:-1000000}
 ROUNDS=${BENCH_ROUNDS:-3}
 [ "$QUICK" = 1 ] && { ROWS=100000; ROUNDS=1; }
-PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
-[ -x "$PGPHASE_BIN" ] || die "pgphase binary not found at $PGPHASE_BIN"
 DB=pgphase_valbench
-export PGUSER=postgres PGHOST=127.0.0.1
-unset PGPASSWORD PGSERVICE PGDATABASE PGPORT PGOPTIONS PGSSLMODE
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pgphase-valbench.XXXXXX")
-PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
-  pg_stop
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+bench_init valbench
 port=$(free_port 26832)
 reserve_port "$port"
 pg_start_throwaway "$TMP" "$port" shared_buffers=512MB max_wal_size=8GB synchronous_commit=off
@@ -108,14 +93,7 @@ measure "1000 differences"
 found=$(validate --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["differences_count"])' || true)
 
 log "the same validation inside pgphase serve (POST /api/v1/validations)"
-TOKEN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-listen=$(free_port 6932); reserve_port "$listen"
-admin=$(free_port 8932); reserve_port "$admin"
-PGPHASE_ADMIN_TOKEN=$TOKEN "$PGPHASE_BIN" serve --listen "127.0.0.1:$listen" \
-  --backend "127.0.0.1:$PG_PORT" --admin "127.0.0.1:$admin" --log-level warn \
-  --control-dsn "$URL" >"$TMP/pgphase.log" 2>&1 &
-PID=$!
-wait_for_listen "$admin" 30 "$PID"
+bench_start_pgphase "$URL"
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$PID/status"; }
 rss_before=$(rss)
 vid=$(curl -sS -f -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

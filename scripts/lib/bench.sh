@@ -29,3 +29,47 @@ median() {
   tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g |
     awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+
+# bench_init NAME: the common start of the bench scripts that run one pgphase over a throwaway
+# cluster: $PGPHASE_BIN checked, libpq defaults for the postgres role over TCP, a temporary
+# directory $TMP, and on exit pgphase ($PID, when set) and PostgreSQL stopped and $TMP removed.
+bench_init() {
+  PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
+  [ -x "$PGPHASE_BIN" ] || die "pgphase binary not found at $PGPHASE_BIN"
+  export PGUSER=postgres PGHOST=127.0.0.1
+  unset PGPASSWORD PGSERVICE PGDATABASE PGPORT PGOPTIONS PGSSLMODE
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/pgphase-$1.XXXXXX")
+  PID=""
+  trap _bench_cleanup EXIT
+}
+
+_bench_cleanup() {
+  local rc=$?
+  set +e
+  [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
+  pg_stop
+  rm -rf "$TMP"
+  exit "$rc"
+}
+
+# log MESSAGE: a timestamped progress line.
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# bench_start_pgphase CONTROL_DSN [serve options...]: pgphase serve in front of $PG_PORT with its
+# control plane on CONTROL_DSN, a fresh admin token ($TOKEN), free ports ($listen, $admin), its
+# log in $TMP/pgphase.log; returns when both ports listen ($PID is its pid).
+bench_start_pgphase() {
+  local dsn=$1
+  shift
+  TOKEN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  listen=$(free_port 6832)
+  reserve_port "$listen"
+  admin=$(free_port 8832)
+  reserve_port "$admin"
+  PGPHASE_ADMIN_TOKEN=$TOKEN "$PGPHASE_BIN" serve --listen "127.0.0.1:$listen" \
+    --backend "127.0.0.1:$PG_PORT" --admin "127.0.0.1:$admin" --log-level warn \
+    --control-dsn "$dsn" "$@" >"$TMP/pgphase.log" 2>&1 &
+  PID=$!
+  wait_for_listen "$listen" 30 "$PID"
+  wait_for_listen "$admin" 30 "$PID"
+}
