@@ -23,15 +23,7 @@ pg_start_throwaway "$TMP" "$port" shared_buffers=512MB max_wal_size=8GB synchron
 PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -p "$PG_PORT")
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
 log "creating $ROWS source rows"
-"${PSQL[@]}" -d "$DB" <<SQL
-CREATE TABLE src (id bigint PRIMARY KEY, name text, qty int, price numeric(12,2),
-                  created timestamptz, doc jsonb, note text);
-INSERT INTO src SELECT g, 'name ' || g, g % 1000, (g % 100000) / 7.0, now() - g * interval '1 s',
-                       jsonb_build_object('g', g, 'tag', 't' || (g % 50)), repeat('x', 40)
-  FROM generate_series(1, $ROWS) g;
-CREATE TABLE dst (LIKE src INCLUDING ALL);
-VACUUM ANALYZE src;
-SQL
+bench_create_pair "$DB" "$ROWS"
 log "naive INSERT INTO dst SELECT * FROM src"
 start=$(date +%s.%N)
 "${PSQL[@]}" -d "$DB" -c "INSERT INTO dst SELECT * FROM src"

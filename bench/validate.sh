@@ -28,16 +28,8 @@ PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -p "$PG_PORT")
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
 URL="host=127.0.0.1 port=$PG_PORT dbname=$DB user=postgres"
 log "creating the $ROWS-row pair"
-"${PSQL[@]}" -d "$DB" <<SQL
-CREATE TABLE src (id bigint PRIMARY KEY, name text, qty int, price numeric(12,2),
-                  created timestamptz, doc jsonb, note text);
-INSERT INTO src SELECT g, 'name ' || g, g % 1000, (g % 100000) / 7.0, now() - g * interval '1 s',
-                       jsonb_build_object('g', g, 'tag', 't' || (g % 50)), repeat('x', 40)
-  FROM generate_series(1, $ROWS) g;
-CREATE TABLE dst (LIKE src INCLUDING ALL);
-INSERT INTO dst SELECT * FROM src;
-VACUUM ANALYZE src; VACUUM ANALYZE dst;
-SQL
+bench_create_pair "$DB" "$ROWS"
+"${PSQL[@]}" -d "$DB" -c "INSERT INTO dst SELECT * FROM src" -c "VACUUM ANALYZE dst"
 
 seconds_of() {  # seconds_of CMD...: wall time of CMD (its output discarded)
   local start

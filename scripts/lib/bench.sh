@@ -73,3 +73,17 @@ bench_start_pgphase() {
   wait_for_listen "$listen" 30 "$PID"
   wait_for_listen "$admin" 30 "$PID"
 }
+
+# bench_create_pair DB ROWS: the issue's 7-column pair in DB (bigint key, text, int, numeric,
+# timestamptz, jsonb, text): src with ROWS rows and an empty dst of the same shape, both analysed.
+bench_create_pair() {
+  psql -X -q -At -v ON_ERROR_STOP=1 -p "$PG_PORT" -d "$1" <<SQL
+CREATE TABLE src (id bigint PRIMARY KEY, name text, qty int, price numeric(12,2),
+                  created timestamptz, doc jsonb, note text);
+INSERT INTO src SELECT g, 'name ' || g, g % 1000, (g % 100000) / 7.0, now() - g * interval '1 s',
+                       jsonb_build_object('g', g, 'tag', 't' || (g % 50)), repeat('x', 40)
+  FROM generate_series(1, $2) g;
+CREATE TABLE dst (LIKE src INCLUDING ALL);
+VACUUM ANALYZE src;
+SQL
+}
