@@ -297,6 +297,35 @@ VALUES (5, 'alerting: t_sys_alert_rules, t_sys_alerts, t_sys_alert_silences, t_s
 ON CONFLICT (version) DO NOTHING;
 )SQL";
 
+// Version 6: t_sys_mirror_delete, the strict dual write's mirror DELETE as a function, so that it
+// runs with its own snapshot (READ COMMITTED takes one per statement inside PL/pgSQL): a target
+// row that a backfill batch committed while the client's DELETE waited for the batch's lock on
+// the source row is then seen and deleted. Errors propagate (the client's statement fails).
+constexpr const char* kSchemaV6 = R"SQL(
+CREATE OR REPLACE FUNCTION t_sys_mirror_delete(p_target text, p_keys text[], p_rows jsonb)
+  RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+  n integer := 0;
+  tkeys text;
+  rkeys text;
+BEGIN
+  IF p_rows IS NULL OR jsonb_array_length(p_rows) = 0 THEN
+    RETURN 0;
+  END IF;
+  SELECT string_agg(format('t.%I', k), ', '), string_agg(format('r.%I', k), ', ')
+    INTO tkeys, rkeys FROM unnest(p_keys) k;
+  EXECUTE format('DELETE FROM %s t USING jsonb_populate_recordset(NULL::%s, $1) r '
+                 'WHERE (%s) = (%s)', p_target, p_target, tkeys, rkeys) USING p_rows;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$fn$;
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (6, 't_sys_mirror_delete: the strict mirror delete with its own snapshot')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
 // The columns pgphase reads and writes, per table (a table made by another tool may lack some).
 const std::map<std::string, std::set<std::string>>& required_columns() {
   static const std::map<std::string, std::set<std::string>> kColumns = {
@@ -378,6 +407,7 @@ int ensure_schema(pg::Connection& c) {
     if (version < 3) c.exec(kSchemaV3);
     if (version < 4) c.exec(kSchemaV4);
     if (version < 5) c.exec(kSchemaV5);
+    if (version < 6) c.exec(kSchemaV6);
     if (version == 0) {
       log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
                 kSchemaVersion, ")");

@@ -81,41 +81,44 @@ std::string mirror_upsert(const TableName& mirror, const std::vector<ColumnPair>
   return out;
 }
 
-std::string mirror_delete(const TableName& mirror, const std::vector<ColumnPair>& key) {
-  std::string out = "DELETE FROM " + quote_table(mirror) + " AS \"__pgphase_t\" USING ";
-  out += kWriteCte;
-  out += " WHERE ";
-  for (size_t i = 0; i < key.size(); ++i) {
-    if (i > 0) out += " AND ";
-    out += "\"__pgphase_t\"." + quote_ident(key[i].to) + " = " + std::string(kWriteCte) + "." +
-           image_name(i);
+namespace {
+
+std::string name_array(const std::vector<ColumnPair>& v) {
+  std::string a = "ARRAY[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) a += ", ";
+    a += quote_literal(v[i].to);
   }
-  return out;
+  return a + "]::text[]";
 }
 
-std::string mirror_apply_call(std::string_view migration_id, std::string_view operation,
-                              const TableName& mirror, const std::vector<ColumnPair>& cols,
-                              const std::vector<ColumnPair>& key, bool is_delete) {
-  auto array = [](const std::vector<ColumnPair>& v) {
-    std::string a = "ARRAY[";
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (i > 0) a += ", ";
-      a += quote_literal(v[i].to);
-    }
-    return a + "]::text[]";
-  };
-  std::string out = "SELECT public.t_sys_mirror_apply(" + quote_literal(migration_id) + ", " +
-                    quote_literal(operation) + ", " + quote_literal(quote_table(mirror)) + ", " +
-                    array(cols) + ", " + array(key) + ", " + (is_delete ? "true" : "false") +
-                    ", (SELECT jsonb_agg(to_jsonb(\"__pgphase_x\")) FROM (SELECT ";
+// The image columns of kWriteCte (in `cols` order) as a JSON array of objects keyed by the
+// mirrored table's column names.
+std::string image_rows_json(const std::vector<ColumnPair>& cols) {
+  std::string out = "(SELECT jsonb_agg(to_jsonb(\"__pgphase_x\")) FROM (SELECT ";
   for (size_t i = 0; i < cols.size(); ++i) {
     if (i > 0) out += ", ";
     out += image_name(i) + " AS " + quote_ident(cols[i].to);
   }
   out += " FROM ";
   out += kWriteCte;
-  out += ") \"__pgphase_x\")) AS \"__pgphase_n\"";
-  return out;
+  return out + ") \"__pgphase_x\")";
+}
+
+}  // namespace
+
+std::string mirror_delete(const TableName& mirror, const std::vector<ColumnPair>& key) {
+  return "SELECT public.t_sys_mirror_delete(" + quote_literal(quote_table(mirror)) + ", " +
+         name_array(key) + ", " + image_rows_json(key) + ") AS \"__pgphase_n\"";
+}
+
+std::string mirror_apply_call(std::string_view migration_id, std::string_view operation,
+                              const TableName& mirror, const std::vector<ColumnPair>& cols,
+                              const std::vector<ColumnPair>& key, bool is_delete) {
+  return "SELECT public.t_sys_mirror_apply(" + quote_literal(migration_id) + ", " +
+         quote_literal(operation) + ", " + quote_literal(quote_table(mirror)) + ", " +
+         name_array(cols) + ", " + name_array(key) + ", " + (is_delete ? "true" : "false") + ", " +
+         image_rows_json(cols) + ") AS \"__pgphase_n\"";
 }
 
 std::string refusal_statement(std::string_view message, std::string_view hint) {

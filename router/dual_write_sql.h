@@ -38,8 +38,11 @@ inline constexpr std::string_view kWriteCte = "\"__pgphase_w\"";
                                         const std::vector<ColumnPair>& cols,
                                         const std::vector<ColumnPair>& key);
 
-// DELETE from the mirrored table the rows whose key is among image columns "__pgphase_1".. of
-// kWriteCte (in `key` order).
+// SELECT t_sys_mirror_delete(...): deletes from the mirrored table the rows whose key is among
+// image columns "__pgphase_1".. of kWriteCte (in `key` order), one row. Through the function
+// (created with the control schema) so that the DELETE takes its own snapshot: a row the backfill
+// committed after the client's statement began (while it waited for the backfill's lock on the
+// source row) is seen and deleted. Errors fail the statement (strict).
 [[nodiscard]] std::string mirror_delete(const TableName& mirror,
                                         const std::vector<ColumnPair>& key);
 

@@ -354,17 +354,23 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     out += mirror_apply_call(r.migration_id, kOp[static_cast<int>(tag)], mirror,
                              is_delete ? r.key : r.columns, r.key, is_delete);
     out += ") SELECT ";
+  } else if (is_delete) {
+    // A fresh snapshot for the mirror delete (dual_write_sql.h: mirror_delete).
+    out += ", \"__pgphase_m\" AS MATERIALIZED (";
+    out += mirror_delete(mirror, r.key);
+    out += ") SELECT ";
   } else {
     out += ", \"__pgphase_m\" AS (";
-    out += is_delete ? mirror_delete(mirror, r.key) : mirror_upsert(mirror, r.columns, r.key);
+    out += mirror_upsert(mirror, r.columns, r.key);
     out += ") SELECT ";
   }
+  const bool via_function = eventual || is_delete;
   o.kind = Outcome::kRewrite;
   o.route = route_index;
   o.transform.tag = tag;
   o.transform.route = route_index;
   if (n_returning > 0) {
-    out += eventual ? std::string(kWriteCte) + ".* FROM " : std::string("* FROM ");
+    out += via_function ? std::string(kWriteCte) + ".* FROM " : std::string("* FROM ");
     o.transform.kind = ResultTransform::Kind::kStripColumns;
     o.transform.strip = static_cast<uint16_t>(image.size());
   } else {
@@ -372,7 +378,7 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     o.transform.kind = ResultTransform::Kind::kCountToTag;
   }
   out += kWriteCte;
-  if (eventual) out += ", \"__pgphase_m\"";  // referenced, so that it runs
+  if (via_function) out += ", \"__pgphase_m\"";  // referenced, so that it runs
   o.text = std::move(out);
   return o;
 }
