@@ -64,15 +64,6 @@ bool same_state(const Snapshot& s, const std::vector<Migration>& ms,
   return true;
 }
 
-// Some shape has a problem or lacks a unique key: creating the missing table or index is to be
-// seen without waiting for a change of the migrations.
-bool unsettled(const std::map<std::string, TableShape>& shapes) {
-  return std::any_of(shapes.begin(), shapes.end(), [](const auto& kv) {
-    const TableShape& s = kv.second;
-    return !s.problem.empty() || !s.target_has_unique_key || !s.source_has_unique_key;
-  });
-}
-
 // The shapes to publish when the catalog could not be read: the published ones when the state is
 // unchanged, else every shape saying why.
 std::map<std::string, TableShape> unsettled_or_unchanged(bool unchanged, const SnapshotPtr& current,
@@ -160,9 +151,10 @@ struct ControlPlane::Impl {
   }
 
   // Reads the state and publishes it unless it is the published one. The table shapes are
-  // resolved again with every change of a migration or switch config (and on the first load);
-  // while some shape has a problem or lacks a unique key (a table or index not created yet, ...)
-  // also on every reload, so that fixing it is seen within a reload interval.
+  // resolved on every reload (two catalog queries), so that what changes how statements must be
+  // rewritten without any change of a migration (a table or index created, a same-named table in
+  // another schema, a trigger, row-level security) is seen within a reload interval; a new
+  // snapshot is published only when something differs.
   void reload(pg::Connection& c) {
     std::lock_guard lock(publish_mu);
     const SnapshotPtr current = snap.load();
@@ -170,15 +162,13 @@ struct ControlPlane::Impl {
     std::vector<SwitchConfig> switches;
     std::map<std::string, TableShape> shapes;
     bool unchanged = false;
-    bool resolved = false;
     bool catalog_failed = false;
     {
       pg::Transaction tx(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       migrations = store::load_migrations(c);
       switches = store::load_switches(c);
       unchanged = generation > 0 && same_state(*current, migrations, switches);
-      if (!unchanged || unsettled(current->shapes)) {
-        resolved = true;
+      {
         try {
           shapes = load_shapes(c, migrations);
         } catch (const pg::PgError& e) {
@@ -201,7 +191,7 @@ struct ControlPlane::Impl {
         tx.commit();
       }
     }
-    if (unchanged && (!resolved || shapes == current->shapes)) return;
+    if (unchanged && shapes == current->shapes) return;
     auto next = std::make_shared<Snapshot>();
     next->generation = ++generation;
     next->migrations = std::move(migrations);

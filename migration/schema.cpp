@@ -326,6 +326,107 @@ VALUES (6, 't_sys_mirror_delete: the strict mirror delete with its own snapshot'
 ON CONFLICT (version) DO NOTHING;
 )SQL";
 
+// Version 7: typed mirrors. t_sys_mirror_rows applies a dual write's row images, passed as an
+// array of the written table's own row type (no text in between, so no session setting such as
+// extra_float_digits, DateStyle, IntervalStyle, TimeZone or bytea_output can change a value on
+// its way to the other table, and keys of any type compare exactly). It does nothing unless the
+// name the client's statement used resolved to the migrating table (p_resolved = p_written):
+// an unqualified name under another search_path, or a same-named table in another schema, is
+// not the migration's. p_migration NULL: strict (errors fail the statement); else eventual (the
+// mirror runs in a subtransaction and a failure is logged per key). p_old: for UPDATEs that may
+// move keys, the rows' images before the UPDATE; mirrored rows whose key moved away are deleted.
+constexpr const char* kSchemaV7 = R"SQL(
+CREATE OR REPLACE FUNCTION t_sys_row(anyelement) RETURNS anyelement
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT $1';
+
+-- The key of a row image as a JSON object keyed by the mirrored table's key names, printed
+-- under fixed settings (for t_sys_dual_write_logs.record_id, read back by the repair pass).
+CREATE OR REPLACE FUNCTION t_sys_key_json(p_row anyelement, p_src_keys text[], p_keys text[])
+  RETURNS text LANGUAGE sql STABLE
+  SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
+  SET TimeZone = 'UTC' SET bytea_output = 'hex'
+  AS $fn$ SELECT jsonb_object_agg(k, to_jsonb(p_row) -> sk)::text
+          FROM unnest(p_keys, p_src_keys) AS x(k, sk) $fn$;
+
+-- Runs t_sys_mirror_rows' DELETE (rows $1, old rows $2) then INSERT (rows $1), either may be
+-- NULL; the row count of the last one.
+CREATE OR REPLACE FUNCTION t_sys_mirror_exec(p_del text, p_ins text, p_rows anyarray,
+    p_old anyarray)
+  RETURNS integer LANGUAGE plpgsql AS $fn$
+DECLARE
+  n integer := 0;
+BEGIN
+  IF p_del IS NOT NULL THEN
+    EXECUTE p_del USING p_rows, p_old;
+    GET DIAGNOSTICS n = ROW_COUNT;
+  END IF;
+  IF p_ins IS NOT NULL THEN
+    EXECUTE p_ins USING p_rows;
+    GET DIAGNOSTICS n = ROW_COUNT;
+  END IF;
+  RETURN n;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION t_sys_mirror_rows(p_migration text, p_operation text,
+    p_written regclass, p_resolved regclass, p_target text, p_src_cols text[], p_cols text[],
+    p_src_keys text[], p_keys text[], p_delete boolean, p_rows anyarray, p_old anyarray)
+  RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+  tkeys text;
+  rkeys text;
+  okeys text;
+  del text;
+  ins text;
+  sets text;
+BEGIN
+  IF p_resolved IS DISTINCT FROM p_written OR
+     ((p_rows IS NULL OR cardinality(p_rows) = 0) AND (p_old IS NULL OR cardinality(p_old) = 0))
+  THEN
+    RETURN 0;
+  END IF;
+  SELECT string_agg(format('t.%I', k), ', '), string_agg(format('r.%I', sk), ', '),
+         string_agg(format('o.%I', sk), ', ')
+    INTO tkeys, rkeys, okeys FROM unnest(p_keys, p_src_keys) AS x(k, sk);
+  IF p_delete THEN
+    del := format('DELETE FROM %s t USING unnest($1) r WHERE (%s) = (%s)', p_target, tkeys, rkeys);
+  ELSE
+    SELECT string_agg(format('%I = EXCLUDED.%I', c, c), ', ') INTO sets
+      FROM unnest(p_cols) c WHERE c <> ALL (p_keys);
+    ins := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM unnest($1) r '
+                  'ON CONFLICT (%s) DO %s', p_target,
+                  (SELECT string_agg(format('%I', c), ', ') FROM unnest(p_cols) c),
+                  (SELECT string_agg(format('r.%I', c), ', ') FROM unnest(p_src_cols) c),
+                  (SELECT string_agg(format('%I', k), ', ') FROM unnest(p_keys) k),
+                  CASE WHEN sets IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || sets END);
+    IF p_old IS NOT NULL AND cardinality(p_old) > 0 THEN
+      -- Keys the UPDATE moved away (old images whose key no row of the new images has).
+      del := format('DELETE FROM %s t USING unnest($2) o WHERE (%s) = (%s) AND NOT EXISTS '
+                    '(SELECT 1 FROM unnest($1) r WHERE (%s) = (%s))', p_target, tkeys, okeys,
+                    rkeys, okeys);
+    END IF;
+  END IF;
+  IF p_migration IS NULL THEN
+    RETURN t_sys_mirror_exec(del, ins, p_rows, p_old);
+  END IF;
+  BEGIN
+    RETURN t_sys_mirror_exec(del, ins, p_rows, p_old);
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO t_sys_dual_write_logs (migration_id, operation, record_id, source_success,
+                                       target_success, error_message)
+    SELECT p_migration, p_operation, t_sys_key_json(r, p_src_keys, p_keys), true, false,
+           SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')'
+      FROM unnest(coalesce(p_rows, p_old)) r;
+    RETURN -1;
+  END;
+END
+$fn$;
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (7, 't_sys_mirror_rows: typed row images, resolved names')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
 // The columns pgphase reads and writes, per table (a table made by another tool may lack some).
 const std::map<std::string, std::set<std::string>>& required_columns() {
   static const std::map<std::string, std::set<std::string>> kColumns = {
@@ -408,6 +509,7 @@ int ensure_schema(pg::Connection& c) {
     if (version < 4) c.exec(kSchemaV4);
     if (version < 5) c.exec(kSchemaV5);
     if (version < 6) c.exec(kSchemaV6);
+    if (version < 7) c.exec(kSchemaV7);
     if (version == 0) {
       log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
                 kSchemaVersion, ")");

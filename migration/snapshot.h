@@ -42,6 +42,16 @@ struct TableShape {
   // The fields above hold what could be resolved. The unique keys are not part of it: which one
   // is needed depends on the phase (target_has_unique_key / source_has_unique_key).
   std::string problem;
+  // Other schemas holding a relation named like the source (or the target), ", "-joined: an
+  // unqualified name then depends on the session's search_path.
+  std::string source_homonyms;
+  std::string target_homonyms;
+  // A BEFORE UPDATE row trigger is enabled on the table (it may change the key).
+  bool source_update_trigger = false;
+  bool target_update_trigger = false;
+  // Non-empty: row-level security differs between the tables (enabled, forced, owner or
+  // policies), so a read moved to the target could see other rows; reads stay on the source.
+  std::string rls_difference;
   bool operator==(const TableShape&) const = default;
 };
 

@@ -21,6 +21,9 @@ struct Relation {
   std::vector<ColumnShape> columns;
   std::vector<std::string> primary_key;            // index order
   std::set<std::vector<std::string>> unique_keys;  // key column names of usable indexes, sorted
+  std::string homonyms;                            // other schemas with a relation of this name
+  bool update_trigger = false;                     // an enabled BEFORE UPDATE row trigger
+  std::string rls;  // "" when row-level security is off; else its settings and policies
 };
 
 using Name = std::pair<std::string, std::string>;  // schema, table
@@ -80,6 +83,26 @@ constexpr const char* kShapesQuery =
     "WHERE i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL "
     "  AND i.indexprs IS NULL "
     "ORDER BY 1, 3, 5";
+
+// What else decides how statements on each table behave, one row per table that exists: the
+// other schemas with a relation of the same name (an unqualified name depends on search_path
+// then), whether an enabled BEFORE UPDATE row trigger may change the key (tgtype bits: ROW 1,
+// BEFORE 2, UPDATE 16), and row-level security (off: ""; on: forced, owner and every policy).
+constexpr const char* kBehaviourQuery =
+    "SELECT e.ord, "
+    "  (SELECT string_agg(DISTINCT n2.nspname, ', ' ORDER BY n2.nspname) FROM pg_class c2 "
+    "   JOIN pg_namespace n2 ON n2.oid = c2.relnamespace WHERE c2.relname = c.relname "
+    "   AND c2.oid <> c.oid AND c2.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')), "
+    "  EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal "
+    "   AND t.tgenabled <> 'D' AND (t.tgtype & 19) = 19), "
+    "  CASE WHEN c.relrowsecurity THEN concat_ws(E'\\n', 'force=' || c.relforcerowsecurity, "
+    "   'owner=' || c.relowner::regrole::text, (SELECT string_agg(concat_ws(' | ', p.polname, "
+    "   p.polcmd, p.polpermissive, p.polroles::regrole[]::text, pg_get_expr(p.polqual, "
+    "   p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)), E'\\n' ORDER BY p.polname) "
+    "   FROM pg_policy p WHERE p.polrelid = c.oid)) ELSE '' END "
+    "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(name, ord) "
+    "JOIN pg_namespace n ON n.nspname = e.name->>0 "
+    "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = e.name->>1";
 
 // A name as column_name() reads it; an invalid one is reported and kept as given.
 std::string column_or_problem(const std::string& raw, const char* what,
@@ -197,6 +220,14 @@ TableShape shape_of(const Migration& m, const Name& source_name, const Relation&
     shape.target_has_unique_key = target.unique_keys.count(target_key) != 0;
   }
   shape.problem = join(problems, "; ");
+  shape.source_homonyms = source.homonyms;
+  shape.target_homonyms = target.homonyms;
+  shape.source_update_trigger = source.update_trigger;
+  shape.target_update_trigger = target.update_trigger;
+  if (source.rls != target.rls) {
+    shape.rls_difference = "row-level security differs between " + display(source_name) + " and " +
+                           display(target_name) + " (enabled, forced, owner or policies)";
+  }
   return shape;
 }
 
@@ -294,6 +325,15 @@ std::map<std::string, TableShape> load_shapes(pg::Connection& c,
     key.push_back(r.str(i, 5));
   }
   flush();
+  const pg::Result b = c.exec(kBehaviourQuery, {json::serialize(names)});
+  for (int i = 0; i < b.rows(); ++i) {
+    const int64_t ord = b.int64(i, 0);
+    if (ord < 1 || ord > static_cast<int64_t>(order.size())) continue;
+    Relation& rel = relations[order[static_cast<size_t>(ord - 1)]];
+    rel.homonyms = b.is_null(i, 1) ? "" : b.str(i, 1);
+    rel.update_trigger = b.boolean(i, 2);
+    rel.rls = b.str(i, 3);
+  }
 
   for (const auto& w : wanted) {
     out[w.m->migration_id] =

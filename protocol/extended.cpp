@@ -144,6 +144,15 @@ std::optional<std::string_view> decode_query(std::span<const uint8_t> body) {
   return sql;
 }
 
+std::optional<std::pair<std::string_view, std::string_view>> decode_parameter_status(
+    std::span<const uint8_t> body) {
+  Reader r(body);
+  const auto name = r.cstring();
+  const auto value = r.cstring();
+  if (!name || !value || !r.done()) return std::nullopt;
+  return std::pair{*name, *value};
+}
+
 std::string encode_query(std::string_view sql) {
   std::string out = begin_message(fe::kQuery);
   append_cstring(out, sql);

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pgphase::protocol {
@@ -22,6 +23,9 @@ namespace pgphase::protocol {
 
 // Query ('Q'): the SQL text without its NUL (which must end the body).
 [[nodiscard]] std::optional<std::string_view> decode_query(std::span<const uint8_t> body);
+// ParameterStatus: name and value.
+[[nodiscard]] std::optional<std::pair<std::string_view, std::string_view>> decode_parameter_status(
+    std::span<const uint8_t> body);
 // `sql` must not contain a NUL byte.
 [[nodiscard]] std::string encode_query(std::string_view sql);
 

@@ -1,5 +1,6 @@
 #include "proxy/rewriter.h"
 
+#include <cctype>
 #include <chrono>
 #include <string>
 
@@ -114,13 +115,58 @@ const router::MigrationRoute* route_by_id(const router::RoutingTable* t, std::st
 
 }  // namespace
 
+bool LexSettings::apply(std::string_view name, std::string_view value) {
+  if (name == "standard_conforming_strings") {
+    standard_conforming_strings = value == "on";
+    return true;
+  }
+  if (name == "client_encoding") {
+    client_encoding = std::string(value);
+    return true;
+  }
+  return false;
+}
+
+bool LexSettings::backslash_in_multibyte() const noexcept {
+  // PostgreSQL's client-only encodings, whose second bytes include 0x5C.
+  static constexpr std::string_view kRisky[] = {"SJIS", "SHIFT_JIS_2004", "BIG5", "GBK",
+                                                "UHC",  "GB18030",        "JOHAB"};
+  std::string upper;
+  for (char c : client_encoding) upper.push_back(static_cast<char>(std::toupper(c)));
+  for (std::string_view e : kRisky) {
+    if (upper == e) return true;
+  }
+  return false;
+}
+
 Rewriter::Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer,
-                   SessionIdentity identity)
+                   SessionIdentity identity, LexSettings settings)
     : tables_(std::move(tables)),
       cache_(cache),
       observer_(observer),
       identity_(std::move(identity)),
+      settings_(std::move(settings)),
       rng_(now_ns() | 1) {}
+
+router::PlanContext Rewriter::context() const noexcept {
+  router::PlanContext c;
+  c.literals_uncertain = !settings_.standard_conforming_strings || settings_in_flight_;
+  c.backslash_bytes_uncertain = settings_.backslash_in_multibyte() || settings_in_flight_;
+  c.names_shadowed = names_shadowed_;
+  return c;
+}
+
+void Rewriter::watch_settings(std::string_view sql) {
+  if (!settings_touched_) {
+    static constexpr std::string_view kWords[] = {"conforming", "encoding", "names",
+                                                  "set_config", "reset",    "discard"};
+    for (std::string_view w : kWords) {
+      if (router::contains_ci(sql, w)) settings_touched_ = true;
+    }
+  }
+  // Once touched, a later COMMIT or ROLLBACK may revert them too: every request in flight counts.
+  if (settings_touched_) settings_in_flight_ = true;
+}
 
 std::string Rewriter::alt_name(std::string_view name) {
   return "__pgphase_rt_" + std::string(name);
@@ -197,12 +243,15 @@ Rewriter::PlanPtr Rewriter::plan(std::string_view sql) {
   const auto t = table();
   if (t == nullptr || t->empty() || !t->may_touch(sql)) return nullptr;
   const auto start = std::chrono::steady_clock::now();
-  PlanPtr p = cache_.find(t->generation(), sql);
+  const router::PlanContext ctx = context();
+  // Plans are cached for the default context only (sessions with other settings are rare).
+  PlanPtr p = ctx.is_default() ? cache_.find(t->generation(), sql) : nullptr;
   const bool hit = p != nullptr;
   if (!hit) {
-    p = std::make_shared<const router::QueryPlan>(router::plan_query(*t, sql));
-    cache_.insert(t->generation(), sql, p);
+    p = std::make_shared<const router::QueryPlan>(router::plan_query(*t, sql, ctx));
+    if (ctx.is_default()) cache_.insert(t->generation(), sql, p);
   }
+  if (p->shadows_source) names_shadowed_ = true;
   observer_.analysed(hit,
                      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                std::chrono::steady_clock::now() - start)
@@ -293,6 +342,7 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
       Expect e{Kind::kQuery};
       const auto sql = protocol::decode_query(body);
       PlanPtr p = sql ? plan(*sql) : nullptr;
+      if (sql) watch_settings(*sql);
       if (p) e.read = choose(*p);
       if (p && e.read.shadow && !p->rewritten && p->statements.size() == 1 &&
           p->statements[0].read) {
@@ -326,6 +376,7 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         return;
       }
       PlanPtr p = plan(msg->query);
+      watch_settings(msg->query);
       Statement st;
       st.text = std::string(msg->query);
       st.param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
@@ -507,6 +558,7 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       if (k != Kind::kQuery && k != Kind::kSync && k != Kind::kFunctionCall) return mismatch();
       queue_.pop_front();
       if (!m.peek.empty() && m.peek[0] == protocol::kTxIdle) portals_.clear();
+      if (queue_.empty()) settings_in_flight_ = false;  // their ParameterStatus came before
       return Disposition::kStream;
     }
     case be::kErrorResponse: {
@@ -580,8 +632,10 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       }
       return Disposition::kStream;
     }
+    case be::kParameterStatus:
+      return Disposition::kHold;  // read whole in backend_held (LexSettings)
     default:
-      // Notices, notifications, parameter status, ParameterDescription, COPY, function results.
+      // Notices, notifications, ParameterDescription, COPY, function results.
       return Disposition::kStream;
   }
 }
@@ -615,6 +669,13 @@ void Rewriter::complete(const Expect& e, const ResultTransform& t, std::span<con
 }
 
 void Rewriter::backend_held(char type, std::span<const uint8_t> body, std::string& to_client) {
+  if (type == be::kParameterStatus) {
+    if (const auto ps = protocol::decode_parameter_status(body)) {
+      if (settings_.apply(ps->first, ps->second)) settings_touched_ = true;
+    }
+    append_raw(to_client, type, body);
+    return;
+  }
   if (queue_.empty()) {
     append_raw(to_client, type, body);
     return;

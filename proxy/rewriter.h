@@ -27,6 +27,7 @@
 #include "protocol/frame_scanner.h"
 #include "protocol/message_splitter.h"
 #include "router/plan_cache.h"
+#include "router/planner.h"
 #include "router/query_plan.h"
 #include "router/routing_table.h"
 
@@ -62,12 +63,23 @@ struct SessionIdentity {
   std::string client_address;
 };
 
+// The session's settings that change how PostgreSQL reads a statement's text, as the server
+// reports them (ParameterStatus, at startup and whenever they change).
+struct LexSettings {
+  bool standard_conforming_strings = true;
+  std::string client_encoding = "UTF8";
+  // Applies one ParameterStatus; true when it was one of these settings.
+  bool apply(std::string_view name, std::string_view value);
+  // client_encoding lets a multibyte character end in a backslash byte.
+  [[nodiscard]] bool backslash_in_multibyte() const noexcept;
+};
+
 class Rewriter {
  public:
   using TableSource = std::function<std::shared_ptr<const router::RoutingTable>()>;
 
   Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer,
-           SessionIdentity identity = {});
+           SessionIdentity identity = {}, LexSettings settings = {});
 
   // Client -> server.
   [[nodiscard]] protocol::Disposition frontend_disposition(const protocol::MessageView& m);
@@ -128,6 +140,11 @@ class Rewriter {
   };
 
   PlanPtr plan(std::string_view sql);
+  // What plans of this session depend on (PlanContext), now.
+  [[nodiscard]] router::PlanContext context() const noexcept;
+  // A client text that may change the settings of LexSettings (SET, set_config, RESET, DISCARD):
+  // until every request in flight is answered, they are uncertain.
+  void watch_settings(std::string_view sql);
   std::shared_ptr<const router::RoutingTable> table();
   void push(Expect e);
   // Re-prepares `name` when the routing changed since it was prepared and its plan differs.
@@ -154,7 +171,11 @@ class Rewriter {
   bool desync_ = false;
   char held_type_ = 0;  // the backend message being held, to know why
   SessionIdentity identity_;
-  uint64_t rng_;  // xorshift state for gradual reads
+  LexSettings settings_;
+  bool settings_touched_ = false;    // the session has sent text that may change them
+  bool settings_in_flight_ = false;  // ... and its requests are not all answered yet
+  bool names_shadowed_ = false;      // PlanContext::names_shadowed
+  uint64_t rng_;                     // xorshift state for gradual reads
 };
 
 }  // namespace pgphase::proxy

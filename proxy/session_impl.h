@@ -73,6 +73,7 @@ class Session final : public SessionTracker::Entry {
 
   SessionEnv env_;
   SessionIdentity identity_;  // user, application_name, client address (read switches)
+  LexSettings lex_settings_;  // as the server reported them at startup (rewriter)
   Stream client_;
   std::optional<Stream> backend_;
   std::vector<uint8_t> startup_packet_;    // as the client sent it, forwarded unchanged

@@ -173,7 +173,7 @@ asio::awaitable<void> Session::relay() {
   if (env_.routing != nullptr) {
     WorkerRouting& routing = *env_.routing;
     rewriter_.emplace([this, &routing] { return routing.table_for(database_); }, routing.cache(),
-                      routing, identity_);
+                      routing, identity_, lex_settings_);
     c2b_split_.emplace(protocol::Direction::kFrontend, env_.config.max_message_size);
     b2c_split_.emplace(protocol::Direction::kBackend, std::numeric_limits<int32_t>::max());
   }

@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "protocol/codes.h"
+#include "protocol/extended.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
 #include "proxy/backend_connector.h"
@@ -246,7 +247,12 @@ asio::awaitable<bool> Session::authenticate() {
         tx_status_ = m.body.empty() ? protocol::kTxIdle : static_cast<char>(m.body[0]);
         backend_leftover_.assign(in.begin() + static_cast<std::ptrdiff_t>(start), in.end());
         co_return co_await flush();
-      default:  // ParameterStatus, NoticeResponse, NegotiateProtocolVersion, ...
+      case protocol::be::kParameterStatus:
+        if (const auto ps = protocol::decode_parameter_status(m.body))
+          (void)lex_settings_.apply(ps->first, ps->second);
+        out.append(reinterpret_cast<const char*>(raw.data()), raw.size());
+        break;
+      default:  // NoticeResponse, NegotiateProtocolVersion, ...
         out.append(reinterpret_cast<const char*>(raw.data()), raw.size());
         break;
     }

@@ -30,6 +30,27 @@ std::string quote_literal(std::string_view text) {
   return out;
 }
 
+std::string quote_literal_exact(std::string_view text) {
+  const bool escape = text.find('\\') != std::string_view::npos;
+  std::string out = escape ? "E'" : "'";
+  for (char c : text) {
+    if (c == '\'' || (escape && c == '\\')) out.push_back(c);
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+std::string resolve_call(const TableName& name) {
+  return "pg_catalog.to_regclass(" +
+         quote_literal_exact(name.schema.empty() ? quote_ident(name.table) : quote_table(name)) +
+         ")";
+}
+
+std::string row_image(std::string_view ref) {
+  return "public.t_sys_row(" + std::string(ref) + ".*) AS " + std::string(kRowImage);
+}
+
 namespace {
 std::string image_name(size_t i) {
   return "\"__pgphase_" + std::to_string(i + 1) + "\"";
@@ -50,7 +71,7 @@ std::string image_list(std::string_view ref, const std::vector<ColumnPair>& cols
 }
 
 std::string mirror_upsert(const TableName& mirror, const std::vector<ColumnPair>& cols,
-                          const std::vector<ColumnPair>& key) {
+                          const std::vector<ColumnPair>& key, std::string_view guard) {
   std::string out = "INSERT INTO " + quote_table(mirror) + " (";
   for (size_t i = 0; i < cols.size(); ++i) {
     if (i > 0) out += ", ";
@@ -63,6 +84,10 @@ std::string mirror_upsert(const TableName& mirror, const std::vector<ColumnPair>
   }
   out += " FROM ";
   out += kWriteCte;
+  if (!guard.empty()) {
+    out += " WHERE ";
+    out += guard;
+  }
   out += " ON CONFLICT (";
   for (size_t i = 0; i < key.size(); ++i) {
     if (i > 0) out += ", ";
@@ -83,42 +108,33 @@ std::string mirror_upsert(const TableName& mirror, const std::vector<ColumnPair>
 
 namespace {
 
-std::string name_array(const std::vector<ColumnPair>& v) {
+// ARRAY['a', 'b']::text[] of the mirrored table's column names (`to`), or of the written
+// table's (`from`).
+std::string name_array(const std::vector<ColumnPair>& v, bool from = false) {
   std::string a = "ARRAY[";
   for (size_t i = 0; i < v.size(); ++i) {
     if (i > 0) a += ", ";
-    a += quote_literal(v[i].to);
+    a += quote_literal_exact(from ? v[i].from : v[i].to);
   }
   return a + "]::text[]";
 }
 
-// The image columns of kWriteCte (in `cols` order) as a JSON array of objects keyed by the
-// mirrored table's column names.
-std::string image_rows_json(const std::vector<ColumnPair>& cols) {
-  std::string out = "(SELECT jsonb_agg(to_jsonb(\"__pgphase_x\")) FROM (SELECT ";
-  for (size_t i = 0; i < cols.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += image_name(i) + " AS " + quote_ident(cols[i].to);
-  }
-  out += " FROM ";
-  out += kWriteCte;
-  return out + ") \"__pgphase_x\")";
-}
-
 }  // namespace
 
-std::string mirror_delete(const TableName& mirror, const std::vector<ColumnPair>& key) {
-  return "SELECT public.t_sys_mirror_delete(" + quote_literal(quote_table(mirror)) + ", " +
-         name_array(key) + ", " + image_rows_json(key) + ") AS \"__pgphase_n\"";
-}
-
-std::string mirror_apply_call(std::string_view migration_id, std::string_view operation,
-                              const TableName& mirror, const std::vector<ColumnPair>& cols,
-                              const std::vector<ColumnPair>& key, bool is_delete) {
-  return "SELECT public.t_sys_mirror_apply(" + quote_literal(migration_id) + ", " +
-         quote_literal(operation) + ", " + quote_literal(quote_table(mirror)) + ", " +
-         name_array(cols) + ", " + name_array(key) + ", " + (is_delete ? "true" : "false") + ", " +
-         image_rows_json(cols) + ") AS \"__pgphase_n\"";
+std::string mirror_rows_call(const MirrorCall& c) {
+  std::string out = "SELECT public.t_sys_mirror_rows(";
+  out += c.migration_id.empty() ? std::string("NULL") : quote_literal_exact(c.migration_id);
+  out += ", " + quote_literal_exact(c.operation) + ", " + resolve_call(*c.written) + ", " +
+         resolve_call(*c.used) + ", " + quote_literal_exact(quote_table(*c.mirror)) + ", ";
+  out += name_array(*c.columns, true) + ", " + name_array(*c.columns) + ", " +
+         name_array(*c.key, true) + ", " + name_array(*c.key) + ", " +
+         (c.is_delete ? "true" : "false");
+  out +=
+      ", (SELECT array_agg(" + std::string(kRowImage) + ") FROM " + std::string(kWriteCte) + "), ";
+  out +=
+      c.old ? "(SELECT array_agg(" + std::string(kRowImage) + ") FROM " + std::string(kOldCte) + ")"
+            : std::string("NULL");
+  return out + ") AS \"__pgphase_n\"";
 }
 
 std::string refusal_statement(std::string_view message, std::string_view hint) {

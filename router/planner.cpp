@@ -72,6 +72,31 @@ Outcome Planner::classify(const PgQuery__RawStmt& raw, Tokens& t) {
       }
       return {};
     }
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+      note_created(node->create_stmt->relation);
+      break;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+      if (node->create_table_as_stmt->into != nullptr)
+        note_created(node->create_table_as_stmt->into->rel);
+      break;
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+      note_created(node->view_stmt->view);
+      break;
+    case PG_QUERY__NODE__NODE_SELECT_STMT:
+      if (node->select_stmt->into_clause != nullptr)
+        note_created(node->select_stmt->into_clause->rel);
+      break;
+    case PG_QUERY__NODE__NODE_CREATE_FOREIGN_TABLE_STMT:
+      if (node->create_foreign_table_stmt->base_stmt != nullptr)
+        note_created(node->create_foreign_table_stmt->base_stmt->relation);
+      break;
+    case PG_QUERY__NODE__NODE_RENAME_STMT:
+      if (route_of(node->rename_stmt->relation, &route))
+        return unsupported(route, "renaming a migrating table or its columns");
+      break;
+    case PG_QUERY__NODE__NODE_ALTER_OBJECT_SCHEMA_STMT:
+      note_created(node->alter_object_schema_stmt->relation);
+      break;
     case PG_QUERY__NODE__NODE_COPY_STMT:
       if (node->copy_stmt->is_from && route_of(node->copy_stmt->relation, &route))
         return unsupported(route, "COPY FROM into a migrating table cannot be mirrored");
@@ -83,10 +108,6 @@ Outcome Planner::classify(const PgQuery__RawStmt& raw, Tokens& t) {
     case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
       if (route_of(node->alter_table_stmt->relation, &route))
         return unsupported(route, "ALTER of a migrating table");
-      break;
-    case PG_QUERY__NODE__NODE_RENAME_STMT:
-      if (route_of(node->rename_stmt->relation, &route))
-        return unsupported(route, "renaming a migrating table or its columns");
       break;
     case PG_QUERY__NODE__NODE_DROP_STMT: {
       const PgQuery__DropStmt& d = *node->drop_stmt;
@@ -152,12 +173,16 @@ Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
     if (first_route < 0) first_route = idx;
     if (route->mode == WriteMode::kTargetOnly) {
       // completed: the name stands for the target.
+      if (name_uncertain(*r->range_var, *route))
+        return unsupported(idx, uncertain_reason(*route, "in a TRUNCATE"));
       const size_t at = t.at_offset(r->range_var->location);
       if (at == kNone) return unsupported(idx, "pgphase could not locate the table name");
       renames.push_back({at, t.name_end(at), quote_table(route->target)});
       continue;
     }
     if (!route->problem.empty()) return unsupported(idx, route->problem);
+    if (name_uncertain(*r->range_var, *route))
+      return unsupported(idx, uncertain_reason(*route, "in a TRUNCATE"));
     extra.push_back(quote_table(route->target));
   }
   size_t at = t.last;
@@ -248,7 +273,33 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
           ? quote_ident(rel->alias->aliasname)
           : quote_ident(rel->relname);
   const bool is_delete = tag == TagKind::kDelete;
-  const std::vector<ColumnPair>& image = is_delete ? r.key : r.columns;
+  const bool eventual = r.consistency == migration::ConsistencyLevel::kEventual;
+  // What the client's name resolves to is certain when it is schema-qualified, or when no other
+  // schema has a relation of that name (then the only risk is a homonym created since the
+  // shapes were read: a guard below keeps the mirror from applying to it).
+  const bool qualified = rel->schemaname != nullptr && *rel->schemaname != '\0';
+  if (!qualified && shared_name(*rel)) {
+    return unsupported(route_index, uncertain_reason(r, "is shared by another migration's source"));
+  }
+  const bool certain = qualified || !name_uncertain(*rel, r);
+  if (!certain && renamed) {
+    return unsupported(route_index,
+                       uncertain_reason(r, "cannot be redirected to " + quote_table(r.target)));
+  }
+  // A BEFORE UPDATE trigger may change the key of any UPDATE.
+  if (tag == TagKind::kUpdate && r.update_trigger) key_update = true;
+  // Typed row images through t_sys_mirror_rows (exact for every type, independent of the
+  // session's settings and of what the name resolves to), or the inline upsert.
+  const bool typed = eventual || is_delete || !certain;
+  const TableName& written = r.mode == WriteMode::kMirrorSource ? r.target : r.source;
+  // cleanup: the statement names the target by pgphase's qualified name.
+  const TableName used = renamed     ? written
+                         : qualified ? TableName{rel->schemaname, rel->relname}
+                                     : TableName{"", rel->relname != nullptr ? rel->relname : ""};
+  // Inline form with an unqualified name: mirror only what the name resolved to.
+  const std::string guard =
+      used.schema.empty() ? "(SELECT " + resolve_call(used) + " = " + resolve_call(written) + ")"
+                          : std::string();
 
   Outcome o;
   std::string out;
@@ -296,10 +347,11 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     append(ret + 1, t.last);
     out += ", ";
   }
-  out += image_list(ref, image, true);
+  const std::vector<ColumnPair>& image = is_delete ? r.key : r.columns;
+  out += typed ? row_image(ref) : image_list(ref, image, true);
   out += ")";
   if (key_update) {
-    // The old keys of the rows this UPDATE changes, read under the same snapshot with the same
+    // The rows this UPDATE changes as they were, read under the same snapshot with the same
     // FROM and WHERE; mirrored rows whose key moved away are deleted. (A row that a concurrent
     // transaction changes so that it no longer matches is skipped by the UPDATE but still listed
     // here: see the README's limitations.)
@@ -308,11 +360,17 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     const size_t where_tok = t.find0(rel_tok, PG_QUERY__TOKEN__WHERE);
     const size_t end_tok = ret == kNone ? t.last : ret;
     if (set_tok == kNone) return unsupported(route_index, "could not locate SET");
-    out += ", \"__pgphase_o\" AS (SELECT ";
-    for (size_t i = 0; i < r.key.size(); ++i) {
-      if (i > 0) out += ", ";
-      out += ref + "." + quote_ident(r.key[i].from) + " AS \"__pgphase_o" + std::to_string(i + 1) +
-             "\"";
+    out += ", ";
+    out += kOldCte;
+    out += " AS (SELECT ";
+    if (typed) {
+      out += row_image(ref);
+    } else {
+      for (size_t i = 0; i < r.key.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += ref + "." + quote_ident(r.key[i].from) + " AS \"__pgphase_o" +
+               std::to_string(i + 1) + "\"";
+      }
     }
     out += " FROM ";
     append(kw + 1, set_tok);
@@ -324,63 +382,162 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
       out += " ";
       append(where_tok, end_tok);
     }
-    out +=
-        "), \"__pgphase_d\" AS (DELETE FROM " + quote_table(mirror) + " AS \"__pgphase_t\" WHERE (";
-    std::string tkeys;
-    std::string olds;
-    std::string news;
-    for (size_t i = 0; i < r.key.size(); ++i) {
-      if (i > 0) {
-        tkeys += ", ";
-        olds += ", ";
-        news += ", ";
+    out += ")";
+    if (!typed) {
+      out += ", \"__pgphase_d\" AS (DELETE FROM " + quote_table(mirror) +
+             " AS \"__pgphase_t\" WHERE (";
+      std::string tkeys;
+      std::string olds;
+      std::string news;
+      for (size_t i = 0; i < r.key.size(); ++i) {
+        if (i > 0) {
+          tkeys += ", ";
+          olds += ", ";
+          news += ", ";
+        }
+        tkeys += "\"__pgphase_t\"." + quote_ident(r.key[i].to);
+        olds += "\"__pgphase_o" + std::to_string(i + 1) + "\"";
+        // The new key's position among the image columns.
+        size_t pos = 0;
+        while (pos < r.columns.size() && r.columns[pos].from != r.key[i].from) ++pos;
+        news += "\"__pgphase_" + std::to_string(pos + 1) + "\"";
       }
-      tkeys += "\"__pgphase_t\"." + quote_ident(r.key[i].to);
-      olds += "\"__pgphase_o" + std::to_string(i + 1) + "\"";
-      // The new key's position among the image columns.
-      size_t pos = 0;
-      while (pos < r.columns.size() && r.columns[pos].from != r.key[i].from) ++pos;
-      news += "\"__pgphase_" + std::to_string(pos + 1) + "\"";
+      out += tkeys + ") IN (SELECT " + olds + " FROM " + std::string(kOldCte) + ") AND (" + tkeys +
+             ") NOT IN (SELECT " + news + " FROM " + std::string(kWriteCte) + ")" +
+             (guard.empty() ? "" : " AND " + guard) + ")";
     }
-    out += tkeys + ") IN (SELECT " + olds + " FROM \"__pgphase_o\") AND (" + tkeys +
-           ") NOT IN (SELECT " + news + " FROM " + std::string(kWriteCte) + "))";
   }
-  const bool eventual = r.consistency == migration::ConsistencyLevel::kEventual;
-  if (eventual) {
-    // Isolated: the helper function applies the image inside its own subtransaction and logs a
-    // failure to t_sys_dual_write_logs instead of failing the client's statement.
+  if (typed) {
+    // Strict: errors fail the statement; the DELETE takes its own snapshot in the function, so
+    // a row a backfill committed while this statement waited for its lock is seen. Eventual:
+    // applied in a subtransaction, failures logged to t_sys_dual_write_logs.
     static constexpr const char* kOp[] = {"insert", "update", "delete"};
+    MirrorCall call;
+    call.migration_id = eventual ? std::string_view(r.migration_id) : std::string_view();
+    call.operation = kOp[static_cast<int>(tag)];
+    call.used = &used;
+    call.written = &written;
+    call.mirror = &mirror;
+    call.columns = &r.columns;
+    call.key = &r.key;
+    call.is_delete = is_delete;
+    call.old = key_update;
     out += ", \"__pgphase_m\" AS MATERIALIZED (";
-    out += mirror_apply_call(r.migration_id, kOp[static_cast<int>(tag)], mirror,
-                             is_delete ? r.key : r.columns, r.key, is_delete);
-    out += ") SELECT ";
-  } else if (is_delete) {
-    // A fresh snapshot for the mirror delete (dual_write_sql.h: mirror_delete).
-    out += ", \"__pgphase_m\" AS MATERIALIZED (";
-    out += mirror_delete(mirror, r.key);
+    out += mirror_rows_call(call);
     out += ") SELECT ";
   } else {
     out += ", \"__pgphase_m\" AS (";
-    out += mirror_upsert(mirror, r.columns, r.key);
+    out += mirror_upsert(mirror, r.columns, r.key, guard);
     out += ") SELECT ";
   }
-  const bool via_function = eventual || is_delete;
   o.kind = Outcome::kRewrite;
   o.route = route_index;
   o.transform.tag = tag;
   o.transform.route = route_index;
   if (n_returning > 0) {
-    out += via_function ? std::string(kWriteCte) + ".* FROM " : std::string("* FROM ");
+    out += typed ? std::string(kWriteCte) + ".* FROM " : std::string("* FROM ");
     o.transform.kind = ResultTransform::Kind::kStripColumns;
-    o.transform.strip = static_cast<uint16_t>(image.size());
+    o.transform.strip = static_cast<uint16_t>(typed ? 1 : image.size());
   } else {
     out += "count(*) FROM ";
     o.transform.kind = ResultTransform::Kind::kCountToTag;
   }
   out += kWriteCte;
-  if (via_function) out += ", \"__pgphase_m\"";  // referenced, so that it runs
+  if (typed) out += ", \"__pgphase_m\"";  // referenced, so that it runs
   o.text = std::move(out);
   return o;
+}
+
+QueryPlan Planner::refuse_unparsed() {
+  QueryPlan plan;
+  if (context_.is_default() || lexing_uncertain_from() == kNone) return plan;
+  // libpg_query's reading fails where the server's may not: a write must not pass unmirrored.
+  const int16_t route = may_write(sql_);
+  if (route < 0) return plan;
+  std::vector<Piece> pieces{{0, sql_.size(), unsupported(route, lexing_reason())}};
+  return assemble_plan(pieces);
+}
+
+int16_t Planner::may_write(std::string_view text) const {
+  static constexpr std::string_view kWrites[] = {"insert", "update", "delete",
+                                                 "merge",  "copy",   "truncate"};
+  bool writes = false;
+  for (std::string_view w : kWrites) writes = writes || contains_ci(text, w);
+  if (!writes) return -1;
+  int16_t route = 0;
+  for (const auto& r : table_.routes()) {
+    std::string lower;
+    for (char c : r.source.table) lower.push_back(static_cast<char>(std::tolower(c)));
+    if (contains_ci(text, lower)) return route;
+    ++route;
+  }
+  return -1;
+}
+
+size_t Planner::lexing_uncertain_from() {
+  size_t at = kNone;
+  const size_t backslash = sql_.find('\\');
+  if (backslash == std::string_view::npos) return kNone;  // read the same under any setting
+  if (context_.backslash_bytes_uncertain) at = backslash;
+  if (context_.literals_uncertain) {
+    // The first '...' (or N'...') literal with a backslash: up to it, both readings agree.
+    // U&'...' literals are refused by the server itself when standard_conforming_strings is off.
+    for (const Token& tk : tokens()) {
+      if (static_cast<size_t>(tk.start) >= at) break;
+      if (tk.kind != PG_QUERY__TOKEN__SCONST && tk.kind != PG_QUERY__TOKEN__USCONST) continue;
+      const std::string_view text =
+          sql_.substr(static_cast<size_t>(tk.start), static_cast<size_t>(tk.end - tk.start));
+      if (text.empty() || text[0] == 'e' || text[0] == 'E' || text[0] == '$') continue;
+      if (text.find('\\') != std::string_view::npos) {
+        at = static_cast<size_t>(tk.start);
+        break;
+      }
+    }
+  }
+  return at;
+}
+
+std::string Planner::lexing_reason() const {
+  return context_.literals_uncertain
+             ? "standard_conforming_strings is off (or being changed) and a string literal of "
+               "this statement has a backslash: pgphase cannot be sure where PostgreSQL ends it, "
+               "so it does not rewrite the statement (write such literals as E'...')"
+             : "the session's client_encoding can hide a backslash byte inside a multibyte "
+               "character: pgphase cannot be sure how PostgreSQL reads this statement's "
+               "literals, so it does not rewrite the statement (use client_encoding UTF8)";
+}
+
+void Planner::guard_lexing(std::vector<Piece>& pieces) {
+  if (context_.is_default() || pieces.empty()) return;
+  if (!context_.literals_uncertain && !context_.backslash_bytes_uncertain) return;
+  const size_t from = lexing_uncertain_from();
+  if (from == kNone) return;
+  size_t k = 0;
+  while (k < pieces.size() && pieces[k].end <= from) ++k;
+  if (k == pieces.size()) return;
+  const std::string why = lexing_reason();
+  // The server may read a write where libpg_query reads a literal (and the reverse): any word
+  // of a write next to a migrating table's name from there on counts.
+  int16_t write_route = may_write(sql_.substr(pieces[k].begin));
+  for (size_t j = k; j < pieces.size() && write_route < 0; ++j) {
+    const Outcome& o = pieces[j].outcome;
+    if (o.kind == Outcome::kRewrite || o.kind == Outcome::kRefuse) write_route = o.route;
+  }
+  if (write_route >= 0) {
+    // From the first statement read differently on: one refusal (the server runs what precedes
+    // it as the client meant, then fails the rest as an error would).
+    pieces[k].outcome = unsupported(write_route, why);
+    pieces[k].end = sql_.size();
+    pieces.resize(k + 1);
+    return;
+  }
+  for (size_t j = k; j < pieces.size(); ++j) {
+    Outcome& o = pieces[j].outcome;
+    if (o.kind != Outcome::kRead) continue;
+    o.kind = Outcome::kPass;  // the client's text, unchanged, to the source
+    o.unroutable = o.route;
+    o.reason = why;
+  }
 }
 
 static uint32_t chars(std::string_view s) {
@@ -390,18 +547,11 @@ static uint32_t chars(std::string_view s) {
 }
 
 QueryPlan Planner::run() {
-  QueryPlan plan;
-  if (!table_.may_touch(sql_)) return plan;
+  if (!table_.may_touch(sql_)) return {};
   const std::unique_ptr<ParseTree> tree = ParseTree::parse(sql_);
-  if (tree == nullptr) return plan;  // a syntax error: the server reports it as it would
+  if (tree == nullptr) return refuse_unparsed();  // else a syntax error the server reports
   const PgQuery__ParseResult& pr = tree->result();
-  struct Piece {
-    size_t begin;
-    size_t end;
-    Outcome outcome;
-  };
   std::vector<Piece> pieces;
-  bool any_rewrite = false;
   for (size_t i = 0; i < pr.n_stmts; ++i) {
     const PgQuery__RawStmt& raw = *pr.stmts[i];
     const size_t lo = static_cast<size_t>(raw.stmt_location);
@@ -426,6 +576,17 @@ QueryPlan Planner::run() {
         p.outcome = classify(raw, t);
       }
     }
+    pieces.push_back(std::move(p));
+  }
+  guard_lexing(pieces);
+  return assemble_plan(pieces);
+}
+
+QueryPlan Planner::assemble_plan(std::vector<Piece>& pieces) {
+  QueryPlan plan;
+  plan.shadows_source = shadows_;
+  bool any_rewrite = false;
+  for (Piece& p : pieces) {
     ResultTransform tr = p.outcome.transform;
     if (p.outcome.kind == Outcome::kRefuse) {
       const MigrationRoute* route =
@@ -457,7 +618,6 @@ QueryPlan Planner::run() {
       plan.unroutable_reasons.push_back(p.outcome.reason);
     }
     plan.statements.push_back(tr);
-    pieces.push_back(std::move(p));
   }
   if (!any_rewrite && plan.read_route < 0) {
     plan.statements.clear();
@@ -520,8 +680,8 @@ std::optional<uint32_t> QueryPlan::original_position(uint32_t rewritten_1based, 
   return std::nullopt;
 }
 
-QueryPlan plan_query(const RoutingTable& table, std::string_view sql) {
-  return detail::Planner(table, sql).run();
+QueryPlan plan_query(const RoutingTable& table, std::string_view sql, const PlanContext& context) {
+  return detail::Planner(table, sql, context).run();
 }
 
 }  // namespace pgphase::router

@@ -11,8 +11,24 @@
 
 namespace pgphase::router {
 
-// `extended` is true for the text of a Parse message (one statement; a refusal then must not
-// need parameters, see QueryPlan).
-[[nodiscard]] QueryPlan plan_query(const RoutingTable& table, std::string_view sql);
+// What of the session the plan depends on. The default (all false) is what plans are cached
+// for; any other context is planned afresh.
+struct PlanContext {
+  // standard_conforming_strings is off, or may be changing (a statement in flight may set it):
+  // a '...' literal with a backslash may not end where libpg_query (always on) says it does.
+  bool literals_uncertain = false;
+  // client_encoding is one where a multibyte character may end in a backslash byte (SJIS, BIG5,
+  // GBK, UHC, GB18030, JOHAB, SHIFT_JIS_2004), or may be changing.
+  bool backslash_bytes_uncertain = false;
+  // The session created a relation named like a migrating source (e.g. a temporary table, which
+  // comes first in every search_path): its unqualified names are uncertain.
+  bool names_shadowed = false;
+  [[nodiscard]] bool is_default() const noexcept {
+    return !literals_uncertain && !backslash_bytes_uncertain && !names_shadowed;
+  }
+};
+
+[[nodiscard]] QueryPlan plan_query(const RoutingTable& table, std::string_view sql,
+                                   const PlanContext& context = {});
 
 }  // namespace pgphase::router

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "router/dual_write_sql.h"
+#include "router/planner.h"
 #include "router/query_plan.h"
 #include "router/routing_table.h"
 #include "router/sql_tree.h"
@@ -116,9 +117,17 @@ struct Outcome {
   std::vector<Fragment> fragments;
 };
 
+// One statement of the text: its bytes and what becomes of it.
+struct Piece {
+  size_t begin;
+  size_t end;
+  Outcome outcome;
+};
+
 class Planner {
  public:
-  Planner(const RoutingTable& table, std::string_view sql) : table_(table), sql_(sql) {}
+  Planner(const RoutingTable& table, std::string_view sql, const PlanContext& context)
+      : table_(table), sql_(sql), context_(context) {}
 
   QueryPlan run();
 
@@ -128,6 +137,42 @@ class Planner {
     const MigrationRoute* r = table_.find_source(name_of(*rv));
     if (r != nullptr && index != nullptr) *index = static_cast<int16_t>(r - table_.routes().data());
     return r;
+  }
+  // An unqualified reference whose resolution pgphase cannot be sure of: another schema has a
+  // relation of that name, the session created one, or several migrations' sources share it.
+  [[nodiscard]] bool name_uncertain(const PgQuery__RangeVar& rv, const MigrationRoute& r) const {
+    if (rv.schemaname != nullptr && *rv.schemaname != '\0') return false;
+    return shared_name(rv) || !r.homonyms.empty() || context_.names_shadowed;
+  }
+  // Sources of several migrations have this unqualified name.
+  [[nodiscard]] bool shared_name(const PgQuery__RangeVar& rv) const {
+    if (rv.schemaname != nullptr && *rv.schemaname != '\0') return false;
+    bool shared = false;
+    (void)table_.find_source(name_of(rv), &shared);
+    return shared;
+  }
+  [[nodiscard]] static std::string uncertain_reason(const MigrationRoute& r,
+                                                    const std::string& what) {
+    return "the unqualified name " + r.source.table + " " + what +
+           ": under the session's search_path it may name another table (" +
+           (r.homonyms.empty()
+                ? std::string("one this session created, or another migration's source")
+                : "schemas with a relation of that name: " + r.homonyms) +
+           "); schema-qualify it";
+  }
+  // A temporary relation (first in every search_path) or one in another schema created (or
+  // moved there) with a migrating source's name: unqualified names of this session are uncertain
+  // from then on (QueryPlan::shadows_source). Other sessions see a homonym once the shapes are
+  // read again (one reload interval); until then the guard of the inline mirror covers them.
+  void note_created(const PgQuery__RangeVar* rv) {
+    if (rv == nullptr || rv->relname == nullptr) return;
+    const bool temp = rv->relpersistence != nullptr && std::string_view(rv->relpersistence) == "t";
+    const bool qualified = rv->schemaname != nullptr && *rv->schemaname != '\0';
+    for (const auto& r : table_.routes()) {
+      if (r.source.table == rv->relname &&
+          (temp || (qualified && r.source.schema != rv->schemaname)))
+        shadows_ = true;
+    }
   }
   // Writes (INSERT/UPDATE/DELETE/MERGE/COPY FROM) below `root` that target a migrating table.
   int count_writes(const ProtobufCMessage* root, int16_t* route) const;
@@ -141,8 +186,25 @@ class Planner {
     return *tokens_;
   }
 
+  // The byte offset from which libpg_query's reading of the text may differ from the server's
+  // under the session's settings (PlanContext), or kNone.
+  [[nodiscard]] size_t lexing_uncertain_from();
+  // Where the session's settings make the text read differently from how libpg_query reads it:
+  // writes from there on are refused, reads stay on the source unchanged.
+  void guard_lexing(std::vector<Piece>& pieces);
+  [[nodiscard]] std::string lexing_reason() const;
+  // A text libpg_query cannot parse under an uncertain lexing context: refused when it may write
+  // a migrating table, else passed.
+  QueryPlan refuse_unparsed();
+  // The route of the first migrating table named in a text that has a write keyword, or -1.
+  [[nodiscard]] int16_t may_write(std::string_view text) const;
+  // The plan of `pieces` (the outcome of each statement): transforms, flags, text variants.
+  QueryPlan assemble_plan(std::vector<Piece>& pieces);
+
   const RoutingTable& table_;
   std::string_view sql_;
+  PlanContext context_;
+  bool shadows_ = false;
   std::optional<std::vector<Token>> tokens_;
 };
 

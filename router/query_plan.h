@@ -64,9 +64,13 @@ struct QueryPlan {
   // (they stay on the source): the route and the reason, for the `unroutable` counters.
   std::vector<int16_t> unroutable_routes;
   std::vector<std::string> unroutable_reasons;
+  // The text creates, renames or moves a relation to a migrating source's name in another
+  // schema (or a temporary one): the session's unqualified names are uncertain from then on.
+  bool shadows_source = false;
   [[nodiscard]] bool routes_reads() const noexcept { return read_route >= 0; }
   [[nodiscard]] bool matters() const noexcept {
-    return rewritten || routes_reads() || !flagged.empty() || !unroutable_routes.empty();
+    return rewritten || routes_reads() || !flagged.empty() || !unroutable_routes.empty() ||
+           shadows_source;
   }
   [[nodiscard]] std::optional<uint32_t> original_position(uint32_t rewritten_1based,
                                                           bool target = false) const;

@@ -17,6 +17,8 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
       const MigrationRoute* r = route_of(&rv, &idx);
       if (r == nullptr || r->read_mode == ReadMode::kSource) return true;
       if (route < 0) route = idx;
+      if (why_not.empty() && name_uncertain(rv, *r)) why_not = uncertain_reason(*r, "in a read");
+      if (why_not.empty() && !r->read_problem.empty()) why_not = r->read_problem;
       // A renaming column_map: the target is read through a derived table that gives its
       // columns the source's names, in the source's order (PostgreSQL flattens it).
       std::string mapped_select;

@@ -45,6 +45,12 @@ void compile_columns(MigrationRoute& r, const migration::Migration& m,
   for (const auto& [from, to] : m.column_map) {
     if (from != to) r.identity_map = false;
   }
+  if (shape != nullptr) {
+    r.homonyms = shape->source_homonyms;
+    r.read_problem = shape->rls_difference;
+    r.update_trigger = r.mode == WriteMode::kMirrorSource ? shape->target_update_trigger
+                                                          : shape->source_update_trigger;
+  }
   // completed: statements naming the source are only renamed to the target; the source may be
   // gone already, its shape does not matter.
   if (r.mode == WriteMode::kTargetOnly) return;
@@ -206,12 +212,22 @@ bool RoutingTable::may_touch(std::string_view sql) const noexcept {
   return false;
 }
 
-const MigrationRoute* RoutingTable::find_source(const TableName& name) const noexcept {
-  const std::string_view schema = name.schema.empty() ? std::string_view("public") : name.schema;
+const MigrationRoute* RoutingTable::find_source(const TableName& name,
+                                                bool* ambiguous) const noexcept {
+  const MigrationRoute* found = nullptr;
   for (const auto& r : routes_) {
-    if (r.source.table == name.table && r.source.schema == schema) return &r;
+    if (r.source.table != name.table) continue;
+    if (!name.schema.empty()) {
+      if (r.source.schema == name.schema) return &r;
+      continue;
+    }
+    if (found == nullptr) {
+      found = &r;
+    } else if (ambiguous != nullptr) {
+      *ambiguous = true;
+    }
   }
-  return nullptr;
+  return found;
 }
 
 }  // namespace pgphase::router

@@ -69,6 +69,14 @@ struct MigrationRoute {
   std::vector<ColumnPair> read_columns;
   // Non-empty: writes cannot be mirrored (the shape's problem, or a missing unique key).
   std::string problem;
+  // Other schemas have a relation named like the source ("" none): an unqualified name may
+  // resolve to one of them under the session's search_path.
+  std::string homonyms;
+  // The table the statements write (the source; the target in cleanup) has an enabled BEFORE
+  // UPDATE row trigger, which may change the key: every UPDATE is mirrored as a key change.
+  bool update_trigger = false;
+  // Non-empty: reads stay on the source for this reason (row-level security differs).
+  std::string read_problem;
   ReadMode read_mode = ReadMode::kSource;
   ReadSwitch read_switch;  // kSwitch
 };
@@ -88,8 +96,12 @@ class RoutingTable {
   // case-insensitively, or a Unicode-escaped identifier). False means: no parse needed.
   [[nodiscard]] bool may_touch(std::string_view sql) const noexcept;
 
-  // The route whose source is `name` (schema "" means the default, public).
-  [[nodiscard]] const MigrationRoute* find_source(const TableName& name) const noexcept;
+  // The route whose source is `name`. An unqualified name (schema "") matches a source of that
+  // name in any schema (the session's search_path decides whether it resolves to it; see
+  // MigrationRoute::homonyms); when sources of several migrations share the name, `ambiguous`
+  // (if given) is set and the first is returned.
+  [[nodiscard]] const MigrationRoute* find_source(const TableName& name,
+                                                  bool* ambiguous = nullptr) const noexcept;
 
  private:
   uint64_t generation_ = 0;

@@ -46,7 +46,7 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
 
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM t_sys_schema_version") ==
-        "1,2,3,4,5,6");
+        "1,2,3,4,5,6,7");
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
             "WHERE tablename LIKE 't_sys_%'") ==
@@ -76,7 +76,7 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
   // Once more on the existing schema: nothing changes.
   auto c = started(config(dsn));
   CHECK(c->connected());
-  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "6");
+  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "7");
 }
 
 TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[schema]") {
@@ -96,7 +96,7 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
       "DROP TABLE t_sys_backfills; "
       "DROP TABLE t_sys_alert_rules, t_sys_alerts, t_sys_alert_silences, "
       "t_sys_alert_notifications; "
-      "DELETE FROM t_sys_schema_version WHERE version IN (2, 3, 4, 5, 6)",
+      "DELETE FROM t_sys_schema_version WHERE version IN (2, 3, 4, 5, 6, 7)",
       db);
   {
     auto b = started(config(dsn));
@@ -106,19 +106,19 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
     CHECK_FALSE(m->unsupported_write_policy.has_value());
     CHECK(sql(pg, db,
               "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
-              "t_sys_schema_version") == "1,2,3,4,5,6");
+              "t_sys_schema_version") == "1,2,3,4,5,6,7");
     CHECK(sql(pg, db, "SELECT count(*) FROM pg_proc WHERE proname = 't_sys_mirror_apply'") == "1");
     CHECK(sql(pg, db, "SELECT coalesce(unsupported_write_policy, 'NULL') FROM t_sys_migrations") ==
           "NULL");
     b->stop();
   }
-  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (7, 'future')", db);
+  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (8, 'future')", db);
   mig::ControlPlane c(config(dsn));
   try {
     c.start();
-    FAIL("start() accepted schema version 7");
+    FAIL("start() accepted schema version 8");
   } catch (const mig::SchemaError& e) {
-    CHECK_THAT(e.what(), Catch::Contains("schema version 7, newer than this pgphase understands"));
+    CHECK_THAT(e.what(), Catch::Contains("schema version 8, newer than this pgphase understands"));
   }
 }
 

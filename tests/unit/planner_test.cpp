@@ -1,6 +1,7 @@
 // router/: which statements are rewritten, refused or passed, and the text they become.
 #include <catch2/catch.hpp>
 
+#include "router/dual_write_sql.h"
 #include "router/plan_cache.h"
 #include "router/planner.h"
 
@@ -43,6 +44,27 @@ router::QueryPlan plan(const migration::Snapshot& s, std::string_view sql) {
   return router::plan_query(*table, sql);
 }
 
+migration::Snapshot switching(migration::Snapshot s) {
+  migration::SwitchConfig sw;
+  sw.config_id = "users_sw";
+  sw.table_name = "users";
+  sw.migration_id = "users_mig";
+  sw.status = migration::SwitchStatus::kActive;
+  sw.switch_percentage = 50;
+  s.switches.push_back(sw);
+  return s;
+}
+
+router::QueryPlan plan_in(const migration::Snapshot& s, std::string_view sql,
+                          const router::PlanContext& ctx) {
+  const auto table = router::RoutingTable::build(s, "app");
+  return router::plan_query(*table, sql, ctx);
+}
+
+bool refused(const router::QueryPlan& p, std::string_view why) {
+  return p.rewritten && p.sql.starts_with("DO $pgphase$") && p.sql.find(why) != std::string::npos;
+}
+
 }  // namespace
 
 TEST_CASE("pre-filter: statements not naming a migrating table are not parsed") {
@@ -83,7 +105,9 @@ TEST_CASE("INSERT without RETURNING becomes a counting CTE that mirrors the stor
         "\"users\".\"email\" AS \"__pgphase_3\", \"users\".\"created_at\" AS \"__pgphase_4\"), "
         "\"__pgphase_m\" AS (INSERT INTO \"public\".\"t_sys_users\" (\"id\", \"name\", \"email\", "
         "\"created_at\") OVERRIDING SYSTEM VALUE SELECT \"__pgphase_1\", \"__pgphase_2\", "
-        "\"__pgphase_3\", \"__pgphase_4\" FROM \"__pgphase_w\" ON CONFLICT (\"id\") DO UPDATE "
+        "\"__pgphase_3\", \"__pgphase_4\" FROM \"__pgphase_w\" WHERE (SELECT "
+        "pg_catalog.to_regclass('\"users\"') = pg_catalog.to_regclass('\"public\".\"users\"')) "
+        "ON CONFLICT (\"id\") DO UPDATE "
         "SET \"name\" = EXCLUDED.\"name\", \"email\" = EXCLUDED.\"email\", \"created_at\" = "
         "EXCLUDED.\"created_at\") SELECT count(*) FROM \"__pgphase_w\"");
 }
@@ -103,10 +127,14 @@ TEST_CASE("RETURNING, aliases, WITH, comments and quoting") {
   INFO(p.sql);
   CHECK(
       p.sql.starts_with("WITH v AS (SELECT 1 AS x), \"__pgphase_w\" AS (DELETE FROM users USING v "
-                        "WHERE users.id = v.x RETURNING \"users\".\"id\" AS \"__pgphase_1\")"));
-  // The mirror delete runs through t_sys_mirror_delete (its own snapshot), referenced so it runs.
-  CHECK(p.sql.find("\"__pgphase_m\" AS MATERIALIZED (SELECT public.t_sys_mirror_delete("
-                   "'\"public\".\"t_sys_users\"', ARRAY['id']::text[], ") != std::string::npos);
+                        "WHERE users.id = v.x RETURNING public.t_sys_row(\"users\".*) AS "
+                        "\"__pgphase_r\")"));
+  // The mirror delete runs through t_sys_mirror_rows (typed images, its own snapshot, only when
+  // the name resolved to the source), referenced so that it runs.
+  CHECK(p.sql.find("\"__pgphase_m\" AS MATERIALIZED (SELECT public.t_sys_mirror_rows(NULL, "
+                   "'delete', pg_catalog.to_regclass('\"public\".\"users\"'), "
+                   "pg_catalog.to_regclass('\"users\"'), '\"public\".\"t_sys_users\"', ") !=
+        std::string::npos);
   CHECK(p.sql.find("SELECT count(*) FROM \"__pgphase_w\", \"__pgphase_m\"") != std::string::npos);
   CHECK(p.sql.ends_with("-- bye\n"));  // the comment stays after the statement
 }
@@ -228,14 +256,7 @@ TEST_CASE("completed: statements writing the source are redirected to the target
 }
 
 TEST_CASE("reads in read_switch: renamed to the target, or kept on the source with a reason") {
-  auto s = snapshot(migration::Phase::kReadSwitch);
-  migration::SwitchConfig sw;
-  sw.config_id = "users_sw";
-  sw.table_name = "users";
-  sw.migration_id = "users_mig";
-  sw.status = migration::SwitchStatus::kActive;
-  sw.switch_percentage = 50;
-  s.switches.push_back(sw);
+  auto s = switching(snapshot(migration::Phase::kReadSwitch));
   auto p = plan(s, "SELECT u.name FROM users u JOIN orders o ON o.uid = u.id");
   REQUIRE(p.routes_reads());
   CHECK_FALSE(p.rewritten);
@@ -254,19 +275,155 @@ TEST_CASE("reads in read_switch: renamed to the target, or kept on the source wi
     CHECK(p.unroutable_routes.size() == 1);
   }
   // A renaming column_map reads the target through a derived table with the source's names.
-  const auto renamed = [] {
-    auto x = snapshot(migration::Phase::kReadSwitch, migration::ConsistencyLevel::kStrict,
-                      {{"name", "full_name"}});
-    migration::SwitchConfig sw2;
-    sw2.config_id = "users_sw";
-    sw2.table_name = "users";
-    sw2.migration_id = "users_mig";
-    sw2.status = migration::SwitchStatus::kActive;
-    x.switches.push_back(sw2);
-    return x;
-  }();
+  const auto renamed =
+      switching(snapshot(migration::Phase::kReadSwitch, migration::ConsistencyLevel::kStrict,
+                         {{"name", "full_name"}}));
   p = plan(renamed, "SELECT name FROM users WHERE id = $1");
   CHECK(p.sql_target ==
         "SELECT name FROM (SELECT \"id\", \"full_name\" AS \"name\", \"email\", \"created_at\" "
         "FROM \"public\".\"t_sys_users\") AS \"users\" WHERE id = $1");
+}
+
+TEST_CASE("search_path: a source in another schema is found by its unqualified name") {
+  auto s = snapshot(migration::Phase::kDualWrite);
+  s.migrations[0].source_table = "app.users";
+  s.migrations[0].target_table = "app.t_sys_users";
+  auto p = plan(s, "INSERT INTO users (name) VALUES ('a')");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql.find("INSERT INTO \"app\".\"t_sys_users\"") != std::string::npos);
+  // Mirrored only when "users" resolves to app.users when the statement runs.
+  CHECK(p.sql.find("to_regclass('\"users\"') = pg_catalog.to_regclass('\"app\".\"users\"')") !=
+        std::string::npos);
+  CHECK_FALSE(plan(s, "INSERT INTO public.users (name) VALUES ('a')").rewritten);
+  CHECK(plan(s, "INSERT INTO app.users (name) VALUES ('a')").rewritten);
+}
+
+TEST_CASE("search_path: with a same-named table elsewhere, unqualified writes go typed") {
+  auto s = switching(snapshot(migration::Phase::kReadSwitch));
+  s.shapes["users_mig"].source_homonyms = "other";
+  auto p = plan(s, "UPDATE users SET name = 'x' WHERE id = 1");
+  REQUIRE(p.rewritten);
+  INFO(p.sql);
+  CHECK(p.sql.find("RETURNING public.t_sys_row(\"users\".*) AS \"__pgphase_r\"") !=
+        std::string::npos);
+  CHECK(p.sql.find("t_sys_mirror_rows(NULL, 'update'") != std::string::npos);
+  // A qualified name is certain: the inline upsert, no guard.
+  p = plan(s, "UPDATE public.users SET name = 'x' WHERE id = 1");
+  CHECK(p.sql.find("t_sys_mirror_rows") == std::string::npos);
+  CHECK(p.sql.find("to_regclass") == std::string::npos);
+  // Reads of the unqualified name stay on the source; qualified ones switch.
+  p = plan(s, "SELECT * FROM users");
+  CHECK_FALSE(p.routes_reads());
+  REQUIRE(p.unroutable_reasons.size() == 1);
+  CHECK(p.unroutable_reasons[0].find("schemas with a relation of that name: other") !=
+        std::string::npos);
+  CHECK(plan(s, "SELECT * FROM public.users").routes_reads());
+  // TRUNCATE of the unqualified name cannot be guarded: refused.
+  CHECK(refused(plan(s, "TRUNCATE users"), "in a TRUNCATE"));
+  // completed: the unqualified name cannot be redirected.
+  auto c = snapshot(migration::Phase::kCompleted);
+  c.shapes["users_mig"].source_homonyms = "other";
+  CHECK(refused(plan(c, "DELETE FROM users WHERE id = 1"), "cannot be redirected"));
+  CHECK(plan(c, "DELETE FROM public.users WHERE id = 1").sql.starts_with("DELETE FROM \"public\""));
+}
+
+TEST_CASE("search_path: a session that creates a same-named table is treated as shadowed") {
+  const auto s = snapshot(migration::Phase::kDualWrite);
+  CHECK(plan(s, "CREATE TEMP TABLE users (id int)").shadows_source);
+  CHECK(plan(s, "CREATE TABLE other.users (id int)").shadows_source);
+  CHECK(plan(s, "CREATE VIEW other.users AS SELECT 1").shadows_source);
+  CHECK(plan(s, "SELECT 1 INTO TEMP users").shadows_source);
+  CHECK_FALSE(plan(s, "CREATE TABLE IF NOT EXISTS users (id int)").shadows_source);
+  CHECK_FALSE(plan(s, "CREATE TABLE public.users (id int)").shadows_source);
+  router::PlanContext ctx;
+  ctx.names_shadowed = true;
+  const auto p = plan_in(s, "INSERT INTO users (name) VALUES ('a')", ctx);
+  CHECK(p.sql.find("t_sys_mirror_rows(NULL, 'insert'") != std::string::npos);
+}
+
+TEST_CASE("two migrating sources with the same name: unqualified writes are refused") {
+  auto s = snapshot(migration::Phase::kDualWrite);
+  auto m2 = s.migrations[0];
+  m2.migration_id = "app_users_mig";
+  m2.source_table = "app.users";
+  m2.target_table = "app.t_sys_users";
+  s.migrations.push_back(m2);
+  s.shapes["app_users_mig"] = s.shapes["users_mig"];
+  CHECK(refused(plan(s, "DELETE FROM users WHERE id = 1"), "another migration"));
+  const auto p = plan(s, "DELETE FROM app.users WHERE id = 1");
+  CHECK(p.sql.find("\"app\".\"t_sys_users\"") != std::string::npos);
+}
+
+TEST_CASE("a BEFORE UPDATE trigger on the source makes every UPDATE a key change") {
+  auto s = snapshot(migration::Phase::kDualWrite);
+  s.shapes["users_mig"].source_update_trigger = true;
+  const auto p = plan(s, "UPDATE users SET name = 'x' WHERE name = 'y'");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql.find("\"__pgphase_o\" AS (SELECT \"users\".\"id\" AS \"__pgphase_o1\" FROM users "
+                   "WHERE name = 'y')") != std::string::npos);
+  CHECK(p.sql.find("\"__pgphase_d\" AS (DELETE FROM") != std::string::npos);
+  // Without the trigger, an UPDATE that sets no key column reads no old keys.
+  CHECK(plan(snapshot(migration::Phase::kDualWrite), "UPDATE users SET name = 'x'")
+            .sql.find("__pgphase_o") == std::string::npos);
+}
+
+TEST_CASE("eventual: typed row images, never JSON text") {
+  const auto s = snapshot(migration::Phase::kDualWrite, migration::ConsistencyLevel::kEventual);
+  const auto p = plan(s, "INSERT INTO users (name) VALUES ('a') RETURNING id");
+  REQUIRE(p.rewritten);
+  CHECK(p.sql.find("t_sys_mirror_rows('users_mig', 'insert'") != std::string::npos);
+  CHECK(p.sql.find("jsonb") == std::string::npos);
+  CHECK(p.statements[0].strip == 1);
+}
+
+TEST_CASE("standard_conforming_strings off: backslash literals are not rewritten") {
+  const auto s = switching(snapshot(migration::Phase::kReadSwitch));
+  router::PlanContext off;
+  off.literals_uncertain = true;
+  // Under off, 'a\'... does not end where libpg_query (on) says: a write is refused.
+  auto p = plan_in(s, R"(INSERT INTO users (name) VALUES ('a\'); DELETE FROM users; --'))", off);
+  CHECK(refused(p, "standard_conforming_strings is off"));
+  CHECK(p.statements.size() == 1);
+  // What precedes the first such literal is read alike and kept.
+  p = plan_in(
+      s, R"(UPDATE users SET name = 'b' WHERE id = 1; INSERT INTO users (name) VALUES ('a\n'))",
+      off);
+  CHECK(p.sql.starts_with("WITH \"__pgphase_w\" AS (UPDATE users SET name = 'b'"));
+  CHECK(p.sql.find("standard_conforming_strings is off") != std::string::npos);
+  CHECK(p.statements.size() == 2);
+  // E'' strings, dollar quotes and texts without backslashes read the same under any setting.
+  CHECK_FALSE(refused(plan_in(s, R"(INSERT INTO users (name) VALUES (E'a\'b'))", off), "standard"));
+  CHECK_FALSE(refused(plan_in(s, R"(INSERT INTO users (name) VALUES ($$a\$$))", off), "standard"));
+  CHECK_FALSE(refused(plan_in(s, "INSERT INTO users (name) VALUES ('a''b')", off), "standard"));
+  // A read stays on the source, unchanged.
+  p = plan_in(s, R"(SELECT * FROM users WHERE name = 'x\')", off);
+  CHECK_FALSE(p.routes_reads());
+  CHECK_FALSE(p.rewritten);
+  CHECK(p.unroutable_routes.size() == 1);
+  // The same text under the default context is rewritten (no backslash semantics there).
+  CHECK(plan(s, R"(SELECT * FROM users WHERE name = 'x\')").routes_reads());
+}
+
+TEST_CASE("client_encoding with backslash trail bytes: texts with a backslash byte are refused") {
+  const auto s = snapshot(migration::Phase::kDualWrite);
+  router::PlanContext sjis;
+  sjis.backslash_bytes_uncertain = true;
+  CHECK(
+      refused(plan_in(s, "INSERT INTO users (name) VALUES (E'\x95\\')", sjis), "client_encoding"));
+  CHECK(plan_in(s, "INSERT INTO users (name) VALUES ('\x95\x40')", sjis)
+            .sql.starts_with("WITH \"__pgphase_w\""));
+}
+
+TEST_CASE("row-level security that differs keeps reads on the source") {
+  auto s = switching(snapshot(migration::Phase::kReadSwitch));
+  s.shapes["users_mig"].rls_difference = "row-level security differs between x and y";
+  const auto p = plan(s, "SELECT count(*) FROM users");
+  CHECK_FALSE(p.routes_reads());
+  REQUIRE(p.unroutable_reasons.size() == 1);
+  CHECK(p.unroutable_reasons[0].find("row-level security") != std::string::npos);
+}
+
+TEST_CASE("pgphase's literals read the same under any standard_conforming_strings") {
+  CHECK(router::quote_literal_exact("a'b") == "'a''b'");
+  CHECK(router::quote_literal_exact(R"(a\b')") == R"(E'a\\b''')");
 }
