@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "migration/op_support.h"
+#include "migration/privileges.h"
 #include "migration/snapshot.h"
 
 namespace pgphase::migration::ops {
@@ -37,6 +38,23 @@ std::vector<std::string> primary_key_of(pg::Connection& c, const Migration& m) {
   std::vector<std::string> keys;
   for (int row = 0; row < r.rows(); ++row) keys.push_back(r.str(row, 0));
   return keys;
+}
+
+// The privileges preflight for `access` (privileges.h); records in `details` what it found, or
+// why it could not run.
+std::vector<PrivilegeGap> preflight(pg::Connection& c, const Migration& m, TableAccess access,
+                                    json::object& details) {
+  PrivilegePreflight p = run_privilege_preflight(c, m, access);
+  if (!p.not_checked.empty()) {
+    details["privileges_not_checked"] = p.not_checked;
+  } else if (!p.gaps.empty()) {
+    json::array gaps;
+    for (const PrivilegeGap& g : p.gaps) {
+      gaps.push_back(json::object{{"role", g.role}, {"table", g.table}, {"missing", g.missing}});
+    }
+    details["privilege_gaps"] = std::move(gaps);
+  }
+  return std::move(p.gaps);
 }
 
 }  // namespace
@@ -107,6 +125,7 @@ OpResult<Migration> set_phase(pg::Connection& c, double max_check_age_seconds,
       details["switch_percentage"] = s->switch_percentage;
     }
   }
+  facts.privilege_gaps = preflight(c, *m, access_entering(to), details);
   store::LogRow row{
       id,        "set-phase", actor_or_default(actor), phase_name(m->phase), phase_name(to),
       "success", "",          json::serialize(details)};
@@ -138,6 +157,14 @@ OpResult<Migration> set_dual_write(pg::Connection& c, const std::string& id, boo
   if (!m) return not_found_migration(id);
   json::object details;
   details["force"] = force;
+  std::vector<PrivilegeGap> gaps;
+  if (enabled) {
+    // The mirror of the phase dual write is enabled in (preparation: the move to dual_write).
+    const Phase in = m->phase == Phase::kPreparation ? Phase::kDualWrite : m->phase;
+    TableAccess access = access_entering(in);
+    access.read_target = false;  // reads do not change with dual write
+    gaps = preflight(c, *m, access, details);
+  }
   const auto state = [](const Migration& x) {
     return phase_name(x.phase) + (x.dual_write_enabled ? " (dual write on)" : " (dual write off)");
   };
@@ -149,7 +176,7 @@ OpResult<Migration> set_dual_write(pg::Connection& c, const std::string& id, boo
                     "success",
                     "",
                     json::serialize(details)};
-  const Verdict verdict = check_dual_write_change(*m, enabled, force);
+  const Verdict verdict = check_dual_write_change(*m, enabled, force, gaps);
   if (!verdict) return refuse<Migration>(c, tx, row, verdict);
   Migration next = *m;
   if (enabled && m->phase == Phase::kPreparation) {

@@ -12,6 +12,12 @@
 //   switch, raise it to 100) is cheap and leaves the percentage history the analytics and the
 //   audit rely on, whereas a forced jump from, say, 10% would put all reads on the target
 //   without any trace of the ramp.
+// - Entering dual_write, validation, read_switch or cleanup needs the privileges preflight to have
+//   found no gap (privileges.h: every role that writes the table whose writes are mirrored can
+//   write the mirror, and in read_switch and cleanup every reader of the source can read the
+//   target). `force` does NOT bypass this: a gap is not a risk the operator could take on, it is
+//   a 42501 on every write of that role from the first statement on, and the way past it (GRANT)
+//   is cheap. The same holds for enable-dual-write.
 // - completed only follows cleanup (the one-step rule).
 // - rollback returns to preparation from dual_write, validation, read_switch or cleanup, if the
 //   migration has rollback_enabled.
@@ -123,6 +129,41 @@ Verdict check_cleanup_entry(const Migration& m, const TransitionFacts& f,
   return allow();
 }
 
+constexpr size_t kMaxGapsNamed = 10;
+
+// The gaps as one reason and one remedy (the GRANTs), at most kMaxGapsNamed of them spelled out.
+Verdict check_privileges(const std::vector<PrivilegeGap>& gaps, const std::string& prefix) {
+  if (gaps.empty()) return allow();
+  std::string reasons;
+  std::string grants;
+  for (size_t i = 0; i < gaps.size() && i < kMaxGapsNamed; ++i) {
+    reasons += (i ? "; " : "") + gaps[i].reason;
+    grants += (i ? "; " : "") + gaps[i].grant;
+  }
+  if (gaps.size() > kMaxGapsNamed) {
+    const std::string more = " (and " + std::to_string(gaps.size() - kMaxGapsNamed) + " more)";
+    reasons += more;
+    grants += more;
+  }
+  return refuse(prefix + reasons + "; those statements would fail with SQLSTATE 42501",
+                "grant them (" + grants +
+                    "), or revoke from the role what it should not have; --force does not bypass "
+                    "this");
+}
+
+// The guard of the phase being entered, other than the privileges.
+Verdict check_entry_guard(const Migration& m, Phase to, const TransitionFacts& facts,
+                          const std::string& prefix) {
+  switch (to) {
+    case Phase::kReadSwitch:
+      return check_read_switch_entry(m, facts, prefix);
+    case Phase::kCleanup:
+      return check_cleanup_entry(m, facts, prefix);
+    default:
+      return allow();
+  }
+}
+
 }  // namespace
 
 Verdict check_phase_change(const Migration& m, Phase to, const TransitionFacts& facts) {
@@ -142,14 +183,8 @@ Verdict check_phase_change(const Migration& m, Phase to, const TransitionFacts& 
                   backwards ? "to go back, use rollback (it returns to preparation)"
                             : "move to " + name(*next) + " first");
   }
-  switch (to) {
-    case Phase::kReadSwitch:
-      return check_read_switch_entry(m, facts, prefix);
-    case Phase::kCleanup:
-      return check_cleanup_entry(m, facts, prefix);
-    default:
-      return allow();
-  }
+  if (Verdict guard = check_entry_guard(m, to, facts, prefix); !guard) return guard;
+  return check_privileges(facts.privilege_gaps, prefix);
 }
 
 Verdict check_rollback(const Migration& m) {
@@ -172,19 +207,20 @@ Verdict check_rollback(const Migration& m) {
   return allow();
 }
 
-Verdict check_dual_write_change(const Migration& m, bool enable, bool force) {
+Verdict check_dual_write_change(const Migration& m, bool enable, bool force,
+                                const std::vector<PrivilegeGap>& privilege_gaps) {
   const std::string prefix = std::string("cannot ") + (enable ? "enable" : "disable") +
                              " dual write for " + m.migration_id + " in " + name(m.phase) + ": ";
   if (enable) {
     switch (m.phase) {
       case Phase::kPreparation:
-        return allow();  // the move to dual_write
+        return check_privileges(privilege_gaps, prefix);  // the move to dual_write
       case Phase::kCompleted:
         return refuse(prefix + "the migration is completed and the source is no longer written",
                       "register a new migration to write to both tables again");
       default:
         if (m.dual_write_enabled) return refuse(prefix + "it is already enabled", "nothing to do");
-        return allow();
+        return check_privileges(privilege_gaps, prefix);
     }
   }
   switch (m.phase) {

@@ -7,8 +7,10 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "migration/model.h"
+#include "migration/privileges.h"
 
 namespace pgphase::migration {
 
@@ -24,6 +26,9 @@ struct TransitionFacts {
   std::optional<double> switch_percentage;
   std::optional<SwitchStatus> switch_status;
   std::string switch_config_id;
+  // What the roles of the migration's tables lack for the phase being entered (privileges.h's
+  // preflight; empty when it found nothing or could not run).
+  std::vector<PrivilegeGap> privilege_gaps;
 };
 
 struct Verdict {
@@ -40,8 +45,10 @@ struct Verdict {
 // Rollback to preparation.
 [[nodiscard]] Verdict check_rollback(const Migration& m);
 
-// enable-dual-write / disable-dual-write.
-[[nodiscard]] Verdict check_dual_write_change(const Migration& m, bool enable, bool force);
+// enable-dual-write / disable-dual-write. `privilege_gaps`: the preflight's for enabling (the
+// mirror of the phase dual write is enabled in).
+[[nodiscard]] Verdict check_dual_write_change(const Migration& m, bool enable, bool force,
+                                              const std::vector<PrivilegeGap>& privilege_gaps = {});
 
 // The flags a phase implies (applied together with the phase, so they never disagree).
 struct PhaseFlags {
