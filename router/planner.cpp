@@ -475,26 +475,28 @@ int16_t Planner::may_write(std::string_view text) const {
 }
 
 size_t Planner::lexing_uncertain_from() {
-  size_t at = kNone;
   const size_t backslash = sql_.find('\\');
   if (backslash == std::string_view::npos) return kNone;  // read the same under any setting
-  if (context_.backslash_bytes_uncertain) at = backslash;
-  if (context_.literals_uncertain) {
-    // The first '...' (or N'...') literal with a backslash: up to it, both readings agree.
-    // U&'...' literals are refused by the server itself when standard_conforming_strings is off.
-    for (const Token& tk : tokens()) {
-      if (static_cast<size_t>(tk.start) >= at) break;
-      if (tk.kind != PG_QUERY__TOKEN__SCONST && tk.kind != PG_QUERY__TOKEN__USCONST) continue;
-      const std::string_view text =
-          sql_.substr(static_cast<size_t>(tk.start), static_cast<size_t>(tk.end - tk.start));
-      if (text.empty() || text[0] == 'e' || text[0] == 'E' || text[0] == '$') continue;
-      if (text.find('\\') != std::string_view::npos) {
-        at = static_cast<size_t>(tk.start);
-        break;
-      }
-    }
+  const std::vector<Token>& all = tokens();
+  if (all.empty()) return backslash;  // libpg_query cannot even scan it
+  // Up to the first token below, both readings agree. With standard_conforming_strings off, a
+  // '...' (or N'...') literal with a backslash ends elsewhere (and the server refuses U&'...').
+  // With a client_encoding whose multibyte characters may end in 0x5C, a backslash byte in an
+  // E'...' literal or a U& escape may be half of a character, not an escape.
+  for (const Token& tk : all) {
+    if (tk.kind != PG_QUERY__TOKEN__SCONST && tk.kind != PG_QUERY__TOKEN__USCONST &&
+        tk.kind != PG_QUERY__TOKEN__UIDENT)
+      continue;
+    const std::string_view text =
+        sql_.substr(static_cast<size_t>(tk.start), static_cast<size_t>(tk.end - tk.start));
+    if (text.find('\\') == std::string_view::npos) continue;
+    const bool escapes = tk.kind != PG_QUERY__TOKEN__SCONST || text[0] == 'e' || text[0] == 'E';
+    const bool plain = tk.kind == PG_QUERY__TOKEN__SCONST && !escapes && text[0] != '$';
+    if ((context_.literals_uncertain && (plain || tk.kind == PG_QUERY__TOKEN__USCONST)) ||
+        (context_.backslash_bytes_uncertain && escapes))
+      return static_cast<size_t>(tk.start);
   }
-  return at;
+  return kNone;
 }
 
 std::string Planner::lexing_reason() const {
