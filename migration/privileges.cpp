@@ -31,7 +31,8 @@ unsigned writes(const TableRights& t) {
 unsigned mirror_needs(unsigned w) {
   unsigned needs = 0;
   if (w & (kInsert | kUpdate)) needs |= kInsert | kUpdate | kSelect;
-  if (w & kDelete) needs |= kDelete | kSelect;
+  // An UPDATE that moves a key (or whose BEFORE trigger may) deletes the old key there.
+  if (w & (kUpdate | kDelete)) needs |= kDelete | kSelect;
   if (w & kTruncate) needs |= kTruncate;
   return needs;
 }

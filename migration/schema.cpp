@@ -348,6 +348,17 @@ CREATE OR REPLACE FUNCTION t_sys_key_json(p_row anyelement, p_src_keys text[], p
   AS $fn$ SELECT jsonb_object_agg(k, to_jsonb(p_row) -> sk)::text
           FROM unnest(p_keys, p_src_keys) AS x(k, sk) $fn$;
 
+-- Logs an eventual mirror's failure, one row per key, as the owner of t_sys_dual_write_logs (the
+-- client's role needs no privilege on it); in the client's transaction.
+CREATE OR REPLACE FUNCTION t_sys_mirror_failed(p_migration text, p_operation text,
+    p_rows anyarray, p_src_keys text[], p_keys text[], p_error text)
+  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+    INSERT INTO t_sys_dual_write_logs (migration_id, operation, record_id, source_success,
+                                       target_success, error_message)
+    SELECT p_migration, p_operation, t_sys_key_json(r, p_src_keys, p_keys), true, false, p_error
+      FROM unnest(p_rows) r
+$fn$;
+
 -- Runs t_sys_mirror_rows' DELETE (rows $1, old rows $2) then INSERT (rows $1), either may be
 -- NULL; the row count of the last one.
 CREATE OR REPLACE FUNCTION t_sys_mirror_exec(p_del text, p_ins text, p_rows anyarray,
@@ -412,11 +423,8 @@ BEGIN
   BEGIN
     RETURN t_sys_mirror_exec(del, ins, p_rows, p_old);
   EXCEPTION WHEN OTHERS THEN
-    INSERT INTO t_sys_dual_write_logs (migration_id, operation, record_id, source_success,
-                                       target_success, error_message)
-    SELECT p_migration, p_operation, t_sys_key_json(r, p_src_keys, p_keys), true, false,
-           SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')'
-      FROM unnest(coalesce(p_rows, p_old)) r;
+    PERFORM t_sys_mirror_failed(p_migration, p_operation, coalesce(p_rows, p_old), p_src_keys,
+                                p_keys, SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')');
     RETURN -1;
   END;
 END

@@ -123,3 +123,20 @@ TEST_CASE("allow_and_flag: COPY into the source passes and is recorded as a dive
                 {{"migration_id", "acc_mig"}, {"action", "flagged"}})
             .value_or(0) >= 1);
 }
+
+TEST_CASE("eventual: a client role without rights on t_sys_dual_write_logs still gets its log") {
+  Env& e = env();
+  setup_accounts(e);
+  e.direct.exec_ok(
+      "DO $$ BEGIN CREATE ROLE acc_app; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, t_sys_accounts TO acc_app;"
+      "GRANT USAGE ON SEQUENCE accounts_id_seq TO acc_app");
+  const std::string before = unrepaired(e);
+  const it::PgConn c = e.proxied();
+  c.exec_ok("SET ROLE acc_app");
+  const auto r = c.exec("INSERT INTO accounts (owner, balance) VALUES ('no rights', -3)");
+  INFO(r.describe());
+  CHECK(r.cmd_status() == "INSERT 0 1");
+  CHECK(std::stol(unrepaired(e)) == std::stol(before) + 1);
+  CHECK(c.exec("SELECT count(*) FROM t_sys_dual_write_logs").sqlstate() == "42501");
+}
