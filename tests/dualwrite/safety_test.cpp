@@ -203,10 +203,18 @@ TEST_CASE("standard_conforming_strings and client_encoding never change how lite
           t.real.exec("INSERT INTO lit VALUES (" + n() + ", 'x\\'); DELETE FROM lit; --')"));
       CHECK(e.direct.scalar("SELECT count(*) FROM lit") != "0");
     }
+    // backslash_quote off: the server refuses \' in E'' itself, through pgphase as without.
+    t.set("SET backslash_quote = off");
+    t.both(p, "INSERT INTO lit VALUES (" + n() + ", E'q\\'q')");
+    t.set("SET backslash_quote = safe_encoding");
     // Reads with such literals stay on the source and answer as PostgreSQL does.
     t.both(p, "SELECT count(*) FROM lit WHERE s <> 'z\\'s'");
     t.set("SET standard_conforming_strings = on");
   }
+  // A SET in the same Query string: the server reads the whole string under the old setting.
+  t.both(Protocol::kSimple, "SET standard_conforming_strings = off; INSERT INTO lit VALUES (" +
+                                std::to_string(++id) + ", 'a\\'b')");
+  t.set("SET standard_conforming_strings = on");
   check_tables(e, t, "lit", "t_sys_lit", "id, s");
 
   // client_encoding SJIS: 0x95 0x5C is one character (U+8868); in E'' libpg_query would read a
