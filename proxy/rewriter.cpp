@@ -157,6 +157,9 @@ router::PlanContext Rewriter::context() const noexcept {
 }
 
 void Rewriter::watch_settings(std::string_view sql) {
+  // Without a migration for this database nothing is planned: what is in flight cannot matter
+  // (ParameterStatus still keeps settings_ current).
+  if (table_ == nullptr || table_->empty()) return;
   if (!settings_touched_) {
     static constexpr std::string_view kWords[] = {"conforming", "encoding", "names",
                                                   "set_config", "reset",    "discard"};
