@@ -1,6 +1,5 @@
 #include "proxy/rewriter.h"
 
-#include <cctype>
 #include <chrono>
 #include <string>
 
@@ -114,30 +113,6 @@ const router::MigrationRoute* route_by_id(const router::RoutingTable* t, std::st
 }
 
 }  // namespace
-
-bool LexSettings::apply(std::string_view name, std::string_view value) {
-  if (name == "standard_conforming_strings") {
-    standard_conforming_strings = value == "on";
-    return true;
-  }
-  if (name == "client_encoding") {
-    client_encoding = std::string(value);
-    return true;
-  }
-  return false;
-}
-
-bool LexSettings::backslash_in_multibyte() const noexcept {
-  // PostgreSQL's client-only encodings, whose second bytes include 0x5C.
-  static constexpr std::string_view kRisky[] = {"SJIS", "SHIFT_JIS_2004", "BIG5", "GBK",
-                                                "UHC",  "GB18030",        "JOHAB"};
-  std::string upper;
-  for (char c : client_encoding) upper.push_back(static_cast<char>(std::toupper(c)));
-  for (std::string_view e : kRisky) {
-    if (upper == e) return true;
-  }
-  return false;
-}
 
 Rewriter::Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer,
                    SessionIdentity identity, LexSettings settings)

@@ -26,6 +26,7 @@
 #include "migration/shadow.h"
 #include "protocol/frame_scanner.h"
 #include "protocol/message_splitter.h"
+#include "proxy/lex_settings.h"
 #include "router/plan_cache.h"
 #include "router/planner.h"
 #include "router/query_plan.h"
@@ -61,17 +62,6 @@ struct SessionIdentity {
   std::string user;
   std::string application_name;
   std::string client_address;
-};
-
-// The session's settings that change how PostgreSQL reads a statement's text, as the server
-// reports them (ParameterStatus, at startup and whenever they change).
-struct LexSettings {
-  bool standard_conforming_strings = true;
-  std::string client_encoding = "UTF8";
-  // Applies one ParameterStatus; true when it was one of these settings.
-  bool apply(std::string_view name, std::string_view value);
-  // client_encoding lets a multibyte character end in a backslash byte.
-  [[nodiscard]] bool backslash_in_multibyte() const noexcept;
 };
 
 class Rewriter {
