@@ -289,8 +289,15 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
   // A BEFORE UPDATE trigger may change the key of any UPDATE.
   if (tag == TagKind::kUpdate && r.update_trigger) key_update = true;
   // Typed row images through t_sys_mirror_rows (exact for every type, independent of the
-  // session's settings and of what the name resolves to), or the inline upsert.
-  const bool typed = eventual || is_delete || !certain;
+  // session's settings and of what the name resolves to), or the inline upsert. Also typed:
+  // - UPDATEs that may move keys: the function deletes the moved-away keys before it inserts the
+  //   new ones, so another unique index of the mirrored table never sees both rows at once (the
+  //   inline form's sibling DELETE and INSERT run in no guaranteed order);
+  // - tables so wide that the inline image (one column per table column) next to RETURNING *
+  //   would pass PostgreSQL's 1664-entry target list limit (54011); the typed image is one column.
+  constexpr size_t kWideTable = 800;
+  const bool typed = eventual || is_delete || !certain || key_update ||
+                     (n_returning > 0 && r.columns.size() > kWideTable);
   const TableName& written = r.mode == WriteMode::kMirrorSource ? r.target : r.source;
   // cleanup: the statement names the target by pgphase's qualified name.
   const TableName used = renamed     ? written
@@ -363,15 +370,7 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     out += ", ";
     out += kOldCte;
     out += " AS (SELECT ";
-    if (typed) {
-      out += row_image(ref);
-    } else {
-      for (size_t i = 0; i < r.key.size(); ++i) {
-        if (i > 0) out += ", ";
-        out += ref + "." + quote_ident(r.key[i].from) + " AS \"__pgphase_o" +
-               std::to_string(i + 1) + "\"";
-      }
-    }
+    out += row_image(ref);  // key_update implies typed
     out += " FROM ";
     append(kw + 1, set_tok);
     if (from_tok != kNone && from_tok < end_tok) {
@@ -383,29 +382,6 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
       append(where_tok, end_tok);
     }
     out += ")";
-    if (!typed) {
-      out += ", \"__pgphase_d\" AS (DELETE FROM " + quote_table(mirror) +
-             " AS \"__pgphase_t\" WHERE (";
-      std::string tkeys;
-      std::string olds;
-      std::string news;
-      for (size_t i = 0; i < r.key.size(); ++i) {
-        if (i > 0) {
-          tkeys += ", ";
-          olds += ", ";
-          news += ", ";
-        }
-        tkeys += "\"__pgphase_t\"." + quote_ident(r.key[i].to);
-        olds += "\"__pgphase_o" + std::to_string(i + 1) + "\"";
-        // The new key's position among the image columns.
-        size_t pos = 0;
-        while (pos < r.columns.size() && r.columns[pos].from != r.key[i].from) ++pos;
-        news += "\"__pgphase_" + std::to_string(pos + 1) + "\"";
-      }
-      out += tkeys + ") IN (SELECT " + olds + " FROM " + std::string(kOldCte) + ") AND (" + tkeys +
-             ") NOT IN (SELECT " + news + " FROM " + std::string(kWriteCte) + ")" +
-             (guard.empty() ? "" : " AND " + guard) + ")";
-    }
   }
   if (typed) {
     // Strict: errors fail the statement; the DELETE takes its own snapshot in the function, so

@@ -9,94 +9,10 @@
 #include <chrono>
 #include <thread>
 
-#include "dw_env.h"
+#include "oracle.h"
 
 using namespace pgphase;
 using namespace pgphase::dw;
-
-namespace {
-
-enum class Protocol { kSimple, kExtended };
-
-// What the client received: command tag and rows, or the error's SQLSTATE and message.
-std::string received(const it::PgResult& r) {
-  if (!r.ok()) return "ERROR " + r.sqlstate() + " " + r.field(PG_DIAG_MESSAGE_PRIMARY);
-  std::string out = r.cmd_status();
-  for (int i = 0; i < r.rows(); ++i) {
-    out += "\n";
-    for (int j = 0; j < r.cols(); ++j) {
-      if (j > 0) out += "|";
-      out += r.is_null(i, j) ? "<null>" : r.value(i, j);
-    }
-  }
-  return out;
-}
-
-it::PgResult run(const it::PgConn& c, Protocol p, const std::string& sql) {
-  return p == Protocol::kSimple ? c.exec(sql) : c.exec_params(sql, {});
-}
-
-// The application's connection through pgphase and its twin straight to the oracle database.
-struct Twin {
-  it::PgConn real;
-  it::PgConn oracle;
-
-  // Runs `sql` on both; the client must receive the same. Returns what it received.
-  std::string both(Protocol p, const std::string& sql) const {
-    const std::string got = received(run(real, p, sql));
-    const std::string want = received(run(oracle, p, sql));
-    INFO(sql);
-    CHECK(got == want);
-    return got;
-  }
-  // Session settings, on both.
-  void set(const std::string& sql) const {
-    real.exec_ok(sql);
-    oracle.exec_ok(sql);
-  }
-};
-
-// The oracle database: a twin of kControlDb's application tables, without pgphase.
-it::PgConn oracle_db(Env& e, const std::string& name, const std::string& setup) {
-  e.direct.exec_ok("DROP DATABASE IF EXISTS " + name);
-  e.direct.exec_ok("CREATE DATABASE " + name);
-  it::PgConn o = it::PgConn::connect(e.stack.pg->conninfo(name));
-  REQUIRE(o.ok());
-  o.exec_ok(setup);
-  return o;
-}
-
-Twin twin(Env& e, const std::string& name, const std::string& setup) {
-  e.direct.exec_ok(setup);
-  return Twin{e.proxied(), oracle_db(e, name, setup)};
-}
-
-// A table's rows as text under fixed settings, sorted.
-std::string rows_of(const it::PgConn& c, const std::string& table, const std::string& columns) {
-  c.exec_ok(
-      "SET extra_float_digits = 3; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = "
-      "'postgres'; SET TimeZone = 'UTC'; SET bytea_output = 'hex'");
-  return c.scalar("SELECT coalesce(string_agg(x, E'\\n' ORDER BY x), '') FROM (SELECT ROW(" +
-                  columns + ")::text AS x FROM " + table + ") s");
-}
-
-// The source equals the oracle's table, and source EXCEPT target is empty both ways.
-void check_tables(Env& e, const Twin& t, const std::string& source, const std::string& target,
-                  const std::string& columns) {
-  INFO(source << " -> " << target);
-  CHECK(rows_of(e.direct, source, columns) == rows_of(t.oracle, source, columns));
-  CHECK(differences(e.direct, source, target, columns) == 0);
-}
-
-void check_refused(const it::PgResult& r) {
-  INFO(r.describe());
-  CHECK(r.sqlstate() == "0A000");
-  CHECK_THAT(r.error_message(), Catch::Contains("pgphase: migration"));
-}
-
-const Protocol kBoth[] = {Protocol::kSimple, Protocol::kExtended};
-
-}  // namespace
 
 TEST_CASE("search_path: a same-named table of another schema is not mirrored") {
   Env& e = env();

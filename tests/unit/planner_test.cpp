@@ -154,13 +154,14 @@ TEST_CASE("multi-statement strings: only the writes to the source change") {
   CHECK(p.original_position(static_cast<uint32_t>(pos + 1)) == std::optional<uint32_t>(53));
 }
 
-TEST_CASE("key-changing UPDATE deletes the old key on the target") {
+TEST_CASE("key-changing UPDATE mirrors typed old and new images (old keys deleted first)") {
   const auto s = snapshot(migration::Phase::kDualWrite);
   const auto p = plan(s, "UPDATE users SET id = id + 100 WHERE id < 5");
   REQUIRE(p.rewritten);
-  CHECK(p.sql.find("\"__pgphase_o\" AS (SELECT \"users\".\"id\" AS \"__pgphase_o1\" FROM users "
-                   "WHERE id < 5)") != std::string::npos);
-  CHECK(p.sql.find("NOT IN (SELECT \"__pgphase_1\" FROM \"__pgphase_w\")") != std::string::npos);
+  CHECK(p.sql.find("\"__pgphase_o\" AS (SELECT public.t_sys_row(\"users\".*) AS "
+                   "\"__pgphase_r\" FROM users WHERE id < 5)") != std::string::npos);
+  CHECK(p.sql.find("public.t_sys_mirror_rows(NULL, 'update'") != std::string::npos);
+  CHECK(p.sql.find("array_agg(\"__pgphase_r\") FROM \"__pgphase_o\")") != std::string::npos);
 }
 
 TEST_CASE("column_map: renamed and dropped columns") {
@@ -359,9 +360,9 @@ TEST_CASE("a BEFORE UPDATE trigger on the source makes every UPDATE a key change
   s.shapes["users_mig"].source_update_trigger = true;
   const auto p = plan(s, "UPDATE users SET name = 'x' WHERE name = 'y'");
   REQUIRE(p.rewritten);
-  CHECK(p.sql.find("\"__pgphase_o\" AS (SELECT \"users\".\"id\" AS \"__pgphase_o1\" FROM users "
-                   "WHERE name = 'y')") != std::string::npos);
-  CHECK(p.sql.find("\"__pgphase_d\" AS (DELETE FROM") != std::string::npos);
+  CHECK(p.sql.find("\"__pgphase_o\" AS (SELECT public.t_sys_row(\"users\".*) AS "
+                   "\"__pgphase_r\" FROM users WHERE name = 'y')") != std::string::npos);
+  CHECK(p.sql.find("public.t_sys_mirror_rows(NULL, 'update'") != std::string::npos);
   // Without the trigger, an UPDATE that sets no key column reads no old keys.
   CHECK(plan(snapshot(migration::Phase::kDualWrite), "UPDATE users SET name = 'x'")
             .sql.find("__pgphase_o") == std::string::npos);
