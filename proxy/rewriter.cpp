@@ -104,6 +104,13 @@ std::string bind_renamed(std::span<const uint8_t> body, const protocol::BindMess
   return out;
 }
 
+// Names of prepared statements and portals as the server keys them: cut to NAMEDATALEN - 1
+// bytes (two names that share their first 63 bytes are one statement for PostgreSQL).
+std::string server_key(std::string_view name) {
+  constexpr size_t kNameDataLen = 64;
+  return std::string(name.substr(0, kNameDataLen - 1));
+}
+
 const router::MigrationRoute* route_by_id(const router::RoutingTable* t, std::string_view id) {
   if (t == nullptr) return nullptr;
   for (const auto& r : t->routes()) {
@@ -146,8 +153,20 @@ void Rewriter::watch_settings(std::string_view sql) {
   if (settings_touched_) settings_in_flight_ = true;
 }
 
-std::string Rewriter::alt_name(std::string_view name) {
-  return "__pgphase_rt_" + std::string(name);
+std::string Rewriter::alt_name(Statement& st) {
+  if (st.alt_id == 0) st.alt_id = ++alt_ids_;
+  return "__pgphase_rt_" + std::to_string(st.alt_id);
+}
+
+void Rewriter::undo(Expect& e) {
+  if (e.injected || (e.kind != Kind::kParse && e.kind != Kind::kClose)) return;
+  if (e.undo) {
+    Statement restored = std::move(*e.undo);
+    restored.alt_prepared = false;  // its twin was closed when it was replaced
+    statements_[e.statement_key] = std::move(restored);
+  } else if (e.kind == Kind::kParse) {
+    statements_.erase(e.statement_key);
+  }
 }
 
 bool Rewriter::sticky_target(const router::ReadSwitch& s) const {
@@ -285,7 +304,7 @@ Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
 }
 
 void Rewriter::refresh_statement(const std::string& name, std::string& to_server) {
-  const auto it = statements_.find(name);
+  const auto it = statements_.find(server_key(name));
   if (it == statements_.end()) return;
   Statement& st = it->second;
   const auto t = table();
@@ -360,6 +379,12 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
       st.param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
                             msg->param_types.size());
       st.generation = table_ ? table_->generation() : 0;
+      e.statement_key = server_key(msg->name);
+      const auto it = statements_.find(e.statement_key);
+      if (it != statements_.end() && it->second.alt_prepared) {
+        to_server += close_statement(alt_name(it->second));
+        push({Kind::kClose, true});
+      }
       if (p && p->rewritten) {
         to_server += protocol::encode_parse(msg->name, p->sql, msg->param_types);
         e.plan = p;
@@ -367,7 +392,14 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         append_raw(to_server, type, body);
       }
       st.plan = std::move(p);
-      statements_[std::string(msg->name)] = std::move(st);
+      if (it != statements_.end()) {
+        // A named statement of that name is replaced only if the server accepts this Parse
+        // (else it answers 42P05 and keeps the old one); the unnamed one is replaced always.
+        if (!msg->name.empty()) e.undo = std::make_shared<Statement>(std::move(it->second));
+        it->second = std::move(st);
+      } else {
+        statements_.emplace(e.statement_key, std::move(st));
+      }
       push(std::move(e));
       return;
     }
@@ -381,7 +413,7 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
       const std::string stmt_name(msg->statement);
       refresh_statement(stmt_name, to_server);
       Portal portal;
-      const auto it = statements_.find(stmt_name);
+      const auto it = statements_.find(server_key(stmt_name));
       if (it != statements_.end() && it->second.plan && it->second.plan->rewritten &&
           !it->second.plan->statements.empty()) {
         portal.plan = it->second.plan;
@@ -413,7 +445,7 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         }
         if (portal.read.target) {
           // Its twin reading the target, prepared (again) on first use.
-          const std::string alt = alt_name(stmt_name);
+          const std::string alt = alt_name(st);
           if (!st.alt_prepared) {
             to_server += close_statement(alt);
             push({Kind::kClose, true});
@@ -429,7 +461,7 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
             st.alt_prepared = true;
           }
           to_server += bind_renamed(body, *msg, alt);
-          portals_[std::string(msg->portal)] = std::move(portal);
+          portals_[server_key(msg->portal)] = std::move(portal);
           push({Kind::kBind});
           return;
         }
@@ -445,9 +477,9 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
       }
       portal.count_binary = protocol::bind_result_format(body, *msg, 0) == 1;
       if (portal.plan || portal.read.read) {
-        portals_[std::string(msg->portal)] = std::move(portal);
+        portals_[server_key(msg->portal)] = std::move(portal);
       } else {
-        portals_.erase(std::string(msg->portal));
+        portals_.erase(server_key(msg->portal));
       }
       push({Kind::kBind});
       return;
@@ -458,13 +490,13 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         if (d->kind == 'S') {
           const std::string name(d->name);
           refresh_statement(name, to_server);
-          const auto it = statements_.find(name);
+          const auto it = statements_.find(server_key(name));
           if (it != statements_.end() && it->second.plan && it->second.plan->rewritten &&
               !it->second.plan->statements.empty()) {
             e.plan = it->second.plan;
             e.transform = it->second.plan->statements.front();
           }
-        } else if (const auto it = portals_.find(std::string(d->name)); it != portals_.end()) {
+        } else if (const auto it = portals_.find(server_key(d->name)); it != portals_.end()) {
           e.plan = it->second.plan;
           e.transform = it->second.transform;
         }
@@ -476,7 +508,7 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
     case fe::kExecute: {
       Expect e{Kind::kExecute};
       if (const auto name = protocol::decode_execute_portal(body); name) {
-        if (const auto it = portals_.find(std::string(*name)); it != portals_.end()) {
+        if (const auto it = portals_.find(server_key(*name)); it != portals_.end()) {
           e.plan = it->second.plan;
           e.transform = it->second.transform;
           e.count_binary = it->second.count_binary;
@@ -484,25 +516,41 @@ void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::stri
         }
       }
       e.started_ns = now_ns();
-      append_raw(to_server, type, body);
+      if (e.transform.kind == ResultTransform::Kind::kCountToTag && body.size() >= 4 &&
+          protocol::read_u32(body.data() + body.size() - 4) != 0) {
+        // The client's INSERT/UPDATE/DELETE runs to completion whatever its row limit (pgjdbc
+        // sends 1 for updates); its rewrite returns one row, which must not suspend the portal.
+        std::string all(reinterpret_cast<const char*>(body.data()), body.size() - 4);
+        protocol::append_u32(all, 0);
+        append_raw(
+            to_server, type,
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(all.data()), all.size()));
+      } else {
+        append_raw(to_server, type, body);
+      }
       push(std::move(e));
       return;
     }
     case fe::kClose: {
+      Expect e{Kind::kClose};
       if (const auto d = protocol::decode_describe(body); d) {
         if (d->kind == 'S') {
-          const auto it = statements_.find(std::string(d->name));
+          e.statement_key = server_key(d->name);
+          const auto it = statements_.find(e.statement_key);
           if (it != statements_.end() && it->second.alt_prepared) {
-            to_server += close_statement(alt_name(d->name));
+            to_server += close_statement(alt_name(it->second));
             push({Kind::kClose, true});
           }
-          if (it != statements_.end()) statements_.erase(it);
+          if (it != statements_.end()) {
+            e.undo = std::make_shared<Statement>(std::move(it->second));
+            statements_.erase(it);
+          }
         } else {
-          portals_.erase(std::string(d->name));
+          portals_.erase(server_key(d->name));
         }
       }
       append_raw(to_server, type, body);
-      push({Kind::kClose});
+      push(std::move(e));
       return;
     }
     default:
@@ -634,7 +682,10 @@ void Rewriter::on_error(std::span<const uint8_t> body, std::string& to_client) {
   }
   if (e.kind == Kind::kQuery) return;  // ReadyForQuery ends it
   // Extended protocol: the server skips everything up to the next Sync.
-  while (!queue_.empty() && queue_.front().kind != Kind::kSync) queue_.pop_front();
+  while (!queue_.empty() && queue_.front().kind != Kind::kSync) {
+    undo(queue_.front());
+    queue_.pop_front();
+  }
   if (queue_.empty()) discard_until_sync_ = true;
 }
 

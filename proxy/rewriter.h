@@ -93,6 +93,7 @@ class Rewriter {
     PlanPtr plan;             // nullptr: sent unchanged
     uint64_t generation = 0;
     bool alt_prepared = false;  // its target-reading twin is prepared (plan->sql_target)
+    uint64_t alt_id = 0;        // the twin's name: "__pgphase_rt_<alt_id>" (0: none yet)
   };
   // Where a read goes, chosen per execution.
   struct ReadChoice {
@@ -127,6 +128,11 @@ class Rewriter {
     int64_t count = 0;       // kCountToTag: the value of the one DataRow
     ReadChoice read;         // kQuery (for its read statements), kExecute
     uint64_t started_ns = 0;
+    // A client's Parse or Close of a prepared statement (kParse, kClose): its name as the server
+    // keys it, and the entry it replaced or removed, put back when the server fails or skips the
+    // request (a failed Parse leaves a named statement as it was, a skipped Close removes none).
+    std::string statement_key;
+    std::shared_ptr<Statement> undo;
   };
 
   PlanPtr plan(std::string_view sql);
@@ -148,7 +154,12 @@ class Rewriter {
   ReadChoice choose(const router::QueryPlan& p);
   [[nodiscard]] bool sticky_target(const router::ReadSwitch& s) const;
   void read_done(const Expect& e, bool ok);
-  static std::string alt_name(std::string_view name);
+  // The name of a statement's target-reading twin: a counter, never derived from the client's
+  // name (a prefix would push long names past the server's 63 bytes, where they collide).
+  std::string alt_name(Statement& st);
+  // A request the server failed or skipped (after an error, until Sync): its effect on the
+  // statement registry is undone.
+  void undo(Expect& e);
 
   TableSource tables_;
   router::PlanCache& cache_;
@@ -166,6 +177,7 @@ class Rewriter {
   bool settings_in_flight_ = false;  // ... and its requests are not all answered yet
   bool names_shadowed_ = false;      // PlanContext::names_shadowed
   uint64_t rng_;                     // xorshift state for gradual reads
+  uint64_t alt_ids_ = 0;             // twins named so far
 };
 
 }  // namespace pgphase::proxy

@@ -74,6 +74,13 @@ void check_tables(Env& e, const Twin& t, const std::string& source, const std::s
   CHECK(differences(e.direct, source, target, columns) == 0);
 }
 
+void switch_reads(Env& e, const std::string& config_id, const std::string& table,
+                  const std::string& migration_id, double percentage) {
+  register_switch(e.stack.api, config_id, table, migration_id);
+  REQUIRE(e.stack.api.post("/api/v1/switches/" + config_id + "/activate", "{}").status == 200);
+  set_percentage(e.stack.api, config_id, percentage);
+}
+
 void check_refused(const it::PgResult& r) {
   INFO(r.describe());
   CHECK(r.sqlstate() == "0A000");

@@ -46,6 +46,11 @@ Twin twin(Env& e, const std::string& name, const std::string& setup);
 void check_tables(Env& e, const Twin& t, const std::string& source, const std::string& target,
                   const std::string& columns);
 
+// Registers switch `config_id` for `table` of `migration_id` (in read_switch), activates it and
+// sets its percentage.
+void switch_reads(Env& e, const std::string& config_id, const std::string& table,
+                  const std::string& migration_id, double percentage);
+
 // A refusal by pgphase: 0A000 with "pgphase: migration" in the message (CHECKs).
 void check_refused(const it::PgResult& r);
 

@@ -42,9 +42,7 @@ TEST_CASE("search_path: a same-named table of another schema is not mirrored") {
 
   // read_switch at 100%: unqualified reads under either path give what PostgreSQL gives.
   advance_to(e.stack.api, "sp1_mig", "read_switch");
-  register_switch(e.stack.api, "sp1_sw", "sp_users", "sp1_mig");
-  REQUIRE(e.stack.api.post("/api/v1/switches/sp1_sw/activate", "{}").status == 200);
-  set_percentage(e.stack.api, "sp1_sw", 100);
+  switch_reads(e, "sp1_sw", "sp_users", "sp1_mig", 100);
   e.direct.exec_ok("UPDATE t_sys_sp_users SET name = 'target says so'");  // tells the sides apart
   for (Protocol p : kBoth) {
     t.set("SET search_path = other, public");
@@ -297,9 +295,7 @@ TEST_CASE("row-level security: a routed read never sees other rows than on the s
   e.direct.exec_ok("INSERT INTO t_sys_docs SELECT * FROM docs");
   register_migration(e.stack.api, "docs_mig", "docs", "t_sys_docs");
   advance_to(e.stack.api, "docs_mig", "read_switch");
-  register_switch(e.stack.api, "docs_sw", "docs", "docs_mig");
-  REQUIRE(e.stack.api.post("/api/v1/switches/docs_sw/activate", "{}").status == 200);
-  set_percentage(e.stack.api, "docs_sw", 100);
+  switch_reads(e, "docs_sw", "docs", "docs_mig", 100);
   t.set("SET ROLE rls_reader");
   for (Protocol p : kBoth) {
     t.both(p, "SELECT count(*) FROM docs");
