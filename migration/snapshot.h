@@ -19,6 +19,11 @@ struct ColumnShape {
   std::string name;              // as the catalog spells it (quote it when building SQL)
   bool generated = false;        // GENERATED ALWAYS AS (...) STORED: cannot be written
   bool identity_always = false;  // GENERATED ALWAYS AS IDENTITY: needs OVERRIDING SYSTEM VALUE
+  // The type with its modifier as a cast spells it under any search_path: format_type() for
+  // pg_catalog's types ("integer", "numeric(12,3)"), else schema-qualified ("public"."email");
+  // "" when not known.
+  std::string type;
+  uint32_t type_oid = 0;  // atttypid; 0 when not known
   bool operator==(const ColumnShape&) const = default;
 };
 
@@ -28,7 +33,7 @@ struct ColumnShape {
 // the same name.
 struct TableShape {
   std::vector<ColumnShape> source_columns;  // attnum order, not dropped
-  std::vector<ColumnShape> target_columns;
+  std::vector<ColumnShape> target_columns;  // every column of the target, attnum order
   // Source names: the migration's key_columns, else the source's primary key (index order).
   std::vector<std::string> key_columns;
   // A unique, non-partial, non-expression, non-deferrable, valid index (or the primary key) on

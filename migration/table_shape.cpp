@@ -60,10 +60,11 @@ const char* kind_name(char relkind) {
 
 // One round trip for every table involved. Names come as a JSON array of [schema, table] pairs
 // (nothing is spliced into the SQL); `ord` numbers them from 1. Rows with index 0: the columns
-// of each table that exists, in attnum order, not dropped (a table without columns has one row
-// with a NULL attname). Other rows: the key columns, in index order, of each unique index
-// INSERT ... ON CONFLICT can use (valid, not deferrable, not partial, no expressions; INCLUDE
-// columns left out).
+// of each table that exists, in attnum order, not dropped, with their types (spelled so that a
+// cast reads the same under any search_path: schema-qualified outside pg_catalog) (a table
+// without columns has one row with a NULL attname). Other rows: the key columns, in index order, of
+// each unique index INSERT ... ON CONFLICT can use (valid, not deferrable, not partial, no
+// expressions; INCLUDE columns left out).
 constexpr const char* kShapesQuery =
     "WITH rel AS MATERIALIZED ("
     "  SELECT e.ord, c.oid, c.relkind "
@@ -71,11 +72,17 @@ constexpr const char* kShapesQuery =
     "  JOIN pg_namespace n ON n.nspname = e.name->>0 "
     "  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = e.name->>1) "
     "SELECT r.ord, r.relkind, 0::oid AS idx, false, a.attnum::int AS pos, a.attname, "
-    "  coalesce(a.attgenerated <> '', false), coalesce(a.attidentity = 'a', false) "
+    "  coalesce(a.attgenerated <> '', false), coalesce(a.attidentity = 'a', false), "
+    "  (SELECT CASE WHEN ty.typnamespace = 'pg_catalog'::regnamespace OR a.atttypmod <> -1 "
+    "   THEN format_type(a.atttypid, a.atttypmod) "
+    "   ELSE quote_ident(tn.nspname) || '.' || quote_ident(ty.typname) END "
+    "   FROM pg_type ty JOIN pg_namespace tn ON tn.oid = ty.typnamespace "
+    "   WHERE ty.oid = a.atttypid), a.atttypid "
     "FROM rel r "
     "LEFT JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped "
     "UNION ALL "
-    "SELECT r.ord, r.relkind, i.indexrelid, i.indisprimary, k.n, a.attname, false, false "
+    "SELECT r.ord, r.relkind, i.indexrelid, i.indisprimary, k.n, a.attname, false, false, "
+    "  NULL, NULL "
     "FROM rel r "
     "JOIN pg_index i ON i.indrelid = r.oid "
     "CROSS JOIN LATERAL generate_series(0, i.indnkeyatts - 1) AS k(n) "
@@ -311,7 +318,8 @@ std::map<std::string, TableShape> load_shapes(pg::Connection& c,
     const std::string idx = r.str(i, 2);
     if (idx == "0") {
       if (!r.is_null(i, 5)) {
-        rel.columns.push_back(ColumnShape{r.str(i, 5), r.boolean(i, 6), r.boolean(i, 7)});
+        rel.columns.push_back(ColumnShape{r.str(i, 5), r.boolean(i, 6), r.boolean(i, 7),
+                                          r.str(i, 8), static_cast<uint32_t>(r.int64(i, 9))});
       }
       continue;
     }

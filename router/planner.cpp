@@ -324,14 +324,25 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
         {out.size(), static_cast<size_t>(part.data() - t.sql.data()), part.size()});
     out += part;
   };
+  // The rename, and what keeps the source's shape when the target's differs (an explicit
+  // column list for a positional INSERT, RETURNING's stars expanded, widened columns cast).
+  std::vector<Rename> edits;
+  if (renamed) {
+    edits.push_back({rel_tok, rel_end, rename});
+    if (std::string why = reshape_write(stmt, r, t, rel_tok, edits); !why.empty())
+      return unsupported(route_index, why);
+    std::stable_sort(edits.begin(), edits.end(),
+                     [](const Rename& a, const Rename& b) { return a.from < b.from; });
+  }
   auto append = [&](size_t from_tok, size_t to_tok, size_t skip = 0) {
-    if (!renamed || rel_tok < from_tok || rel_tok >= to_tok) {
-      copy_tokens(from_tok, to_tok, skip);
-      return;
+    size_t i = from_tok;
+    for (const Rename& e : edits) {
+      if (e.from < i || e.from >= to_tok) continue;
+      copy_tokens(i, e.from, i == from_tok ? skip : 0);
+      out += " " + e.text + " ";
+      i = e.to;
     }
-    copy_tokens(from_tok, rel_tok, skip);
-    out += " " + rename + " ";
-    copy_tokens(rel_end, to_tok, 0);
+    copy_tokens(i, to_tok, i == from_tok ? skip : 0);
   };
   if (r.mode == WriteMode::kTargetOnly) {
     append(t.first, t.last);

@@ -81,22 +81,40 @@ struct Rename {
   std::string text;
 };
 
-// Tokens [from, to) of `t` with the renamed runs that start inside replaced.
+// A run of the client's text copied unchanged into a rewritten text: {offset in the rewritten
+// text, offset in the client's text, length} (bytes), for mapping error positions back.
+struct TextFragment {
+  size_t at;
+  size_t from;
+  size_t length;
+};
+
+// Tokens [from, to) of `t` with the renamed runs that start inside replaced; the runs copied
+// unchanged are added to `fragments` (if given).
 inline std::string renamed_text(const Tokens& t, size_t from, size_t to,
-                                std::vector<Rename> renames) {
+                                std::vector<Rename> renames,
+                                std::vector<TextFragment>* fragments = nullptr) {
   std::sort(renames.begin(), renames.end(),
             [](const Rename& a, const Rename& b) { return a.from < b.from; });
   std::string out;
+  const auto copy = [&](size_t a, size_t b) {
+    const std::string_view part = t.text(a, b);
+    if (part.empty()) return;
+    if (fragments != nullptr)
+      fragments->push_back(
+          {out.size(), static_cast<size_t>(part.data() - t.sql.data()), part.size()});
+    out += part;
+  };
   size_t i = from;
   for (const Rename& rn : renames) {
     if (rn.from < i || rn.from >= to) continue;
-    out += t.text(i, rn.from);
+    copy(i, rn.from);
     if (rn.from > i) out += ' ';
     out += rn.text;
     i = rn.to;
     if (i < to) out += ' ';
   }
-  out += t.text(i, to);
+  copy(i, to);
   return out;
 }
 
@@ -109,11 +127,7 @@ struct Outcome {
   int16_t unroutable = -1;  // a read that stays on the source although its route switches
   // Runs of the client's text copied into `text` unchanged: {offset in text, offset in the
   // client's text, length}, for mapping error positions back.
-  struct Fragment {
-    size_t at;
-    size_t from;
-    size_t length;
-  };
+  using Fragment = TextFragment;
   std::vector<Fragment> fragments;
 };
 
@@ -181,6 +195,16 @@ class Planner {
   Outcome rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t);
   Outcome rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t);
   Outcome classify_read(const PgQuery__Node& node, Tokens& t);
+  // A read that cannot be redirected in the completed phase (the source is no longer written):
+  // refused with the reason rather than answered from the stale source.
+  Outcome refuse_stale_read(int16_t route, const std::string& reason) const;
+  // cleanup and completed, where a statement naming the source writes the target: the edits
+  // that make the client see the source's shape (an explicit column list for a positional
+  // INSERT; RETURNING's stars expanded to the source's columns, widened columns cast back to
+  // the source's type), added to `edits`. Returns why it cannot be made exact ("" when it can).
+  [[nodiscard]] std::string reshape_write(const ProtobufCMessage& stmt, const MigrationRoute& r,
+                                          const Tokens& t, size_t rel_tok,
+                                          std::vector<Rename>& edits) const;
   const std::vector<Token>& tokens() {
     if (!tokens_) tokens_ = scan_tokens(sql_);
     return *tokens_;

@@ -63,10 +63,6 @@ void compile_columns(MigrationRoute& r, const migration::Migration& m,
     r.problem = shape->problem;
     return;
   }
-  for (const auto& sc : shape->source_columns) {
-    const auto it = m.column_map.find(sc.name);
-    r.read_columns.push_back({sc.name, it == m.column_map.end() ? sc.name : it->second});
-  }
   auto mapped = [&](const std::string& source_col) -> std::string {
     const auto it = m.column_map.find(source_col);
     return it == m.column_map.end() ? source_col : it->second;
@@ -110,6 +106,44 @@ void compile_columns(MigrationRoute& r, const migration::Migration& m,
   } else if (r.mode == WriteMode::kMirrorSource && !shape->source_has_unique_key) {
     r.problem = m.source_table + " has no unique index on the key columns, needed to mirror " +
                 "cleanup writes back to it";
+  }
+}
+
+// The read side's picture of the target: each source column's target column and, where the
+// types differ, the source's type to cast it to. Computed whenever both shapes are known (in
+// completed too, as long as the source still exists).
+void compile_read_shape(MigrationRoute& r, const migration::Migration& m,
+                        const migration::TableShape* shape) {
+  r.reshaped = !r.identity_map;
+  if (shape == nullptr || shape->source_columns.empty() || shape->target_columns.empty()) {
+    if (r.reshaped)
+      r.reshape_problem =
+          "the columns of " + m.source_table + " and " + m.target_table + " are not known";
+    return;
+  }
+  const auto& src = shape->source_columns;
+  const auto& dst = shape->target_columns;
+  if (src.size() != dst.size()) r.reshaped = true;
+  for (size_t i = 0; i < src.size(); ++i) {
+    const auto& sc = src[i];
+    const auto it = m.column_map.find(sc.name);
+    const std::string to = it == m.column_map.end() ? sc.name : it->second;
+    if (to.empty()) {
+      if (r.reshape_problem.empty())
+        r.reshape_problem = "column_map drops column " + sc.name + " of " + m.source_table;
+      continue;
+    }
+    const migration::ColumnShape* tc = find_column(dst, to);
+    if (tc == nullptr) {
+      if (r.reshape_problem.empty())
+        r.reshape_problem = "column " + sc.name + " of " + m.source_table + " has no column " + to +
+                            " in " + m.target_table;
+      continue;
+    }
+    const bool typed = !sc.type.empty() && !tc->type.empty();
+    const bool other_type = typed && (sc.type != tc->type || sc.type_oid != tc->type_oid);
+    if (other_type || i >= dst.size() || dst[i].name != to || to != sc.name) r.reshaped = true;
+    r.read_columns.push_back({sc.name, to, other_type ? sc.type : std::string()});
   }
 }
 
@@ -194,6 +228,7 @@ std::shared_ptr<const RoutingTable> RoutingTable::build(const migration::Snapsho
     r.unsupported_policy = migration::effective_unsupported_write_policy(m);
     r.mode = mode_for(m.phase);
     compile_columns(r, m, snapshot.shape_for(m.migration_id));
+    compile_read_shape(r, m, snapshot.shape_for(m.migration_id));
     compile_reads(r, snapshot, m);
     std::string needle;
     for (char c : r.source.table) needle.push_back(lower(c));

@@ -25,6 +25,13 @@ struct ColumnPair {
   std::string to;    // the same value's column on the mirrored table
 };
 
+// A source column as the target presents it to reads.
+struct ReadColumn {
+  std::string from;  // the source column
+  std::string to;    // its target column
+  std::string cast;  // the source column's type when the target column's differs, else ""
+};
+
 // What a write naming a migration's source table turns into.
 enum class WriteMode : uint8_t {
   kPass,          // preparation: untouched
@@ -64,9 +71,17 @@ struct MigrationRoute {
   std::vector<ColumnPair> columns;
   std::vector<ColumnPair> key;  // source key column -> target key column
   bool identity_map = true;     // column_map renames or drops nothing
-  // Reads with a renaming column_map: every source column in order with its target column (""
-  // when dropped). Empty when the shape is unknown.
-  std::vector<ColumnPair> read_columns;
+  // How reads (and, in cleanup and completed, RETURNING) present the target as the source: every
+  // source column in order with its target column. Empty when the shapes are unknown.
+  std::vector<ReadColumn> read_columns;
+  // The target differs from the source in column names, order, count (extra target columns) or
+  // types, or column_map renames: reads go through a derived table with the source's columns,
+  // names, order and types (read_columns). False: the target is read by its bare name.
+  bool reshaped = false;
+  // Non-empty: the target cannot present the source's columns (a source column has no target
+  // column, column_map drops one, the shapes are unknown under a renaming column_map); reads
+  // stay on the source (refused in completed) and reshaped writes are refused.
+  std::string reshape_problem;
   // Non-empty: writes cannot be mirrored (the shape's problem, or a missing unique key).
   std::string problem;
   // Other schemas have a relation named like the source ("" none): an unqualified name may

@@ -55,16 +55,18 @@ TEST_CASE("table shapes are resolved from the catalog once a migration leaves pr
   INFO("problem: " << shape->problem);
   CHECK(shape->problem.empty());
   using Col = mig::ColumnShape;
-  CHECK(shape->source_columns == std::vector<Col>{{"id", false, false},
-                                                  {"email", false, false},
-                                                  {"legacy", false, false},
-                                                  {"shout", true, false},
-                                                  {"note", false, false}});
-  CHECK(shape->target_columns == std::vector<Col>{{"id", false, true},
-                                                  {"email_address", false, false},
-                                                  {"shout", true, false},
-                                                  {"note", false, false},
-                                                  {"migrated_at", false, false}});
+  // Types as a cast spells them, with their OIDs.
+  CHECK(shape->source_columns == std::vector<Col>{{"id", false, false, "integer", 23},
+                                                  {"email", false, false, "text", 25},
+                                                  {"legacy", false, false, "text", 25},
+                                                  {"shout", true, false, "text", 25},
+                                                  {"note", false, false, "text", 25}});
+  CHECK(shape->target_columns ==
+        std::vector<Col>{{"id", false, true, "integer", 23},
+                         {"email_address", false, false, "text", 25},
+                         {"shout", true, false, "text", 25},
+                         {"note", false, false, "text", 25},
+                         {"migrated_at", false, false, "timestamp with time zone", 1184}});
   CHECK(shape->key_columns == std::vector<std::string>{"id"});
   CHECK(shape->target_has_unique_key);
   CHECK(shape->source_has_unique_key);

@@ -31,7 +31,6 @@ migration::Snapshot snapshot(
     const std::string t = it == column_map.end() ? c.name : it->second;
     if (!t.empty()) shape.target_columns.push_back({t});
   }
-  shape.target_columns.push_back({"migrated_at"});
   shape.key_columns = {"id"};
   shape.target_has_unique_key = true;
   shape.source_has_unique_key = true;
@@ -430,4 +429,124 @@ TEST_CASE("row-level security that differs keeps reads on the source") {
 TEST_CASE("pgphase's literals read the same under any standard_conforming_strings") {
   CHECK(router::quote_literal_exact("a'b") == "'a''b'");
   CHECK(router::quote_literal_exact(R"(a\b')") == R"(E'a\\b''')");
+}
+
+namespace {
+
+// users (id integer, name text, email text, created_at timestamptz) and a target with the columns
+// in another order, id widened to bigint and an extra migrated_at.
+// `sql` with runs of spaces made one.
+std::string squeezed(std::string sql) {
+  std::string out;
+  for (char c : sql) {
+    if (c != ' ' || out.empty() || out.back() != ' ') out += c;
+  }
+  return out;
+}
+
+migration::Snapshot reshaped(migration::Phase phase) {
+  auto s = snapshot(phase);
+  auto& shape = s.shapes["users_mig"];
+  shape.source_columns = {{"id", false, false, "integer", 23},
+                          {"name", false, false, "text", 25},
+                          {"email", false, false, "text", 25},
+                          {"created_at", false, false, "timestamp with time zone", 1184}};
+  shape.target_columns = {{"name", false, false, "text", 25},
+                          {"id", false, false, "bigint", 20},
+                          {"email", false, false, "text", 25},
+                          {"created_at", false, false, "timestamp with time zone", 1184},
+                          {"migrated_at", false, false, "timestamp with time zone", 1184}};
+  return phase == migration::Phase::kReadSwitch ? switching(s) : s;
+}
+
+constexpr const char* kPresented =
+    "(SELECT \"id\"::integer AS \"id\", \"name\", \"email\", \"created_at\" FROM "
+    "\"public\".\"t_sys_users\")";
+
+}  // namespace
+
+TEST_CASE("reads of a target of another shape go through a derived table with the source's") {
+  for (auto phase :
+       {migration::Phase::kReadSwitch, migration::Phase::kCleanup, migration::Phase::kCompleted}) {
+    const auto s = reshaped(phase);
+    auto p = plan(s, "SELECT * FROM users WHERE id = $1");
+    REQUIRE(p.routes_reads());
+    CHECK(p.sql_target ==
+          std::string("SELECT * FROM ") + kPresented + " AS \"users\" WHERE id = $1");
+    p = plan(s, "SELECT count(*) FROM ONLY users u");
+    CHECK(p.sql_target ==
+          "SELECT count(*) FROM (SELECT \"id\"::integer AS \"id\", \"name\", "
+          "\"email\", \"created_at\" FROM ONLY \"public\".\"t_sys_users\") u");
+  }
+  // The same shape: the bare target name (fast path), ONLY (users) kept valid.
+  const auto same = switching(snapshot(migration::Phase::kReadSwitch));
+  CHECK(plan(same, "SELECT 1 FROM ONLY (users)").sql_target ==
+        "SELECT 1 FROM ONLY \"public\".\"t_sys_users\" AS \"users\"");
+}
+
+TEST_CASE("routed reads map error positions back to the client's text") {
+  const auto s = reshaped(migration::Phase::kReadSwitch);
+  const std::string sql = "SELECT id, nosuchcol FROM users WHERE 1/0 = id";
+  const auto p = plan(s, sql);
+  REQUIRE(p.routes_reads());
+  const auto at = [&](std::string_view needle, std::string_view in) {
+    return static_cast<uint32_t>(in.find(needle) + 1);
+  };
+  CHECK(p.original_position(at("nosuchcol", p.sql_target), true) == at("nosuchcol", sql));
+  CHECK(p.original_position(at("1/0", p.sql_target), true) == at("1/0", sql));
+  CHECK(p.original_position(at("SELECT id", p.sql_target), true) == 1);
+}
+
+TEST_CASE("row-type uses stay on the source, and are refused in completed") {
+  for (const char* sql : {"SELECT full_name(u) FROM users u", "SELECT u.full_name FROM users u",
+                          "SELECT users FROM users", "SELECT row_to_json(u) FROM users u",
+                          "SELECT f(u.*) FROM users u", "SELECT (u).id FROM users u"}) {
+    INFO(sql);
+    for (auto phase : {migration::Phase::kReadSwitch, migration::Phase::kCleanup}) {
+      const auto p = plan(reshaped(phase), sql);
+      CHECK_FALSE(p.routes_reads());
+      CHECK_FALSE(p.rewritten);
+      REQUIRE(p.unroutable_reasons.size() == 1);
+    }
+    const auto p = plan(reshaped(migration::Phase::kCompleted), sql);
+    CHECK_FALSE(p.routes_reads());
+    CHECK(refused(p, "in the completed phase users is no longer written"));
+  }
+  // u.* as a target list entry expands to the columns: routed.
+  CHECK(plan(reshaped(migration::Phase::kReadSwitch), "SELECT u.* FROM users u").routes_reads());
+  // Other unroutable reads in completed are refused too, reads inside other writes as well.
+  const auto done = reshaped(migration::Phase::kCompleted);
+  CHECK(refused(plan(done, "SELECT * FROM users FOR UPDATE"), "locking read"));
+  CHECK(refused(
+      plan(done, "WITH o AS (INSERT INTO orders VALUES (1) RETURNING 1) SELECT * FROM users"),
+      "reads inside writes"));
+  CHECK(refused(plan(done, "COPY users TO STDOUT"), "only SELECT and EXPLAIN"));
+  CHECK_FALSE(plan(done, "VACUUM users").rewritten);
+}
+
+TEST_CASE("cleanup and completed: positional INSERTs and RETURNING keep the source's shape") {
+  for (auto phase : {migration::Phase::kCleanup, migration::Phase::kCompleted}) {
+    const auto s = reshaped(phase);
+    auto p = plan(s, "INSERT INTO users VALUES (1, 'a') RETURNING *");
+    REQUIRE(p.rewritten);
+    CHECK(squeezed(p.sql).find(
+              "INSERT INTO \"public\".\"t_sys_users\" AS \"users\" (\"id\", \"name\") "
+              "VALUES (1, 'a') RETURNING \"users\".\"id\"::integer AS \"id\", "
+              "\"users\".\"name\", \"users\".\"email\", \"users\".\"created_at\"") !=
+          std::string::npos);
+    p = plan(s, "INSERT INTO users AS u SELECT 1, 'b' RETURNING u.*, id AS k, id");
+    CHECK(squeezed(p.sql).find(
+              "\"public\".\"t_sys_users\" AS u (\"id\", \"name\") SELECT 1, 'b' RETURNING "
+              "\"u\".\"id\"::integer AS \"id\", \"u\".\"name\", \"u\".\"email\", "
+              "\"u\".\"created_at\" , id::integer AS k, id::integer AS \"id\"") !=
+          std::string::npos);
+    CHECK(refused(plan(s, "INSERT INTO users SELECT * FROM orders"), "number of columns"));
+    CHECK(refused(plan(s, "UPDATE users SET name = 'x' RETURNING id + 1"),
+                  "computes with column id"));
+    CHECK(refused(plan(s, "DELETE FROM users u RETURNING u"), "whole-row reference"));
+    CHECK(refused(plan(s, "UPDATE users SET name = 'x' FROM orders RETURNING *"), "FROM/USING"));
+    // Explicit columns need nothing.
+    p = plan(s, "INSERT INTO users (name, id) VALUES ('c', 3)");
+    CHECK(p.sql.find("AS \"users\" (name, id) VALUES") != std::string::npos);
+  }
 }
