@@ -31,6 +31,14 @@ std::string known_phases() {
   return out;
 }
 
+// A migration as the phase-change answers give it: with "actions" (what the change did besides
+// the phase: sequences advanced, foreign keys moved) when there were any.
+json::object with_actions(const Migration& m, json::object actions) {
+  json::object out = migration::to_json(m);
+  if (!actions.empty()) out["actions"] = std::move(actions);
+  return out;
+}
+
 HttpResponse list(const AdminContext& ctx) {
   const auto snap = require_snapshot(ctx);
   json::array items;
@@ -61,16 +69,19 @@ HttpResponse register_migration(const HttpRequest& request, AdminContext& ctx) {
 
 HttpResponse set_phase(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
   const auto body = parse_object(request, false);
-  only_keys(body, {"phase", "force"});
+  only_keys(body, {"phase", "force", "move_foreign_keys"});
   const auto phase_name = opt_string(body, "phase");
   if (!phase_name) fail(400, "bad request", "missing required key \"phase\"");
-  const bool force = opt_bool(body, "force").value_or(false);
+  migration::PhaseChangeOptions options;
+  options.force = opt_bool(body, "force").value_or(false);
+  options.move_foreign_keys = opt_bool(body, "move_foreign_keys").value_or(false);
   const auto phase = migration::parse_phase(*phase_name);
   if (!phase)
     fail(422, "invalid value", "phase: \"" + *phase_name + "\" is not one of " + known_phases());
   const std::string actor = actor_of(request);
-  return json_response(200,
-                       migration::to_json(take(ctx.control->set_phase(id, *phase, force, actor))));
+  json::object actions;
+  const Migration m = take(ctx.control->set_phase(id, *phase, options, actor, &actions));
+  return json_response(200, with_actions(m, std::move(actions)));
 }
 
 HttpResponse set_dual_write(const HttpRequest& request, AdminContext& ctx, const std::string& id) {
@@ -89,7 +100,9 @@ HttpResponse rollback(const HttpRequest& request, AdminContext& ctx, const std::
   only_keys(body, {"reason"});
   const std::string reason = opt_string(body, "reason").value_or("");
   const std::string actor = actor_of(request);
-  return json_response(200, migration::to_json(take(ctx.control->rollback(id, actor, reason))));
+  json::object actions;
+  const Migration m = take(ctx.control->rollback(id, actor, reason, &actions));
+  return json_response(200, with_actions(m, std::move(actions)));
 }
 
 HttpResponse repair(const HttpRequest& request, AdminContext& ctx, const std::string& id) {

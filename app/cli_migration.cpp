@@ -19,7 +19,9 @@ constexpr const char* kHelp =
     "  register --config-file FILE            every entry of the manual's migration_configs.json\n"
     "  register --migration-id ID --source-table T --target-table T [--consistency-level L]\n"
     "           [--auto-switch-threshold X] [--key-columns a,b] [--database DB]\n"
-    "  set-phase --migration-id ID --phase P [--force]   (alias: update-phase)\n"
+    "  set-phase --migration-id ID --phase P [--force] [--move-foreign-keys]\n"
+    "           (alias: update-phase; --move-foreign-keys: entering completed, move the\n"
+    "           foreign keys referencing the source to the target)\n"
     "  enable-dual-write --migration-id ID [--force]\n"
     "  disable-dual-write --migration-id ID [--force]\n"
     "  rollback --migration-id ID [--reason TEXT]\n"
@@ -73,6 +75,27 @@ void print_summary(const json::value& v) {
             << ", dual write " << (str(o, "dual_write_enabled") == "true" ? "on" : "off")
             << ", reads from " << (str(o, "read_from_target") == "true" ? "target" : "source")
             << " (version " << str(o, "version") << ")\n";
+  const auto* actions = o.if_contains("actions");
+  if (actions == nullptr || !actions->is_object()) return;
+  for (const auto& kv : actions->get_object()) {
+    if (kv.key() == "sequences" && kv.value().is_array()) {
+      for (const auto& s : kv.value().get_array()) {
+        if (!s.is_object()) continue;
+        const auto& q = s.get_object();
+        std::cout << "  sequence " << str(q, "sequence") << " (" << str(q, "table") << "."
+                  << str(q, "column") << "): "
+                  << (str(q, "moved") == "true" ? "advanced to " + str(q, "set_to")
+                                                : "not moved (" + str(q, "note") + ")")
+                  << "\n";
+      }
+    } else if (kv.key() == "foreign_keys_moved" && kv.value().is_array()) {
+      for (const auto& f : kv.value().get_array()) {
+        std::cout << "  moved foreign key " << text_of(f) << "\n";
+      }
+    } else {
+      std::cout << "  " << kv.key() << ": " << text_of(kv.value()) << "\n";
+    }
+  }
 }
 
 json::object register_body(const po::variables_map& vm) {
@@ -109,6 +132,8 @@ int migration_command(int argc, char** argv) {
       "phase", po::value<std::string>(),
       "set-phase: preparation | dual_write | validation | read_switch | cleanup | completed")(
       "force", "override a guard (read_switch without a fresh check, disable-dual-write early)")(
+      "move-foreign-keys",
+      "set-phase completed: recreate the foreign keys referencing the source on the target")(
       "reason", po::value<std::string>(), "rollback: why (recorded in the log)")(
       "source-table", po::value<std::string>(), "register: the table migrated from")(
       "target-table", po::value<std::string>(), "register: the table migrated to")(
@@ -145,7 +170,8 @@ int migration_command(int argc, char** argv) {
     return report(client.post({"migrations"}, register_body(vm)), as_json, client, print_summary);
   }
   if (action == "set-phase") {
-    const json::object body{{"phase", need(vm, "phase", action)}, {"force", force}};
+    json::object body{{"phase", need(vm, "phase", action)}, {"force", force}};
+    if (vm.count("move-foreign-keys")) body["move_foreign_keys"] = true;
     return report(client.post({"migrations", id(), "phase"}, body), as_json, client, print_summary);
   }
   if (action == "enable-dual-write" || action == "disable-dual-write") {

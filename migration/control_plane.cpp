@@ -533,8 +533,14 @@ OpResult<Migration> ControlPlane::register_migration(Migration m, const std::str
 }
 OpResult<Migration> ControlPlane::set_phase(const std::string& id, Phase to, bool force,
                                             const std::string& actor) {
+  return set_phase(id, to, PhaseChangeOptions{.force = force}, actor, nullptr);
+}
+OpResult<Migration> ControlPlane::set_phase(const std::string& id, Phase to,
+                                            const PhaseChangeOptions& options,
+                                            const std::string& actor,
+                                            boost::json::object* actions) {
   return impl_->run<Migration>("set phase", true, [&](pg::Connection& c) {
-    return ops::set_phase(c, impl_->cfg.max_check_age_seconds, id, to, force, actor);
+    return ops::set_phase(c, impl_->cfg.max_check_age_seconds, id, to, options, actor, actions);
   });
 }
 OpResult<Migration> ControlPlane::set_dual_write(const std::string& id, bool enabled, bool force,
@@ -544,9 +550,11 @@ OpResult<Migration> ControlPlane::set_dual_write(const std::string& id, bool ena
   });
 }
 OpResult<Migration> ControlPlane::rollback(const std::string& id, const std::string& actor,
-                                           const std::string& reason) {
-  return impl_->run<Migration>(
-      "rollback", true, [&](pg::Connection& c) { return ops::rollback(c, id, actor, reason); });
+                                           const std::string& reason,
+                                           boost::json::object* actions) {
+  return impl_->run<Migration>("rollback", true, [&](pg::Connection& c) {
+    return ops::rollback(c, id, actor, reason, actions);
+  });
 }
 OpResult<SwitchConfig> ControlPlane::set_switch_paused(const std::string& id, bool paused,
                                                        const std::string& actor) {

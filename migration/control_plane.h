@@ -42,6 +42,14 @@ struct OpResult {
   }
 };
 
+// Options of set-phase: `force` bypasses the guards that allow it (read_switch's consistency
+// check); `move_foreign_keys` lets the move to completed recreate the foreign keys that reference
+// the source on the target, in the phase change's transaction.
+struct PhaseChangeOptions {
+  bool force = false;
+  bool move_foreign_keys = false;
+};
+
 struct LogEntry {
   int64_t id = 0;
   std::string migration_id;
@@ -111,10 +119,17 @@ class ControlPlane {
   OpResult<Migration> register_migration(Migration m, const std::string& actor);
   OpResult<Migration> set_phase(const std::string& id, Phase to, bool force,
                                 const std::string& actor);
+  // The same with every option; `actions` (optional) receives what the change did besides the
+  // phase, as its log row's details record it ({"sequences": [...], "foreign_keys_moved": [...]};
+  // empty when nothing): the sequences advanced entering cleanup, the foreign keys moved entering
+  // completed.
+  OpResult<Migration> set_phase(const std::string& id, Phase to, const PhaseChangeOptions& options,
+                                const std::string& actor, boost::json::object* actions);
   OpResult<Migration> set_dual_write(const std::string& id, bool enabled, bool force,
                                      const std::string& actor);
+  // `actions` (optional): as for set_phase (the source's sequences advanced leaving cleanup).
   OpResult<Migration> rollback(const std::string& id, const std::string& actor,
-                               const std::string& reason);
+                               const std::string& reason, boost::json::object* actions = nullptr);
   OpResult<std::vector<LogEntry>> logs(const std::string& migration_id, int limit);
   // Re-copies the keys whose eventual dual write failed (t_sys_dual_write_logs) from the source;
   // logged as action "repair". kNotFound unknown id; kUnprocessable tables not resolved.

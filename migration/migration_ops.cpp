@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 
+#include "migration/constraints.h"
 #include "migration/op_support.h"
 #include "migration/privileges.h"
 #include "migration/snapshot.h"
@@ -57,6 +58,53 @@ std::vector<PrivilegeGap> preflight(pg::Connection& c, const Migration& m, Table
   return std::move(p.gaps);
 }
 
+json::value opt_json(const std::optional<int64_t>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+json::array sequences_json(const std::vector<SequenceMove>& moves) {
+  json::array out;
+  for (const SequenceMove& s : moves) {
+    json::object o{{"table", s.table},
+                   {"column", s.column},
+                   {"sequence", s.sequence},
+                   {"moved", s.moved},
+                   {"last_value", opt_json(s.last_value)},
+                   {"max_key", opt_json(s.max_key)}};
+    if (!s.paired_sequence.empty()) {
+      o["paired_sequence"] = s.paired_sequence;
+      o["paired_last_value"] = opt_json(s.paired_last_value);
+    }
+    if (s.moved || s.set_to != 0) o["set_to"] = s.set_to;
+    if (!s.note.empty()) o["note"] = s.note;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+size_t moved_count(const std::vector<SequenceMove>& moves) {
+  size_t n = 0;
+  for (const SequenceMove& s : moves) n += s.moved ? 1 : 0;
+  return n;
+}
+
+// " (advanced 1 sequence: public.t_sys_users_id_seq to 10042)", "" when none moved.
+std::string sequences_message(const std::vector<SequenceMove>& moves) {
+  std::string names;
+  for (const SequenceMove& s : moves) {
+    if (!s.moved) continue;
+    names += (names.empty() ? "" : ", ") + s.sequence + " to " + std::to_string(s.set_to);
+  }
+  if (names.empty()) return "";
+  const size_t n = moved_count(moves);
+  return " (advanced " + std::to_string(n) + (n == 1 ? " sequence: " : " sequences: ") + names +
+         ")";
+}
+
+void merge(json::object& into, const json::object& from) {
+  for (const auto& kv : from) into[kv.key()] = kv.value();
+}
+
 }  // namespace
 
 OpResult<Migration> register_migration(pg::Connection& c, const Migration& m,
@@ -83,6 +131,9 @@ OpResult<Migration> register_migration(pg::Connection& c, const Migration& m,
   }
   Migration keyed = m;
   if (keyed.key_columns.empty()) keyed.key_columns = primary_key_of(c, keyed);
+  if (const Verdict v = check_register(keyed, load_key_facts(c, keyed)); !v) {
+    return fail<Migration>(Kind::kConflict, v.reason, v.remedy);
+  }
   const Migration stored = store::insert_migration(c, keyed);
   json::object details;
   details["source_table"] = stored.source_table;
@@ -96,8 +147,10 @@ OpResult<Migration> register_migration(pg::Connection& c, const Migration& m,
 }
 
 OpResult<Migration> set_phase(pg::Connection& c, double max_check_age_seconds,
-                              const std::string& id, Phase to, bool force,
-                              const std::string& actor) {
+                              const std::string& id, Phase to, const PhaseChangeOptions& options,
+                              const std::string& actor, json::object* actions) {
+  const bool force = options.force;
+  if (actions != nullptr) actions->clear();
   pg::Transaction tx(c);
   lock_mutations(c);
   const auto m = store::find_migration(c, id, true);
@@ -125,6 +178,12 @@ OpResult<Migration> set_phase(pg::Connection& c, double max_check_age_seconds,
       details["switch_percentage"] = s->switch_percentage;
     }
   }
+  if (to == Phase::kDualWrite || to == Phase::kCleanup) facts.keys = load_key_facts(c, *m);
+  if (to == Phase::kCompleted) {
+    facts.referencing_foreign_keys = load_referencing_foreign_keys(c, *m);
+    facts.move_foreign_keys = options.move_foreign_keys;
+    details["move_foreign_keys"] = options.move_foreign_keys;
+  }
   facts.privilege_gaps = preflight(c, *m, access_entering(to), details);
   store::LogRow row{
       id,        "set-phase", actor_or_default(actor), phase_name(m->phase), phase_name(to),
@@ -138,6 +197,51 @@ OpResult<Migration> set_phase(pg::Connection& c, double max_check_age_seconds,
     const Verdict unforced = check_phase_change(*m, to, facts);
     if (!unforced) row.message += " (forced past: " + unforced.reason + ")";
   }
+  // What the phase change does besides the phase, in its transaction.
+  const std::string prefix =
+      "cannot move " + id + " from " + phase_name(m->phase) + " to " + phase_name(to) + ": ";
+  json::object done;
+  if (to == Phase::kCleanup) {
+    // Plain INSERTs now take their keys from the target's sequences, which the mirrored and
+    // backfilled rows (explicit keys) never advanced.
+    const SequenceAdvance a = advance_sequences(c, *m, true);
+    if (!a.error.empty()) {
+      return refuse<Migration>(
+          c, tx, row,
+          Verdict{false,
+                  prefix + "could not advance the sequences of " + m->target_table +
+                      " past the keys it holds (" + a.error +
+                      "); a plain INSERT in cleanup would fail with SQLSTATE 23505",
+                  "grant pgphase's role SELECT and UPDATE on the sequences behind the defaults "
+                  "of " +
+                      m->target_table +
+                      ", or setval() them past max(key) plus 10000 yourself, then retry"});
+    }
+    if (!a.moves.empty()) done["sequences"] = sequences_json(a.moves);
+    row.message += sequences_message(a.moves);
+  }
+  if (to == Phase::kCompleted && !facts.referencing_foreign_keys.empty()) {
+    const ForeignKeyMoves fm = move_foreign_keys(c, *m, facts.referencing_foreign_keys);
+    if (!fm.error.empty()) {
+      return refuse<Migration>(
+          c, tx, row,
+          Verdict{false,
+                  prefix + "moving the foreign keys that reference " + m->source_table + " to " +
+                      m->target_table + " failed, nothing was moved: " + fm.error,
+                  "fix what it reports (a child row whose key the target lacks: repair and "
+                  "validate; a lock not granted within 10 s: retry when the tables are quieter), "
+                  "or move them yourself, then retry"});
+    }
+    json::array moved;
+    for (const std::string& d : fm.moved) moved.push_back(json::string(d));
+    done["foreign_keys_moved"] = std::move(moved);
+    row.message += " (moved " + std::to_string(fm.moved.size()) + " foreign key" +
+                   (fm.moved.size() == 1 ? "" : "s") + " to " + m->target_table + ")";
+  }
+  if (!done.empty()) {
+    merge(details, done);
+    row.details_json = json::serialize(details);
+  }
   Migration next = *m;
   next.phase = to;
   const PhaseFlags flags = flags_for(to);
@@ -146,6 +250,7 @@ OpResult<Migration> set_phase(pg::Connection& c, double max_check_age_seconds,
   const auto stored = store::update_migration(c, next);
   if (!stored) return changed_concurrently(id);
   finish(c, tx, row, "migration:" + id);
+  if (actions != nullptr) *actions = std::move(done);
   return OpResult<Migration>::success(*stored);
 }
 
@@ -158,12 +263,14 @@ OpResult<Migration> set_dual_write(pg::Connection& c, const std::string& id, boo
   json::object details;
   details["force"] = force;
   std::vector<PrivilegeGap> gaps;
+  std::optional<KeyFacts> keys;
   if (enabled) {
     // The mirror of the phase dual write is enabled in (preparation: the move to dual_write).
     const Phase in = m->phase == Phase::kPreparation ? Phase::kDualWrite : m->phase;
     TableAccess access = access_entering(in);
     access.read_target = false;  // reads do not change with dual write
     gaps = preflight(c, *m, access, details);
+    if (m->phase != Phase::kCompleted) keys = load_key_facts(c, *m);
   }
   const auto state = [](const Migration& x) {
     return phase_name(x.phase) + (x.dual_write_enabled ? " (dual write on)" : " (dual write off)");
@@ -176,7 +283,7 @@ OpResult<Migration> set_dual_write(pg::Connection& c, const std::string& id, boo
                     "success",
                     "",
                     json::serialize(details)};
-  const Verdict verdict = check_dual_write_change(*m, enabled, force, gaps);
+  const Verdict verdict = check_dual_write_change(*m, enabled, force, gaps, keys);
   if (!verdict) return refuse<Migration>(c, tx, row, verdict);
   Migration next = *m;
   if (enabled && m->phase == Phase::kPreparation) {
@@ -198,7 +305,8 @@ OpResult<Migration> set_dual_write(pg::Connection& c, const std::string& id, boo
 }
 
 OpResult<Migration> rollback(pg::Connection& c, const std::string& id, const std::string& actor,
-                             const std::string& reason) {
+                             const std::string& reason, json::object* actions) {
+  if (actions != nullptr) actions->clear();
   pg::Transaction tx(c);
   lock_mutations(c);
   const auto m = store::find_migration(c, id, true);
@@ -215,6 +323,25 @@ OpResult<Migration> rollback(pg::Connection& c, const std::string& id, const std
                     json::serialize(details)};
   const Verdict verdict = check_rollback(*m);
   if (!verdict) return refuse<Migration>(c, tx, row, verdict);
+  json::object done;
+  std::string sequences_note;
+  if (m->phase == Phase::kCleanup) {
+    // The source is written with default keys again, while its sequences stayed behind the keys
+    // cleanup inserted (mirrored to it with explicit values). A failure does not hold the rollback
+    // up (it is the way out): it is logged and answered, with what to run.
+    const SequenceAdvance a = advance_sequences(c, *m, false);
+    if (!a.error.empty()) {
+      done["sequences_not_advanced"] =
+          a.error + "; setval() the sequences behind the defaults of " + m->source_table +
+          " past max(key) plus 10000, or a plain INSERT may fail with SQLSTATE 23505";
+      sequences_note = " (its sequences could not be advanced: " + a.error + ")";
+    } else {
+      if (!a.moves.empty()) done["sequences"] = sequences_json(a.moves);
+      sequences_note = sequences_message(a.moves);
+    }
+    merge(details, done);
+    row.details_json = json::serialize(details);
+  }
   Migration next = *m;
   next.phase = Phase::kPreparation;
   next.dual_write_enabled = false;
@@ -222,7 +349,7 @@ OpResult<Migration> rollback(pg::Connection& c, const std::string& id, const std
   const auto stored = store::update_migration(c, next);
   if (!stored) return changed_concurrently(id);
   row.message = "rolled back from " + phase_name(m->phase) + " to preparation" +
-                (reason.empty() ? "" : ": " + reason);
+                (reason.empty() ? "" : ": " + reason) + sequences_note;
   // Its read switch goes back to the source too: an active switch left behind would split
   // reads again the moment the migration re-entered read_switch.
   const std::vector<SwitchConfig> switches = store::load_switches(c);
@@ -236,6 +363,7 @@ OpResult<Migration> rollback(pg::Connection& c, const std::string& id, const std
                      "migration " + id + " rolled back" + (reason.empty() ? "" : ": " + reason));
   }
   finish(c, tx, row, "migration:" + id);
+  if (actions != nullptr) *actions = std::move(done);
   return OpResult<Migration>::success(*stored);
 }
 

@@ -19,14 +19,17 @@ namespace pgphase::migration::ops {
 OpResult<Migration> register_migration(pg::Connection& c, const Migration& m,
                                        const std::string& actor,
                                        std::optional<Migration>* existing);
+// `actions` (optional): what the change did besides the phase (sequences advanced entering
+// cleanup, foreign keys moved entering completed), as in its log row's details.
 OpResult<Migration> set_phase(pg::Connection& c, double max_check_age_seconds,
-                              const std::string& id, Phase to, bool force,
-                              const std::string& actor);
+                              const std::string& id, Phase to, const PhaseChangeOptions& options,
+                              const std::string& actor, boost::json::object* actions = nullptr);
 OpResult<Migration> set_dual_write(pg::Connection& c, const std::string& id, bool enabled,
                                    bool force, const std::string& actor);
 // Also rolls back the migration's active, paused or completed switch config.
+// Leaving cleanup it also advances the source's sequences (reported in `actions`).
 OpResult<Migration> rollback(pg::Connection& c, const std::string& id, const std::string& actor,
-                             const std::string& reason);
+                             const std::string& reason, boost::json::object* actions = nullptr);
 OpResult<std::vector<LogEntry>> logs(pg::Connection& c, const std::string& id, int limit);
 
 OpResult<SwitchConfig> register_switch(pg::Connection& c, const SwitchConfig& s,

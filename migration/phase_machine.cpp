@@ -18,6 +18,19 @@
 //   target). `force` does NOT bypass this: a gap is not a risk the operator could take on, it is
 //   a 42501 on every write of that role from the first statement on, and the way past it (GRANT)
 //   is cheap. The same holds for enable-dual-write.
+// - Entering dual_write (and enable-dual-write) needs the source's key unique at the end of every
+//   statement (a non-deferrable unique index on key columns: with a DEFERRABLE key a transaction
+//   may hold two rows of one key for a while, and the key-based mirror then deletes or overwrites
+//   the target's row) and the target to have a non-deferrable unique index on exactly the key (the
+//   mirror's ON CONFLICT arbiter; deferrable ones are refused there). Entering cleanup needs the
+//   same the other way round (the target is written, the source is the mirror). Registration
+//   checks the source's. `force` does NOT bypass this: the fix (CREATE UNIQUE INDEX) is cheap and
+//   the risk is lost rows.
+// - Entering completed with foreign keys of other tables referencing the source is refused (the
+//   source is no longer written: a child INSERT fails with 23503 and ON DELETE CASCADE stops),
+//   naming each, with the SQL that moves them to the target; with move_foreign_keys the phase
+//   change moves them itself. A key that references a column column_map drops cannot be moved.
+//   `force` does not bypass this. (In cleanup they still work: the source is mirrored.)
 // - completed only follows cleanup (the one-step rule).
 // - rollback returns to preparation from dual_write, validation, read_switch or cleanup, if the
 //   migration has rollback_enabled.
@@ -30,6 +43,8 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+
+#include "migration/sql_text.h"
 
 namespace pgphase::migration {
 namespace {
@@ -131,6 +146,11 @@ Verdict check_cleanup_entry(const Migration& m, const TransitionFacts& f,
 
 constexpr size_t kMaxGapsNamed = 10;
 
+std::string display(const std::string& configured) {
+  const QualifiedName q = qualify(configured);
+  return q.schema + "." + q.table;
+}
+
 // The gaps as one reason and one remedy (the GRANTs), at most kMaxGapsNamed of them spelled out.
 Verdict check_privileges(const std::vector<PrivilegeGap>& gaps, const std::string& prefix) {
   if (gaps.empty()) return allow();
@@ -151,6 +171,121 @@ Verdict check_privileges(const std::vector<PrivilegeGap>& gaps, const std::strin
                     "this");
 }
 
+std::string joined(const std::vector<std::string>& parts) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? "; " : "") + parts[i];
+  return out;
+}
+
+std::string key_list(const TableKey& t) {
+  std::string out;
+  for (size_t i = 0; i < t.key.size(); ++i) out += (i ? ", " : "") + t.key[i];
+  return "(" + out + ")";
+}
+
+// `written` is the table the phase writes with the client's statements, `mirror` (nullptr: not
+// checked) the one its rows are mirrored to by key.
+Verdict check_keys(const TableKey& written, const TableKey* mirror, const std::string& prefix) {
+  std::vector<std::string> reasons;
+  std::vector<std::string> fixes;
+  const std::string mirror_name = mirror != nullptr ? mirror->table : "the other table";
+  if (written.visible && !key_unique_per_statement(written)) {
+    const std::string deferrable = deferrable_key_indexes(written);
+    reasons.push_back(
+        deferrable.empty()
+            ? written.table + " has no unique index on its key " + key_list(written) +
+                  ": mirroring its writes by key to " + mirror_name +
+                  " is exact only when the key is unique at the end of every statement"
+            : "the key " + key_list(written) + " of " + written.table +
+                  " is unique only through DEFERRABLE " + deferrable +
+                  ": a transaction that defers it can hold two rows of one key for a while, and "
+                  "mirroring by key to " +
+                  mirror_name + " then loses a row");
+    fixes.push_back(create_key_index_sql(written));
+  }
+  bool drops = false;
+  if (mirror != nullptr && mirror->visible && !key_has_arbiter(*mirror)) {
+    const std::vector<std::string> deferrable = deferrable_arbiters(*mirror);
+    if (deferrable.empty()) {
+      reasons.push_back(mirror->table + " has no non-deferrable unique index on exactly its key " +
+                        key_list(*mirror) +
+                        ", which the mirror's INSERT ... ON CONFLICT needs as its arbiter");
+    } else {
+      std::string names;
+      for (const auto& n : deferrable) names += (names.empty() ? "" : ", ") + n;
+      reasons.push_back(mirror->table + "'s unique index on exactly its key " + key_list(*mirror) +
+                        ", " + names +
+                        ", is DEFERRABLE: the mirror's INSERT ... ON CONFLICT refuses it as "
+                        "arbiter (SQLSTATE 55000), even next to a non-deferrable one");
+    }
+    if (!key_has_immediate_index(*mirror)) fixes.push_back(create_key_index_sql(*mirror));
+    for (const auto& n : deferrable) fixes.push_back(drop_constraint_sql(*mirror, n));
+    drops = !deferrable.empty();
+  }
+  if (reasons.empty()) return allow();
+  return refuse(prefix + joined(reasons),
+                std::string("create a non-deferrable unique index on the key columns") +
+                    (drops ? " and drop the deferrable constraint on exactly the key of " +
+                                 mirror->table + " (it cannot be made non-deferrable in place)"
+                           : "") +
+                    " (" + joined(fixes) + "); --force does not bypass this");
+}
+
+// The key guard of a phase that mirrors: dual_write..read_switch write the source and mirror to
+// the target, cleanup the other way round.
+Verdict check_mirror_keys(Phase mirroring_in, const std::optional<KeyFacts>& keys,
+                          const std::string& prefix) {
+  if (!keys.has_value()) return allow();
+  if (mirroring_in == Phase::kCleanup) return check_keys(keys->target, &keys->source, prefix);
+  return check_keys(keys->source, &keys->target, prefix);
+}
+
+Verdict check_completed_entry(const Migration& m, const TransitionFacts& f,
+                              const std::string& prefix) {
+  const auto& fks = f.referencing_foreign_keys;
+  if (fks.empty()) return allow();
+  const std::string source = display(m.source_table);
+  const std::string target = quote_table(m.target_table);
+  const std::string no_force = "; --force does not bypass this";
+  std::vector<std::string> unmovable;
+  for (const ForeignKeyRef& fk : fks) {
+    if (const std::string cols = unmapped_columns(fk); !cols.empty()) {
+      unmovable.push_back(fk.name + " on " + fk.child + " references " + cols + " of " + source +
+                          ", which column_map drops");
+    }
+  }
+  if (!unmovable.empty()) {
+    return refuse(
+        prefix + "foreign keys reference " + source +
+            ", which completed stops writing, and cannot be moved to the target: " +
+            joined(unmovable),
+        "drop them or make them reference columns the target keeps, then retry" + no_force);
+  }
+  if (f.move_foreign_keys) return allow();
+  std::vector<std::string> named;
+  std::vector<std::string> sql;
+  for (size_t i = 0; i < fks.size(); ++i) {
+    if (i < kMaxGapsNamed) named.push_back(describe(fks[i], m.source_table));
+    for (const std::string& s : foreign_key_move_sql(fks[i], target)) sql.push_back(s);
+  }
+  std::string list = joined(named);
+  if (fks.size() > kMaxGapsNamed) {
+    list += " (and " + std::to_string(fks.size() - kMaxGapsNamed) + " more)";
+  }
+  return refuse(prefix + "foreign keys reference " + source +
+                    ", which completed stops writing (a child INSERT referencing a row written "
+                    "from now on fails with SQLSTATE 23503, and ON DELETE/ON UPDATE actions such "
+                    "as CASCADE no longer run): " +
+                    list,
+                "move them to " + display(m.target_table) +
+                    " in the phase change: set-phase with move_foreign_keys (pgphase migration "
+                    "set-phase --migration-id " +
+                    m.migration_id +
+                    " --phase completed --move-foreign-keys), which runs, in the same "
+                    "transaction: " +
+                    joined(sql) + no_force);
+}
+
 // The guard of the phase being entered, other than the privileges.
 Verdict check_entry_guard(const Migration& m, Phase to, const TransitionFacts& facts,
                           const std::string& prefix) {
@@ -158,7 +293,12 @@ Verdict check_entry_guard(const Migration& m, Phase to, const TransitionFacts& f
     case Phase::kReadSwitch:
       return check_read_switch_entry(m, facts, prefix);
     case Phase::kCleanup:
-      return check_cleanup_entry(m, facts, prefix);
+      if (Verdict v = check_cleanup_entry(m, facts, prefix); !v) return v;
+      return check_mirror_keys(Phase::kCleanup, facts.keys, prefix);
+    case Phase::kDualWrite:
+      return check_mirror_keys(Phase::kDualWrite, facts.keys, prefix);
+    case Phase::kCompleted:
+      return check_completed_entry(m, facts, prefix);
     default:
       return allow();
   }
@@ -187,6 +327,11 @@ Verdict check_phase_change(const Migration& m, Phase to, const TransitionFacts& 
   return check_privileges(facts.privilege_gaps, prefix);
 }
 
+Verdict check_register(const Migration& m, const std::optional<KeyFacts>& keys) {
+  if (!keys.has_value()) return allow();
+  return check_keys(keys->source, nullptr, "cannot register " + m.migration_id + ": ");
+}
+
 Verdict check_rollback(const Migration& m) {
   const std::string prefix = "cannot roll back " + m.migration_id + ": ";
   switch (m.phase) {
@@ -208,18 +353,21 @@ Verdict check_rollback(const Migration& m) {
 }
 
 Verdict check_dual_write_change(const Migration& m, bool enable, bool force,
-                                const std::vector<PrivilegeGap>& privilege_gaps) {
+                                const std::vector<PrivilegeGap>& privilege_gaps,
+                                const std::optional<KeyFacts>& keys) {
   const std::string prefix = std::string("cannot ") + (enable ? "enable" : "disable") +
                              " dual write for " + m.migration_id + " in " + name(m.phase) + ": ";
   if (enable) {
     switch (m.phase) {
-      case Phase::kPreparation:
-        return check_privileges(privilege_gaps, prefix);  // the move to dual_write
+      case Phase::kPreparation:  // the move to dual_write
+        if (Verdict v = check_mirror_keys(Phase::kDualWrite, keys, prefix); !v) return v;
+        return check_privileges(privilege_gaps, prefix);
       case Phase::kCompleted:
         return refuse(prefix + "the migration is completed and the source is no longer written",
                       "register a new migration to write to both tables again");
       default:
         if (m.dual_write_enabled) return refuse(prefix + "it is already enabled", "nothing to do");
+        if (Verdict v = check_mirror_keys(m.phase, keys, prefix); !v) return v;
         return check_privileges(privilege_gaps, prefix);
     }
   }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "migration/constraints.h"
 #include "migration/model.h"
 #include "migration/privileges.h"
 
@@ -29,6 +30,13 @@ struct TransitionFacts {
   // What the roles of the migration's tables lack for the phase being entered (privileges.h's
   // preflight; empty when it found nothing or could not run).
   std::vector<PrivilegeGap> privilege_gaps;
+  // The migration's key and the unique indexes over it in both tables (constraints.h), read when
+  // entering dual_write or cleanup; nullopt: nothing to check (key or tables not known).
+  std::optional<KeyFacts> keys;
+  // Entering completed: the foreign keys of other tables referencing the source, and whether the
+  // operator asked for them to be moved to the target in the phase change (move_foreign_keys).
+  std::vector<ForeignKeyRef> referencing_foreign_keys;
+  bool move_foreign_keys = false;
 };
 
 struct Verdict {
@@ -42,13 +50,18 @@ struct Verdict {
 [[nodiscard]] Verdict check_phase_change(const Migration& m, Phase to,
                                          const TransitionFacts& facts);
 
+// Registration: when the source is visible, its key must be unique at the end of every statement
+// (a non-deferrable unique index on it), since dual_write mirrors its rows by key.
+[[nodiscard]] Verdict check_register(const Migration& m, const std::optional<KeyFacts>& keys);
+
 // Rollback to preparation.
 [[nodiscard]] Verdict check_rollback(const Migration& m);
 
-// enable-dual-write / disable-dual-write. `privilege_gaps`: the preflight's for enabling (the
-// mirror of the phase dual write is enabled in).
+// enable-dual-write / disable-dual-write. `privilege_gaps` and `keys`: the preflight's and the
+// key facts for enabling (the mirror of the phase dual write is enabled in).
 [[nodiscard]] Verdict check_dual_write_change(const Migration& m, bool enable, bool force,
-                                              const std::vector<PrivilegeGap>& privilege_gaps = {});
+                                              const std::vector<PrivilegeGap>& privilege_gaps = {},
+                                              const std::optional<KeyFacts>& keys = std::nullopt);
 
 // The flags a phase implies (applied together with the phase, so they never disagree).
 struct PhaseFlags {

@@ -267,4 +267,161 @@ TEST_CASE("flags_for: dual writes dual_write..cleanup, target reads cleanup..com
   }
 }
 
+namespace {
+
+TableKey table_key(const std::string& table, std::vector<UniqueIndex> indexes) {
+  TableKey t;
+  t.visible = true;
+  t.table = "public." + table;
+  t.sql = "\"public\".\"" + table + "\"";
+  t.key = {"id"};
+  t.unique_indexes = std::move(indexes);
+  return t;
+}
+
+KeyFacts keys(std::vector<UniqueIndex> source, std::vector<UniqueIndex> target) {
+  return KeyFacts{table_key("users", std::move(source)),
+                  table_key("t_sys_users", std::move(target))};
+}
+
+const UniqueIndex kImmediate{"users_pkey", {"id"}, true};
+const UniqueIndex kDeferrable{"users_pkey", {"id"}, false};
+const UniqueIndex kTargetImmediate{"t_sys_users_pkey", {"id"}, true};
+const UniqueIndex kTargetDeferrable{"t_sys_users_pkey", {"id"}, false};
+
+}  // namespace
+
+TEST_CASE("keys: dual_write and cleanup need a key unique per statement and a usable arbiter",
+          "[phase][keys]") {
+  TransitionFacts f = good_facts();
+  // Good keys: allowed into dual_write and cleanup, force or not.
+  f.keys = keys({kImmediate}, {kTargetImmediate});
+  CHECK(check_phase_change(in(Phase::kPreparation), Phase::kDualWrite, f));
+  CHECK(check_phase_change(in(Phase::kReadSwitch), Phase::kCleanup, f));
+
+  // A deferrable source key: dual_write refused (forced too), naming the index and the fix.
+  f.keys = keys({kDeferrable}, {kTargetImmediate});
+  for (const bool force : {false, true}) {
+    f.force = force;
+    const Verdict v = check_phase_change(in(Phase::kPreparation), Phase::kDualWrite, f);
+    CHECK_FALSE(v);
+    CHECK_THAT(v.reason, Catch::Contains("unique only through DEFERRABLE users_pkey"));
+    CHECK_THAT(v.remedy, Catch::Contains(
+                             "CREATE UNIQUE INDEX CONCURRENTLY ON \"public\".\"users\" (\"id\")"));
+    CHECK_THAT(v.remedy, Catch::Contains("--force does not bypass this"));
+  }
+  f.force = false;
+  // enable-dual-write from preparation is the same move; registration checks the source.
+  CHECK_FALSE(check_dual_write_change(in(Phase::kPreparation), true, false, {}, f.keys));
+  CHECK_FALSE(check_register(in(Phase::kPreparation), f.keys));
+  CHECK(check_register(in(Phase::kPreparation), keys({kImmediate}, {})));
+  CHECK(check_register(in(Phase::kPreparation), std::nullopt));
+  // No unique index at all on the source key.
+  const Verdict none = check_register(in(Phase::kPreparation), keys({}, {}));
+  CHECK_FALSE(none);
+  CHECK_THAT(none.reason, Catch::Contains("public.users has no unique index on its key (id)"));
+
+  // Deferrable plus immediate on the source: dual_write is fine (the source is written), cleanup
+  // is not (the source is the mirror there and ON CONFLICT refuses the deferrable arbiter).
+  f.keys = keys({kDeferrable, UniqueIndex{"users_id_now", {"id"}, true}}, {kTargetImmediate});
+  CHECK(check_phase_change(in(Phase::kPreparation), Phase::kDualWrite, f));
+  Verdict v = check_phase_change(in(Phase::kReadSwitch), Phase::kCleanup, f);
+  CHECK_FALSE(v);
+  CHECK_THAT(v.reason, Catch::Contains("public.users's unique index on exactly its key (id), "
+                                       "users_pkey, is DEFERRABLE"));
+  CHECK_THAT(v.remedy,
+             Catch::Contains("ALTER TABLE \"public\".\"users\" DROP CONSTRAINT \"users_pkey\""));
+  CHECK_THAT(v.remedy, !Catch::Contains("CREATE UNIQUE INDEX"));
+
+  // A deferrable target key: dual_write refused (the target is the mirror).
+  f.keys = keys({kImmediate}, {kTargetDeferrable});
+  v = check_phase_change(in(Phase::kPreparation), Phase::kDualWrite, f);
+  CHECK_FALSE(v);
+  CHECK_THAT(v.reason, Catch::Contains("t_sys_users_pkey, is DEFERRABLE"));
+  // A unique index on a subset of the key keeps it unique, but is no arbiter.
+  TableKey wide = table_key("users", {UniqueIndex{"users_id_key", {"id"}, true}});
+  wide.key = {"id", "region"};
+  CHECK(key_unique_per_statement(wide));
+  CHECK_FALSE(key_has_arbiter(wide));
+  // Invisible tables are not checked; other phases do not look.
+  f.keys = keys({kDeferrable}, {kTargetDeferrable});
+  f.keys->source.visible = false;
+  f.keys->target.visible = false;
+  CHECK(check_phase_change(in(Phase::kPreparation), Phase::kDualWrite, f));
+  f.keys = keys({kDeferrable}, {kTargetDeferrable});
+  CHECK(check_phase_change(in(Phase::kDualWrite), Phase::kValidation, f));
+}
+
+TEST_CASE("completed: foreign keys referencing the source are refused unless moved",
+          "[phase][fk]") {
+  ForeignKeyRef fk;
+  fk.name = "orders_user_id_fkey";
+  fk.child = "public.orders";
+  fk.child_sql = "\"public\".\"orders\"";
+  fk.oid = 4242;
+  fk.child_columns = {"user_id"};
+  fk.source_columns = {"id"};
+  fk.target_columns = {"uid"};
+  fk.on_delete = 'c';
+  TransitionFacts f = good_facts();
+  CHECK(check_phase_change(in(Phase::kCleanup), Phase::kCompleted, f));
+  f.referencing_foreign_keys = {fk};
+  Verdict v = check_phase_change(in(Phase::kCleanup), Phase::kCompleted, f);
+  CHECK_FALSE(v);
+  CHECK_THAT(v.reason, Catch::Contains("orders_user_id_fkey on public.orders (\"user_id\") "
+                                       "REFERENCES public.users (\"id\") ON UPDATE NO ACTION ON "
+                                       "DELETE CASCADE NOT DEFERRABLE"));
+  CHECK_THAT(v.reason, Catch::Contains("23503"));
+  CHECK_THAT(v.remedy, Catch::Contains("--move-foreign-keys"));
+  CHECK_THAT(v.remedy,
+             Catch::Contains("ALTER TABLE \"public\".\"orders\" ADD CONSTRAINT \"pgphase_fk_4242\" "
+                             "FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"t_sys_users\" "
+                             "(\"uid\") ON UPDATE NO ACTION ON DELETE CASCADE NOT DEFERRABLE "
+                             "NOT VALID"));
+  f.force = true;
+  CHECK_FALSE(check_phase_change(in(Phase::kCleanup), Phase::kCompleted, f));
+  f.force = false;
+  f.move_foreign_keys = true;
+  CHECK(check_phase_change(in(Phase::kCleanup), Phase::kCompleted, f));
+  // A referenced column column_map drops cannot move, consent or not.
+  f.referencing_foreign_keys[0].target_columns = {""};
+  v = check_phase_change(in(Phase::kCleanup), Phase::kCompleted, f);
+  CHECK_FALSE(v);
+  CHECK_THAT(v.reason, Catch::Contains("references id of public.users, which column_map drops"));
+}
+
+TEST_CASE("foreign_key_move_sql keeps actions, match type and deferrability", "[fk]") {
+  ForeignKeyRef fk;
+  fk.name = "Notes FK";
+  fk.child = "app.notes";
+  fk.child_sql = "\"app\".\"notes\"";
+  fk.oid = 7;
+  fk.child_columns = {"a", "b"};
+  fk.source_columns = {"x", "y"};
+  fk.target_columns = {"x2", "y"};
+  fk.on_update = 'r';
+  fk.on_delete = 'n';
+  fk.delete_set_columns = {"b"};
+  fk.match = 'f';
+  fk.deferrable = true;
+  fk.deferred = true;
+  const std::vector<std::string> sql = foreign_key_move_sql(fk, "\"public\".\"t\"");
+  REQUIRE(sql.size() == 4);
+  CHECK(sql[0] ==
+        "ALTER TABLE \"app\".\"notes\" ADD CONSTRAINT \"pgphase_fk_7\" FOREIGN KEY (\"a\", \"b\") "
+        "REFERENCES \"public\".\"t\" (\"x2\", \"y\") MATCH FULL ON UPDATE RESTRICT ON DELETE SET "
+        "NULL (\"b\") DEFERRABLE INITIALLY DEFERRED NOT VALID");
+  CHECK(sql[1] == "ALTER TABLE \"app\".\"notes\" DROP CONSTRAINT \"Notes FK\"");
+  CHECK(sql[2] == "ALTER TABLE \"app\".\"notes\" VALIDATE CONSTRAINT \"pgphase_fk_7\"");
+  CHECK(sql[3] ==
+        "ALTER TABLE \"app\".\"notes\" RENAME CONSTRAINT \"pgphase_fk_7\" TO \"Notes FK\"");
+  // Not validated before: not validated after. A partitioned child takes it validated at once.
+  fk.validated = false;
+  CHECK(foreign_key_move_sql(fk, "t").size() == 3);
+  fk.child_partitioned = true;
+  const auto part = foreign_key_move_sql(fk, "t");
+  REQUIRE(part.size() == 3);
+  CHECK_THAT(part[0], !Catch::Contains("NOT VALID"));
+}
+
 }  // namespace pgphase::migration
