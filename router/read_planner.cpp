@@ -122,6 +122,7 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
   RowNames names;
   std::vector<const PgQuery__ColumnRef*> column_refs;
   std::vector<const PgQuery__ColumnRef*> listed;
+  std::vector<std::string> hidden;  // names of routed tables the statement aliases
   walk(reinterpret_cast<const ProtobufCMessage*>(&node), [&](const ProtobufCMessage& m) {
     if (is(m, pg_query__range_var__descriptor)) {
       const auto& rv = reinterpret_cast<const PgQuery__RangeVar&>(m);
@@ -131,6 +132,7 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
       if (route < 0) route = idx;
       if (r->phase == migration::Phase::kCompleted && stale < 0) stale = idx;
       names.emplace_back(range_name(rv), r);
+      if (range_name(rv) != rv.relname) hidden.emplace_back(rv.relname);
       if (name_uncertain(rv, *r)) note(uncertain_reason(*r, "in a read"));
       if (!r->read_problem.empty()) note(r->read_problem);
       if (r->reshaped && !r->reshape_problem.empty()) note(r->reshape_problem);
@@ -196,7 +198,13 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
                                           " (reads inside writes are not redirected)");
     return {};
   }
-  for (const PgQuery__ColumnRef* c : column_refs) note(row_type_use(*c, names, listed));
+  for (const PgQuery__ColumnRef* c : column_refs) {
+    note(row_type_use(*c, names, listed));
+    // users.id where users is aliased: PostgreSQL's error names the source table.
+    const char* first = c->n_fields == 2 ? sval(c->fields[0]) : nullptr;
+    if (first != nullptr && std::find(hidden.begin(), hidden.end(), first) != hidden.end())
+      note(std::string("a reference to ") + first + " by its name where the statement aliases it");
+  }
   Outcome o;
   if (node.node_case != PG_QUERY__NODE__NODE_SELECT_STMT &&
       node.node_case != PG_QUERY__NODE__NODE_EXPLAIN_STMT)
