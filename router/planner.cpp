@@ -51,7 +51,7 @@ Outcome Planner::classify(const PgQuery__RawStmt& raw, Tokens& t) {
           : node->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT ? node->update_stmt->relation
                                                                 : node->delete_stmt->relation;
       const int writes = count_writes(msg, &route);
-      if (writes == 0) return {};
+      if (writes == 0) return classify_read(*node, t);  // another table's write: its reads
       if (route_of(rel, nullptr) == nullptr || writes > 1) {
         return unsupported(route, "a data-modifying WITH query writes to a migrating table");
       }
@@ -345,6 +345,14 @@ Outcome Planner::rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, 
     copy_tokens(i, to_tok, i == from_tok ? skip : 0);
   };
   if (r.mode == WriteMode::kTargetOnly) {
+    // Other references to completed migrations' sources (INSERT INTO users SELECT ... FROM users,
+    // UPDATE ... FROM users): their names stand for the targets too.
+    const size_t before = edits.size();
+    if (Outcome why = read_refs(&stmt, 0, t, rel, &edits); why.kind != Outcome::kPass) return why;
+    if (edits.size() != before) {
+      std::stable_sort(edits.begin(), edits.end(),
+                       [](const Rename& a, const Rename& b) { return a.from < b.from; });
+    }
     append(t.first, t.last);
     o.kind = Outcome::kRewrite;
     o.route = route_index;
@@ -523,6 +531,10 @@ void Planner::guard_lexing(std::vector<Piece>& pieces) {
   for (size_t j = k; j < pieces.size(); ++j) {
     Outcome& o = pieces[j].outcome;
     if (o.kind != Outcome::kRead) continue;
+    if (table_.routes()[static_cast<size_t>(o.route)].phase == migration::Phase::kCompleted) {
+      o = refuse_stale_read(o.route, why);  // the source is no longer written
+      continue;
+    }
     o.kind = Outcome::kPass;  // the client's text, unchanged, to the source
     o.unroutable = o.route;
     o.reason = why;

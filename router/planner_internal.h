@@ -195,6 +195,13 @@ class Planner {
   Outcome rewrite_dml(const ProtobufCMessage& stmt, int16_t route_index, Tokens& t);
   Outcome rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t);
   Outcome classify_read(const PgQuery__Node& node, Tokens& t);
+  // The statement below `root` (of kind `node_case`) as a read: its target variant, or why it
+  // stays on the source. Inside a write (the statement writes, or `edits` is given: the write
+  // to `written` of a completed migration) only references to completed migrations' sources
+  // move, as renames appended to `edits` (or a kRewrite outcome); a reference the source is
+  // still written for stays with the write.
+  Outcome read_refs(const ProtobufCMessage* root, int node_case, Tokens& t,
+                    const PgQuery__RangeVar* written, std::vector<Rename>* edits);
   // A read that cannot be redirected in the completed phase (the source is no longer written):
   // refused with the reason rather than answered from the stale source.
   Outcome refuse_stale_read(int16_t route, const std::string& reason) const;

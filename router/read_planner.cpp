@@ -109,12 +109,14 @@ Outcome Planner::refuse_stale_read(int16_t route, const std::string& reason) con
   return o;
 }
 
-Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
+Outcome Planner::read_refs(const ProtobufCMessage* root, int node_case, Tokens& t,
+                           const PgQuery__RangeVar* written, std::vector<Rename>* edits) {
   std::vector<Rename> refs;
+  std::vector<bool> ref_stale;  // per ref: of a completed migration
   int16_t route = -1;
   int16_t stale = -1;  // a routed source of a completed migration: never read it
   bool writes = false;
-  bool reads_rows = node.node_case == PG_QUERY__NODE__NODE_COPY_STMT;
+  bool reads_rows = node_case == PG_QUERY__NODE__NODE_COPY_STMT;
   std::string why_not;
   const auto note = [&](std::string why) {
     if (why_not.empty()) why_not = std::move(why);
@@ -123,9 +125,10 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
   std::vector<const PgQuery__ColumnRef*> column_refs;
   std::vector<const PgQuery__ColumnRef*> listed;
   std::vector<std::string> hidden;  // names of routed tables the statement aliases
-  walk(reinterpret_cast<const ProtobufCMessage*>(&node), [&](const ProtobufCMessage& m) {
+  walk(root, [&](const ProtobufCMessage& m) {
     if (is(m, pg_query__range_var__descriptor)) {
       const auto& rv = reinterpret_cast<const PgQuery__RangeVar&>(m);
+      if (&rv == written) return true;  // renamed by the write itself
       int16_t idx = -1;
       const MigrationRoute* r = route_of(&rv, &idx);
       if (r == nullptr || r->read_mode == ReadMode::kSource) return true;
@@ -163,6 +166,7 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
       std::string text =
           r->reshaped ? presented(*r, !rv.inh) : (rv.inh ? "" : "ONLY ") + quote_table(r->target);
       refs.push_back({from, to, text + (alias ? "" : " AS " + quote_ident(rv.relname))});
+      ref_stale.push_back(r->phase == migration::Phase::kCompleted);
     } else if (is(m, pg_query__column_ref__descriptor)) {
       const auto& c = reinterpret_cast<const PgQuery__ColumnRef&>(m);
       if (c.n_fields >= 3) note("a column reference qualified with a schema");
@@ -190,13 +194,18 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
     return true;
   });
   if (refs.empty()) return {};
-  if (writes) {
-    // Reads inside writes stay with the writes, on the source; in completed that is stale.
-    if (stale >= 0)
-      return refuse_stale_read(stale, "a statement that writes another table reads " +
-                                          table_.routes()[static_cast<size_t>(stale)].source.table +
-                                          " (reads inside writes are not redirected)");
-    return {};
+  const bool in_write = writes || edits != nullptr;
+  if (in_write) {
+    // Reads inside writes stay with the writes while the source is written; in completed it is
+    // not, and its name stands for the target there too.
+    if (stale < 0) return {};
+    size_t kept = 0;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (!ref_stale[i]) continue;
+      if (kept != i) refs[kept] = std::move(refs[i]);
+      ++kept;
+    }
+    refs.resize(kept);
   }
   for (const PgQuery__ColumnRef* c : column_refs) {
     note(row_type_use(*c, names, listed));
@@ -206,20 +215,34 @@ Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
       note(std::string("a reference to ") + first + " by its name where the statement aliases it");
   }
   Outcome o;
-  if (node.node_case != PG_QUERY__NODE__NODE_SELECT_STMT &&
-      node.node_case != PG_QUERY__NODE__NODE_EXPLAIN_STMT)
+  if (!in_write && node_case != PG_QUERY__NODE__NODE_SELECT_STMT &&
+      node_case != PG_QUERY__NODE__NODE_EXPLAIN_STMT)
     note("only SELECT and EXPLAIN are redirected");
   if (!why_not.empty()) {
-    if (stale >= 0 && reads_rows) return refuse_stale_read(stale, why_not);
+    if (stale >= 0 && (reads_rows || in_write)) return refuse_stale_read(stale, why_not);
     o.unroutable = route;
     o.reason = std::move(why_not);
     return o;
   }
+  if (edits != nullptr) {
+    for (Rename& r : refs) edits->push_back(std::move(r));
+    return {};
+  }
   o.text = renamed_text(t, t.first, t.last, std::move(refs), &o.fragments);
+  if (in_write) {
+    o.kind = Outcome::kRewrite;  // another table's write, reading completed sources' targets
+    return o;
+  }
   o.kind = Outcome::kRead;
-  o.transform.ordered =
-      node.node_case == PG_QUERY__NODE__NODE_SELECT_STMT && node.select_stmt->n_sort_clause > 0;
   o.route = route;
+  return o;
+}
+
+Outcome Planner::classify_read(const PgQuery__Node& node, Tokens& t) {
+  Outcome o = read_refs(reinterpret_cast<const ProtobufCMessage*>(&node), node.node_case, t,
+                        nullptr, nullptr);
+  if (o.kind == Outcome::kRead && node.node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
+    o.transform.ordered = node.select_stmt->n_sort_clause > 0;
   return o;
 }
 
