@@ -23,6 +23,8 @@ const char* protocol_error_name(ProtocolError e) noexcept {
       return "unencrypted_data_after_ssl_request";
     case ProtocolError::kTlsHandshake:
       return "tls_handshake";
+    case ProtocolError::kReplyMismatch:
+      return "unexpected_server_reply";
     case ProtocolError::kCount:
       break;
   }

@@ -34,6 +34,7 @@ enum class ProtocolError : uint8_t {
   kBadStartupPacket,
   kUnencryptedAfterSsl,
   kTlsHandshake,
+  kReplyMismatch,  // a server answer that does not fit the requests pgphase has in flight
   kCount
 };
 [[nodiscard]] const char* protocol_error_name(ProtocolError e) noexcept;

@@ -570,12 +570,20 @@ const ResultTransform* Rewriter::current_transform() const {
   return nullptr;
 }
 
+void Rewriter::lose_track(char type, const char* why) {
+  if (desync_) return;
+  desync_ = true;
+  desync_reason_ = std::string("server message '") + type + "' " + why + " (" +
+                   std::to_string(queue_.size()) + " requests in flight)";
+}
+
 Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
-  if (desync_) return Disposition::kStream;
+  if (desync_) return Disposition::kDrop;
   held_type_ = m.type;
   auto mismatch = [&] {
-    desync_ = true;  // relay unchanged from now on; rewritten answers would be wrong to guess
-    return Disposition::kStream;
+    lose_track(m.type, queue_.empty() ? "arrived with no request in flight"
+                                      : "does not answer the oldest request in flight");
+    return Disposition::kDrop;
   };
   switch (m.type) {
     case be::kReadyForQuery: {
@@ -737,8 +745,7 @@ void Rewriter::backend_held(char type, std::span<const uint8_t> body, std::strin
         if (kept) {
           to_client += *kept;
         } else {
-          append_raw(to_client, type, body);
-          desync_ = true;
+          lose_track(type, "is shorter than its rewrite requires");
         }
       }
       if (e.kind == Kind::kDescribe) queue_.pop_front();
@@ -755,15 +762,13 @@ void Rewriter::backend_held(char type, std::span<const uint8_t> body, std::strin
       if (kept) {
         to_client += *kept;
       } else {
-        append_raw(to_client, type, body);
-        desync_ = true;
+        lose_track(type, "is shorter than its rewrite requires");
       }
       return;
     }
     case be::kCommandComplete: {
       if (!is_sql_nul_terminated(body)) {
-        append_raw(to_client, type, body);
-        desync_ = true;
+        lose_track(type, "has no terminated command tag");
         return;
       }
       complete(e, t, body, to_client);

@@ -81,9 +81,11 @@ class Rewriter {
 
   // Requests sent and not answered yet (for tests and for idle checks).
   [[nodiscard]] size_t pending() const noexcept { return queue_.size(); }
-  // A mismatch between answers and requests was seen (a bug, or a server out of protocol):
-  // answers are relayed unchanged from then on.
+  // A server answer did not fit the requests in flight (a bug, or a server out of protocol):
+  // from that answer on nothing more is relayed to the client (a rewritten statement's raw
+  // answer must never reach it); the session reports it and closes.
   [[nodiscard]] bool desynchronised() const noexcept { return desync_; }
+  [[nodiscard]] const std::string& desync_reason() const noexcept { return desync_reason_; }
 
  private:
   using PlanPtr = std::shared_ptr<const router::QueryPlan>;
@@ -170,6 +172,8 @@ class Rewriter {
   std::deque<Expect> queue_;
   bool discard_until_sync_ = false;  // the server skips requests after an error until Sync
   bool desync_ = false;
+  std::string desync_reason_;
+  void lose_track(char type, const char* why);
   char held_type_ = 0;  // the backend message being held, to know why
   SessionIdentity identity_;
   LexSettings settings_;

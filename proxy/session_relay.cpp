@@ -242,6 +242,20 @@ asio::awaitable<void> Session::pump_backend_to_client() {
       if (auto [ec, written] = co_await client_.write_all(asio::buffer(out.data(), out.size())); ec)
         co_return false;
     }
+    if (rewriter_ && rewriter_->desynchronised()) {
+      // What was relayed ends before the answer that did not fit (dropped with all after it):
+      // the client gets an error instead of an answer pgphase cannot vouch for.
+      count_protocol_error(admin::ProtocolError::kReplyMismatch);
+      log::error("session: ", rewriter_->desync_reason(), "; closing the session");
+      b2c_cut_clean_ = true;
+      if (!fatal_for_client_) {
+        fatal_for_client_ =
+            Fatal{sqlstate::kProtocolViolation,
+                  "pgphase could not match the server's answer to the client's "
+                  "requests; the session is closed rather than risk a wrong answer"};
+      }
+      co_return false;
+    }
     if (scan.error != protocol::ScanError::kNone) {
       b2c_cut_clean_ = scan.cut_at_boundary;
       log::error("session: invalid message from the server: ", protocol::describe(scan.error),

@@ -1,0 +1,195 @@
+// proxy/rewriter: the interception layer fed message sequences as a session feeds it (through
+// MessageSplitter, both directions), against a routing table with a migration in dual_write; no
+// sockets, no database.
+#include "proxy/rewriter.h"
+
+#include <catch2/catch.hpp>
+#include <limits>
+
+#include "protocol/codes.h"
+#include "protocol/extended.h"
+#include "protocol/messages.h"
+#include "protocol/wire.h"
+
+using namespace pgphase;
+
+namespace {
+
+struct NullObserver : proxy::RewriteObserver {
+  void mirrored(std::string_view, router::TagKind, bool, int64_t) override {}
+  void refused(std::string_view) override {}
+  void flagged(std::string_view, std::string_view, std::string_view) override {}
+  void analysed(bool, uint64_t) override {}
+  void read(std::string_view, bool, bool, uint64_t) override {}
+  void unroutable(std::string_view, std::string_view, std::string_view) override {}
+  void shadow(migration::ShadowJob) override {}
+};
+
+std::shared_ptr<const router::RoutingTable> dual_write_table() {
+  migration::Snapshot s;
+  s.generation = 3;
+  migration::Migration m;
+  m.migration_id = "users_mig";
+  m.source_table = "users";
+  m.target_table = "t_sys_users";
+  m.phase = migration::Phase::kDualWrite;
+  s.migrations.push_back(m);
+  migration::TableShape shape;
+  shape.source_columns = {{"id"}, {"name"}};
+  shape.target_columns = {{"id"}, {"name"}};
+  shape.key_columns = {"id"};
+  shape.target_has_unique_key = true;
+  shape.source_has_unique_key = true;
+  s.shapes["users_mig"] = shape;
+  return router::RoutingTable::build(s, "app");
+}
+
+std::string message(char type, const std::string& body) {
+  std::string out = protocol::begin_message(type);
+  out += body;
+  protocol::finish_message(out);
+  return out;
+}
+std::string cstr(std::string_view s) {
+  return std::string(s) + '\0';
+}
+std::string u16(uint16_t v) {
+  std::string s;
+  protocol::append_u16(s, v);
+  return s;
+}
+std::string u32(uint32_t v) {
+  std::string s;
+  protocol::append_u32(s, v);
+  return s;
+}
+std::string bind(std::string_view portal, std::string_view statement) {
+  return message('B', cstr(portal) + cstr(statement) + u16(0) + u16(0) + u16(0));
+}
+std::string execute(std::string_view portal, uint32_t max_rows) {
+  return message('E', cstr(portal) + u32(max_rows));
+}
+std::string row_description(std::string_view column) {
+  return message(
+      'T', u16(1) + cstr(column) + u32(0) + u16(0) + u32(20) + u16(8) + u32(0xffffffff) + u16(0));
+}
+std::string data_row(std::string_view value) {
+  return message('D', u16(1) + u32(static_cast<uint32_t>(value.size())) + std::string(value));
+}
+
+// The messages of a byte string: type and body.
+std::vector<std::pair<char, std::string>> messages(const std::string& bytes) {
+  std::vector<std::pair<char, std::string>> out;
+  for (size_t at = 0; at + 5 <= bytes.size();) {
+    const uint32_t len =
+        protocol::read_u32(reinterpret_cast<const uint8_t*>(bytes.data()) + at + 1);
+    out.emplace_back(bytes[at], bytes.substr(at + 5, len - 4));
+    at += 1 + len;
+  }
+  return out;
+}
+
+struct Harness {
+  router::PlanCache cache{1 << 20};
+  NullObserver observer;
+  std::shared_ptr<const router::RoutingTable> table = dual_write_table();
+  proxy::Rewriter rw{[this] { return table; }, cache, observer};
+  protocol::MessageSplitter fe{protocol::Direction::kFrontend, 1 << 20};
+  protocol::MessageSplitter be{protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()};
+
+  std::string client(const std::string& bytes) {
+    std::string out;
+    const auto err = fe.feed(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), out,
+        [&](const protocol::MessageView& m) { return rw.frontend_disposition(m); },
+        [&](char t, std::span<const uint8_t> b, std::string& o) { rw.frontend_held(t, b, o); });
+    REQUIRE(err == protocol::ScanError::kNone);
+    return out;
+  }
+  std::string server(const std::string& bytes) {
+    std::string out;
+    const auto err = be.feed(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), out,
+        [&](const protocol::MessageView& m) { return rw.backend_disposition(m); },
+        [&](char t, std::span<const uint8_t> b, std::string& o) { rw.backend_held(t, b, o); });
+    REQUIRE(err == protocol::ScanError::kNone);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a rewritten write's answer is the client's own: count row dropped, tag rebuilt") {
+  Harness h;
+  const auto sent = messages(h.client(protocol::encode_query("INSERT INTO users VALUES (1, 'a')")));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].second.find("t_sys_users") != std::string::npos);
+  const std::string answer = row_description("count") + data_row("1") +
+                             protocol::encode_command_complete("SELECT 1") +
+                             protocol::encode_ready_for_query('I');
+  const auto got = messages(h.server(answer));
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].first == 'C');
+  CHECK(got[0].second == cstr("INSERT 0 1"));
+  CHECK(got[1].first == 'Z');
+  CHECK(h.rw.pending() == 0);
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+TEST_CASE("Execute of a rewritten write runs it whole whatever the row limit (pgjdbc's 1)") {
+  Harness h;
+  const std::string out = h.client(protocol::encode_parse("s1", "UPDATE users SET name = $1", {}) +
+                                   bind("", "s1") + execute("", 1) + message('S', ""));
+  const auto sent = messages(out);
+  REQUIRE(sent.size() == 4);
+  CHECK(sent[0].second.find("t_sys_users") != std::string::npos);  // Parse of the rewrite
+  CHECK(sent[2].first == 'E');
+  CHECK(sent[2].second == cstr("") + u32(0));  // the limit is gone
+  const auto got = messages(h.server(message('1', "") + message('2', "") + data_row("3") +
+                                     protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 4);
+  CHECK(got[2].first == 'C');
+  CHECK(got[2].second == cstr("UPDATE 3"));
+  // A read keeps its limit.
+  const auto read = messages(h.client(protocol::encode_parse("s2", "SELECT 1", {}) +
+                                      bind("p", "s2") + execute("p", 1) + message('S', "")));
+  CHECK(read[2].second == cstr("p") + u32(1));
+}
+
+TEST_CASE("an answer that fits no request in flight: dropped, and the session told") {
+  Harness h;
+  (void)h.client(protocol::encode_query("SELECT 1"));
+  // A ParseComplete nobody asked for, then what would follow: nothing reaches the client.
+  const std::string out =
+      h.server(message('1', "") + data_row("x") + protocol::encode_command_complete("SELECT 1") +
+               protocol::encode_ready_for_query('I'));
+  CHECK(out.empty());
+  CHECK(h.rw.desynchronised());
+  CHECK_THAT(h.rw.desync_reason(), Catch::Contains("does not answer the oldest request"));
+  // A ReadyForQuery with nothing in flight too.
+  Harness idle;
+  CHECK(idle.server(protocol::encode_ready_for_query('I')).empty());
+  CHECK(idle.rw.desynchronised());
+}
+
+TEST_CASE("a Parse the server refuses leaves the statement it would have replaced") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  // The same name again: PostgreSQL answers 42P05 and keeps the first statement.
+  (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', ""));
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "42P05";
+  f.message = "prepared statement \"s\" already exists";
+  (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
+  // Executing "s" is still the rewritten UPDATE: its count row becomes the tag.
+  (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
+  const auto got = messages(h.server(message('2', "") + data_row("4") +
+                                     protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);
+  CHECK(got[1].second == cstr("UPDATE 4"));
+  CHECK_FALSE(h.rw.desynchronised());
+}
