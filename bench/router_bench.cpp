@@ -22,16 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct NullObserver final : proxy::RewriteObserver {
-  void mirrored(std::string_view, router::TagKind, bool, int64_t) override {}
-  void refused(std::string_view) override {}
-  void flagged(std::string_view, std::string_view, std::string_view) override {}
-  void analysed(bool, uint64_t) override {}
-  void read(std::string_view, bool, bool, uint64_t) override {}
-  void unroutable(std::string_view, std::string_view, std::string_view) override {}
-  void shadow(migration::ShadowJob) override {}
-};
-
 migration::Snapshot snapshot() {
   migration::Snapshot s;
   s.generation = 1;
@@ -82,7 +72,7 @@ int main(int argc, char** argv) {
   const auto snap = snapshot();
   const auto table = router::RoutingTable::build(snap, "bench");
   router::PlanCache cache(8u << 20);
-  NullObserver observer;
+  proxy::NullRewriteObserver observer;
   proxy::Rewriter rw([&] { return table; }, cache, observer);
 
   const std::string other = "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2";

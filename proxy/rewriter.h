@@ -57,6 +57,18 @@ class RewriteObserver {
   virtual void shadow(migration::ShadowJob job) = 0;
 };
 
+// An observer that reports nothing (benchmarks, unit tests).
+class NullRewriteObserver final : public RewriteObserver {
+ public:
+  void mirrored(std::string_view, router::TagKind, bool, int64_t) override {}
+  void refused(std::string_view) override {}
+  void flagged(std::string_view, std::string_view, std::string_view) override {}
+  void analysed(bool, uint64_t) override {}
+  void read(std::string_view, bool, bool, uint64_t) override {}
+  void unroutable(std::string_view, std::string_view, std::string_view) override {}
+  void shadow(migration::ShadowJob) override {}
+};
+
 // Who the session is, for sticky and canary read switches.
 struct SessionIdentity {
   std::string user;

@@ -15,16 +15,6 @@ using namespace pgphase;
 
 namespace {
 
-struct NullObserver : proxy::RewriteObserver {
-  void mirrored(std::string_view, router::TagKind, bool, int64_t) override {}
-  void refused(std::string_view) override {}
-  void flagged(std::string_view, std::string_view, std::string_view) override {}
-  void analysed(bool, uint64_t) override {}
-  void read(std::string_view, bool, bool, uint64_t) override {}
-  void unroutable(std::string_view, std::string_view, std::string_view) override {}
-  void shadow(migration::ShadowJob) override {}
-};
-
 std::shared_ptr<const router::RoutingTable> dual_write_table() {
   migration::Snapshot s;
   s.generation = 3;
@@ -91,7 +81,7 @@ std::vector<std::pair<char, std::string>> messages(const std::string& bytes) {
 
 struct Harness {
   router::PlanCache cache{1 << 20};
-  NullObserver observer;
+  proxy::NullRewriteObserver observer;
   std::shared_ptr<const router::RoutingTable> table = dual_write_table();
   proxy::Rewriter rw{[this] { return table; }, cache, observer};
   protocol::MessageSplitter fe{protocol::Direction::kFrontend, 1 << 20};
