@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "protocol/frame_scanner.h"
+#include "protocol/splice.h"
 
 namespace pgphase::protocol {
 
@@ -24,13 +25,13 @@ class MessageSplitter {
   [[nodiscard]] bool at_boundary() const noexcept { return state_ == State::kHeader && have_ == 0; }
 
   // Walks `chunk`. For each message: decide(const MessageView&) -> Disposition once its header
-  // and peek bytes are in; streamed bytes are appended to `out` as they arrive; a held message is
-  // passed whole to on_held(char type, std::span<const uint8_t> body, std::string& out), which
-  // appends whatever should go out instead. Stops at the first invalid header (sticky, as
+  // and peek bytes are in; streamed bytes go to `out` as runs of `chunk` (not copied; only a
+  // header that began in an earlier chunk is copied); a held message is passed whole to
+  // on_held(char type, std::span<const uint8_t> body, std::string& out), which appends whatever
+  // should go out instead to `out.owned()`. Stops at the first invalid header (sticky, as
   // FrameScanner): `out` then holds everything before it.
   template <class Decide, class OnHeld>
-  ScanError feed(std::span<const uint8_t> chunk, std::string& out, Decide&& decide,
-                 OnHeld&& on_held);
+  ScanError feed(std::span<const uint8_t> chunk, Splice& out, Decide&& decide, OnHeld&& on_held);
 
  private:
   enum class State : uint8_t { kHeader, kPeek, kBody, kFailed };
@@ -50,14 +51,23 @@ class MessageSplitter {
 };
 
 template <class Decide, class OnHeld>
-ScanError MessageSplitter::feed(std::span<const uint8_t> chunk, std::string& out, Decide&& decide,
+ScanError MessageSplitter::feed(std::span<const uint8_t> chunk, Splice& out, Decide&& decide,
                                 OnHeld&& on_held) {
   const uint8_t* p = chunk.data();
   const uint8_t* const end = p + chunk.size();
   if (state_ == State::kFailed) return error_;
+  // Where the current message's header starts in `chunk` (nullptr: it began in an earlier one).
+  const uint8_t* head_at = nullptr;
+  auto held_done = [&] {
+    const size_t start = out.owned().size();
+    on_held(type_, std::span<const uint8_t>(held_.data(), held_.size()), out.owned());
+    out.mark_owned(start);
+    held_.clear();
+  };
   while (p < end) {
     switch (state_) {
       case State::kHeader: {
+        if (have_ == 0) head_at = p;
         while (have_ < 5 && p < end) head_[have_++] = *p++;
         if (have_ < 5) return ScanError::kNone;
         type_ = static_cast<char>(head_[0]);
@@ -88,7 +98,11 @@ ScanError MessageSplitter::feed(std::span<const uint8_t> chunk, std::string& out
         disposition_ = decide(MessageView{type_, length_, {head_.data() + 5, want_peek_}});
         remaining_ -= want_peek_;
         if (disposition_ == Disposition::kStream) {
-          out.append(reinterpret_cast<const char*>(head_.data()), have_);
+          if (head_at != nullptr) {
+            out.forward(head_at, have_);
+          } else {
+            out.append_owned(head_.data(), have_);
+          }
         } else if (disposition_ == Disposition::kHold) {
           held_.assign(head_.data() + 5, head_.data() + have_);
           held_.reserve(length_ - 4);
@@ -100,7 +114,7 @@ ScanError MessageSplitter::feed(std::span<const uint8_t> chunk, std::string& out
       case State::kBody: {
         const size_t take = std::min<size_t>(remaining_, static_cast<size_t>(end - p));
         if (disposition_ == Disposition::kStream) {
-          out.append(reinterpret_cast<const char*>(p), take);
+          out.forward(p, take);
         } else if (disposition_ == Disposition::kHold) {
           held_.insert(held_.end(), p, p + take);
         }
@@ -108,11 +122,11 @@ ScanError MessageSplitter::feed(std::span<const uint8_t> chunk, std::string& out
         remaining_ -= static_cast<uint32_t>(take);
         if (remaining_ > 0) return ScanError::kNone;
         if (disposition_ == Disposition::kHold) {
-          on_held(type_, std::span<const uint8_t>(held_.data(), held_.size()), out);
-          held_.clear();
+          held_done();
           if (held_.capacity() > (64u << 10)) held_.shrink_to_fit();
         }
         state_ = State::kHeader;
+        head_at = nullptr;
         break;
       }
       case State::kFailed:
@@ -121,10 +135,7 @@ ScanError MessageSplitter::feed(std::span<const uint8_t> chunk, std::string& out
   }
   // A message with an empty body completes without more bytes.
   if (state_ == State::kBody && remaining_ == 0) {
-    if (disposition_ == Disposition::kHold) {
-      on_held(type_, std::span<const uint8_t>(held_.data(), held_.size()), out);
-      held_.clear();
-    }
+    if (disposition_ == Disposition::kHold) held_done();
     state_ = State::kHeader;
   }
   return ScanError::kNone;

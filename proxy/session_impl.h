@@ -53,14 +53,13 @@ class Session final : public SessionTracker::Entry {
   asio::awaitable<void> relay();
   asio::awaitable<void> pump_client_to_backend();
   asio::awaitable<void> pump_backend_to_client();
-  // With a rewriter: splits a chunk into messages, rewrites what must be, and returns the bytes
-  // to send on (in rw_out_); false with an invalid header (counted, logged, fatal_for_client_).
-  struct Split {
-    std::span<const uint8_t> out;
-    protocol::ScanError error = protocol::ScanError::kNone;
-  };
-  Split split_frontend(std::span<const uint8_t> chunk);
-  Split split_backend(std::span<const uint8_t> chunk);
+  // With a rewriter: splits a chunk into messages and rewrites what must be; the bytes to send
+  // on are c2b_out_ / b2c_out_ (runs of the chunk, forwarded in place, and pgphase's own bytes).
+  protocol::ScanError split_frontend(std::span<const uint8_t> chunk);
+  protocol::ScanError split_backend(std::span<const uint8_t> chunk);
+  // Writes a splice to `to` (one write for one run, else one gather write).
+  static asio::awaitable<error_code> write_splice(Stream& to, const protocol::Splice& s,
+                                                  std::vector<asio::const_buffer>& gather);
   void on_frontend_message(const protocol::MessageView& m);
   void on_backend_message(const protocol::MessageView& m);
   [[nodiscard]] bool idle() const noexcept;
@@ -85,8 +84,10 @@ class Session final : public SessionTracker::Entry {
   std::optional<Rewriter> rewriter_;
   std::optional<protocol::MessageSplitter> c2b_split_;
   std::optional<protocol::MessageSplitter> b2c_split_;
-  std::string c2b_out_;
-  std::string b2c_out_;
+  protocol::Splice c2b_out_;
+  protocol::Splice b2c_out_;
+  std::vector<asio::const_buffer> c2b_gather_;  // write_splice's buffers, per direction
+  std::vector<asio::const_buffer> b2c_gather_;
   LatencyQueue pending_;
   // Where each direction's waiting read lands; big enough for most OLTP requests and replies.
   static constexpr size_t kLandingBytes = 1536;

@@ -100,9 +100,9 @@ bool Session::idle() const noexcept {
   return tx_status_ == protocol::kTxIdle && !awaiting_ready_ && pending_.empty() && boundaries;
 }
 
-Session::Split Session::split_frontend(std::span<const uint8_t> chunk) {
+protocol::ScanError Session::split_frontend(std::span<const uint8_t> chunk) {
   c2b_out_.clear();
-  const auto err = c2b_split_->feed(
+  return c2b_split_->feed(
       chunk, c2b_out_,
       [this](const protocol::MessageView& m) {
         on_frontend_message(m);
@@ -111,12 +111,11 @@ Session::Split Session::split_frontend(std::span<const uint8_t> chunk) {
       [this](char type, std::span<const uint8_t> body, std::string& out) {
         rewriter_->frontend_held(type, body, out);
       });
-  return {{reinterpret_cast<const uint8_t*>(c2b_out_.data()), c2b_out_.size()}, err};
 }
 
-Session::Split Session::split_backend(std::span<const uint8_t> chunk) {
+protocol::ScanError Session::split_backend(std::span<const uint8_t> chunk) {
   b2c_out_.clear();
-  const auto err = b2c_split_->feed(
+  return b2c_split_->feed(
       chunk, b2c_out_,
       [this](const protocol::MessageView& m) {
         on_backend_message(m);
@@ -125,7 +124,22 @@ Session::Split Session::split_backend(std::span<const uint8_t> chunk) {
       [this](char type, std::span<const uint8_t> body, std::string& out) {
         rewriter_->backend_held(type, body, out);
       });
-  return {{reinterpret_cast<const uint8_t*>(b2c_out_.data()), b2c_out_.size()}, err};
+}
+
+asio::awaitable<error_code> Session::write_splice(Stream& to, const protocol::Splice& s,
+                                                  std::vector<asio::const_buffer>& gather) {
+  if (s.runs() == 1) {
+    const auto r = s.run(0);
+    auto [ec, n] = co_await to.write_all(asio::buffer(r.data(), r.size()));
+    co_return ec;
+  }
+  gather.clear();
+  for (size_t i = 0; i < s.runs(); ++i) {
+    const auto r = s.run(i);
+    gather.emplace_back(r.data(), r.size());
+  }
+  auto [ec, n] = co_await to.write_all(gather);
+  co_return ec;
 }
 
 void Session::on_frontend_message(const protocol::MessageView& m) {
@@ -188,22 +202,22 @@ asio::awaitable<void> Session::pump_client_to_backend() {
     more = c.filled_pool_buffer();
     const auto data = std::span<const uint8_t>(c.data, c.size);
     protocol::ScanResult scan;
-    std::span<const uint8_t> forward_bytes;
     if (rewriter_) {
-      const Split split = split_frontend(data);
-      scan.error = split.error;
-      forward_bytes = split.out;
+      scan.error = split_frontend(data);
+      admin::bump(env_.stats.bytes_client_to_backend, c2b_out_.size());
+      if (!c2b_out_.empty() && co_await write_splice(*backend_, c2b_out_, c2b_gather_))
+        co_return;  // the backend is gone: the other pump sees it and tells the client
     } else {
       scan = c2b_.scan(data, [this](const protocol::MessageView& m) { on_frontend_message(m); });
-      forward_bytes =
+      const auto forward_bytes =
           data.first(scan.error == protocol::ScanError::kNone ? c.size : scan.valid_bytes);
-    }
-    admin::bump(env_.stats.bytes_client_to_backend, forward_bytes.size());
-    if (!forward_bytes.empty()) {
-      if (auto [ec, n] = co_await backend_->write_all(
-              asio::buffer(forward_bytes.data(), forward_bytes.size()));
-          ec) {
-        co_return;  // the backend is gone: the other pump sees it and tells the client
+      admin::bump(env_.stats.bytes_client_to_backend, forward_bytes.size());
+      if (!forward_bytes.empty()) {
+        if (auto [ec, n] = co_await backend_->write_all(
+                asio::buffer(forward_bytes.data(), forward_bytes.size()));
+            ec) {
+          co_return;  // the backend is gone: the other pump sees it and tells the client
+        }
       }
     }
     if (scan.error != protocol::ScanError::kNone) {
@@ -227,20 +241,22 @@ asio::awaitable<void> Session::pump_backend_to_client() {
   bool backend_lost = false;
   auto forward = [&](std::span<const uint8_t> data) -> asio::awaitable<bool> {
     protocol::ScanResult scan;
-    std::span<const uint8_t> out;
     if (rewriter_) {
-      const Split split = split_backend(data);
-      scan.error = split.error;
+      scan.error = split_backend(data);
       scan.cut_at_boundary = true;  // the splitter emits whole messages only before a bad header
-      out = split.out;
+      admin::bump(env_.stats.bytes_backend_to_client, b2c_out_.size());
+      if (!b2c_out_.empty() && co_await write_splice(client_, b2c_out_, b2c_gather_))
+        co_return false;
     } else {
       scan = b2c_.scan(data, [this](const protocol::MessageView& m) { on_backend_message(m); });
-      out = data.first(scan.error == protocol::ScanError::kNone ? data.size() : scan.valid_bytes);
-    }
-    admin::bump(env_.stats.bytes_backend_to_client, out.size());
-    if (!out.empty()) {
-      if (auto [ec, written] = co_await client_.write_all(asio::buffer(out.data(), out.size())); ec)
-        co_return false;
+      const auto out =
+          data.first(scan.error == protocol::ScanError::kNone ? data.size() : scan.valid_bytes);
+      admin::bump(env_.stats.bytes_backend_to_client, out.size());
+      if (!out.empty()) {
+        if (auto [ec, written] = co_await client_.write_all(asio::buffer(out.data(), out.size()));
+            ec)
+          co_return false;
+      }
     }
     if (rewriter_ && rewriter_->desynchronised()) {
       // What was relayed ends before the answer that did not fit (dropped with all after it):

@@ -44,6 +44,15 @@ asio::awaitable<std::tuple<error_code, size_t>> Stream::write_all(asio::const_bu
                     s_);
 }
 
+asio::awaitable<std::tuple<error_code, size_t>> Stream::write_all(
+    const std::vector<asio::const_buffer>& bufs) {
+  return std::visit(overloaded{[&](std::unique_ptr<tls_stream>& s) {
+                                 return asio::async_write(*s, bufs, use_nothrow);
+                               },
+                               [&](auto& s) { return asio::async_write(s, bufs, use_nothrow); }},
+                    s_);
+}
+
 size_t Stream::read_nonblocking(asio::mutable_buffer buf, error_code& ec) {
   // The sockets are in non-blocking mode (set at session start), so read_some never blocks.
   if (auto* t = std::get_if<tcp::socket>(&s_)) return t->read_some(buf, ec);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <tuple>
 #include <variant>
+#include <vector>
 
 namespace pgphase::proxy {
 
@@ -39,6 +40,9 @@ class Stream {
   asio::awaitable<std::tuple<error_code, size_t>> read_some(asio::mutable_buffer buf);
   asio::awaitable<std::tuple<error_code, size_t>> read_exact(asio::mutable_buffer buf);
   asio::awaitable<std::tuple<error_code, size_t>> write_all(asio::const_buffer buf);
+  // One gather write of several buffers (writev on plain sockets).
+  asio::awaitable<std::tuple<error_code, size_t>> write_all(
+      const std::vector<asio::const_buffer>& bufs);
   // Non-blocking read on a plain socket; ec == would_block when nothing is there.
   size_t read_nonblocking(asio::mutable_buffer buf, error_code& ec);
   // Bytes the kernel has buffered for reading (plain sockets; 0 for TLS).

@@ -88,22 +88,22 @@ struct Harness {
   protocol::MessageSplitter be{protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()};
 
   std::string client(const std::string& bytes) {
-    std::string out;
+    protocol::Splice out;
     const auto err = fe.feed(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), out,
         [&](const protocol::MessageView& m) { return rw.frontend_disposition(m); },
         [&](char t, std::span<const uint8_t> b, std::string& o) { rw.frontend_held(t, b, o); });
     REQUIRE(err == protocol::ScanError::kNone);
-    return out;
+    return out.joined();
   }
   std::string server(const std::string& bytes) {
-    std::string out;
+    protocol::Splice out;
     const auto err = be.feed(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), out,
         [&](const protocol::MessageView& m) { return rw.backend_disposition(m); },
         [&](char t, std::span<const uint8_t> b, std::string& o) { rw.backend_held(t, b, o); });
     REQUIRE(err == protocol::ScanError::kNone);
-    return out;
+    return out.joined();
   }
 };
 
