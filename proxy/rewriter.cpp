@@ -263,7 +263,9 @@ Rewriter::PlanPtr Rewriter::plan(std::string_view sql) {
     observer_.unroutable(id, r != nullptr ? std::string_view(r->read_switch.config_id) : "",
                          p->unroutable_reasons[i]);
   }
-  return p->matters() ? p : nullptr;
+  if (!p->matters()) return nullptr;
+  planned_ = true;
+  return p;
 }
 
 void Rewriter::report_flags(const router::QueryPlan& p, std::string_view sql) {
@@ -283,13 +285,31 @@ void Rewriter::push(Expect e) {
   queue_.push_back(std::move(e));
 }
 
+bool Rewriter::quiet() {
+  if (planned_) return false;
+  const auto t = table();
+  return t == nullptr || t->empty();
+}
+
 Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
   switch (m.type) {
     case fe::kQuery:
-    case fe::kParse:
     case fe::kBind:
     case fe::kDescribe:
     case fe::kExecute:
+      // No migration applies to the session and none of its statements was ever planned: the
+      // message goes on as it is (only its answer is expected). Parse and Close are held always,
+      // so that the statements prepared now are known when a migration begins.
+      if (quiet()) {
+        Expect e{m.type == fe::kQuery      ? Kind::kQuery
+                 : m.type == fe::kBind     ? Kind::kBind
+                 : m.type == fe::kDescribe ? Kind::kDescribe
+                                           : Kind::kExecute};
+        push(std::move(e));
+        return Disposition::kStream;
+      }
+      return Disposition::kHold;
+    case fe::kParse:
     case fe::kClose:
       return Disposition::kHold;
     case fe::kSync:

@@ -194,6 +194,10 @@ class Rewriter {
   bool names_shadowed_ = false;      // PlanContext::names_shadowed
   uint64_t rng_;                     // xorshift state for gradual reads
   uint64_t alt_ids_ = 0;             // twins named so far
+  bool planned_ = false;             // some text of this session had a plan (sticky)
+  // No migration applies to the session now and nothing was ever planned: requests other than
+  // Parse and Close need no look.
+  [[nodiscard]] bool quiet();
 };
 
 }  // namespace pgphase::proxy

@@ -183,3 +183,42 @@ TEST_CASE("a Parse the server refuses leaves the statement it would have replace
   CHECK(got[1].second == cstr("UPDATE 4"));
   CHECK_FALSE(h.rw.desynchronised());
 }
+
+TEST_CASE("no migration for the session: requests go on untouched, Parse still remembered") {
+  Harness h;
+  h.table = std::make_shared<const router::RoutingTable>();  // no migration applies
+  const std::string parse = protocol::encode_parse("s", "UPDATE users SET name = $1", {});
+  CHECK(h.client(parse + message('S', "")) == parse + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  const std::string run = bind("", "s") + execute("", 1) + message('S', "");
+  protocol::Splice out;
+  REQUIRE(h.fe.feed(
+              std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(run.data()), run.size()),
+              out, [&](const protocol::MessageView& m) { return h.rw.frontend_disposition(m); },
+              [&](char t, std::span<const uint8_t> b, std::string& o) {
+                h.rw.frontend_held(t, b, o);
+              }) == protocol::ScanError::kNone);
+  REQUIRE(out.runs() == 1);  // Bind, Execute and Sync forwarded in place
+  CHECK(out.forwarded(0));
+  CHECK(out.joined() == run);
+  (void)h.server(message('2', "") + protocol::encode_command_complete("UPDATE 0") +
+                 protocol::encode_ready_for_query('I'));
+  CHECK(h.rw.pending() == 0);
+
+  // The migration begins: the statement prepared before it is prepared again, rewritten, before
+  // its next Bind.
+  h.table = dual_write_table();
+  const auto sent = messages(h.client(bind("", "s") + execute("", 0) + message('S', "")));
+  REQUIRE(sent.size() == 5);
+  CHECK(sent[0].first == 'C');  // Close s
+  CHECK(sent[1].first == 'P');
+  CHECK(sent[1].second.find("t_sys_users") != std::string::npos);
+  CHECK(sent[2].first == 'B');
+  const auto got = messages(h.server(message('3', "") + message('1', "") + message('2', "") +
+                                     data_row("2") + protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);  // the re-preparation's answers are swallowed
+  CHECK(got[0].first == '2');
+  CHECK(got[1].second == cstr("UPDATE 2"));
+  CHECK_FALSE(h.rw.desynchronised());
+}
