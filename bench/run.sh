@@ -273,7 +273,7 @@ for t in "${ALL_TARGETS[@]}"; do
 done
 log "all targets answer queries"
 
-vmrss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+vmrss_kib() { bench_vmrss_kib "$1"; } # 0 once the process has exited
 
 # ---------------------------------------------------------------------------------------------
 # Memory per idle client session (fresh processes, before any load).
@@ -368,8 +368,10 @@ IRQ_TIME_ACCT=$(irq_time_accounting)
 # instances and PgBouncer. target: the proxy process given as $1 (0 if none). /proc/PID/stat fields
 # 14-17 are utime, stime, cutime, cstime; a process's utime/stime cover all its threads.
 cpu_snapshot() { # [TARGET_PID]
+  # Processes come from bench_proc_stats (scripts/lib/bench.sh), which skips the ones that exit
+  # while being read: a vanished process counts as 0 and never aborts the script.
   # shellcheck disable=SC2016 # awk program
-  awk -v pm="$PG_POSTMASTER_PID" -v sh="$$" -v target="${1:-0}" \
+  bench_proc_stats | awk -v pm="$PG_POSTMASTER_PID" -v sh="$$" -v target="${1:-0}" \
     -v proxies="${PGPHASE_PIDS[*]} $BOUNCER_PID" '
     BEGIN {
       while ((getline line < "/proc/stat") > 0) if (line ~ /^cpu /) break
@@ -380,26 +382,19 @@ cpu_snapshot() { # [TARGET_PID]
       np = split(proxies, pp, " ")
       for (i = 1; i <= np; i++) isproxy[pp[i]] = 1
       pg = kids = kthr = prox = tgt = 0
-      for (i = 1; i < ARGC; i++) {
-        f = ARGV[i]
-        ok = (getline line < f) > 0
-        close(f)
-        if (!ok) continue   # the process has gone
-        pid = f; sub(/^\/proc\//, "", pid); sub(/\/stat$/, "", pid)
-        # Drop "pid (comm) " so that a comm with spaces cannot shift the fields: s[n] = field n+2.
-        sub(/^.*\) /, "", line)
-        split(line, s, " ")
-        t = s[12] + s[13]
-        if (pid == pm) pg += t + s[14] + s[15]
-        else if (s[2] == pm) pg += t
-        else if (pid == sh) kids = s[14] + s[15]
-        else if (pid == 2 || s[2] == 2) kthr += t
-        if (pid in isproxy) prox += t
-        if (pid == target) tgt = t
-      }
+    }
+    { # PID PPID UTIME+STIME CUTIME+CSTIME
+      pid = $1; ppid = $2; t = $3
+      if (pid == pm) pg += t + $4
+      else if (ppid == pm) pg += t
+      else if (pid == sh) kids = $4
+      else if (pid == 2 || ppid == 2) kthr += t
+      if (pid in isproxy) prox += t
+      if (pid == target) tgt = t
+    }
+    END {
       printf "%d %d %d %d %d %d %d %d %d\n", total, c[5] + c[6], c[7] + c[8], c[9], kids, pg, kthr, prox, tgt
-      exit
-    }' /proc/[0-9]*/stat
+    }'
 }
 
 # Runs pgbench; sets RUN_CPU to the CPU ticks used during the run, in cpu_snapshot's field order.

@@ -87,3 +87,54 @@ CREATE TABLE dst (LIKE src INCLUDING ALL);
 VACUUM ANALYZE src;
 SQL
 }
+
+# Sampling /proc for processes that may exit at any moment. A process can exit between the glob
+# that lists it and the read of its file: the open then fails (ENOENT), or, when the open came
+# first, the read fails with ESRCH, which mawk treats as fatal ("awk: read error (No such
+# process)", exit 2), and that under `set -e` used to abort bench/run.sh. So /proc files are read
+# with cat (which reports the file and goes on with the next one) and its errors are dropped: a
+# process that has gone simply contributes no line, and these functions always succeed.
+
+# bench_proc_cat FILE...: what can still be read of FILE..., on stdout; never fails.
+bench_proc_cat() {
+  cat -- "$@" 2>/dev/null || true
+}
+
+# bench_proc_stats [PID...]: one line "PID PPID TICKS CHILD_TICKS" per process (every process
+# when no PID is given) that still exists: TICKS = utime + stime (all threads), CHILD_TICKS =
+# cutime + cstime (reaped children), in clock ticks (getconf CLK_TCK) from /proc/PID/stat.
+# Processes that have exited, or never existed, are left out.
+bench_proc_stats() {
+  local -a files=()
+  local pid
+  if [ "$#" -eq 0 ]; then
+    files=(/proc/[0-9]*/stat)
+  else
+    for pid in "$@"; do files+=("/proc/$pid/stat"); done
+  fi
+  # Drop "pid (comm) " so that a comm with spaces or parentheses cannot shift the fields:
+  # afterwards s[n] is field n+2 of proc(5) (s[2] ppid, s[12..15] utime stime cutime cstime).
+  # shellcheck disable=SC2016 # awk program
+  bench_proc_cat "${files[@]}" | awk '
+    $1 ~ /^[0-9]+$/ {
+      pid = $1; line = $0
+      if (!sub(/^[^(]*\(.*\) /, "", line)) next
+      if (split(line, s, " ") < 15) next
+      printf "%s %s %d %d\n", pid, s[2], s[12] + s[13], s[14] + s[15]
+    }'
+}
+
+# bench_proc_ticks PID: utime + stime of PID in clock ticks; 0 when it has exited.
+bench_proc_ticks() {
+  bench_proc_stats "$1" | awk '{ t = $3 } END { print t + 0 }'
+}
+
+# bench_vmrss_kib PID: VmRSS of PID in KiB; 0 when it has exited.
+bench_vmrss_kib() {
+  bench_proc_cat "/proc/$1/status" | awk '/^VmRSS:/ { v = $2 } END { print v + 0 }'
+}
+
+# bench_children PID: the pids of PID's live children, one a line (none when PID has exited).
+bench_children() {
+  bench_proc_stats | awk -v p="$1" '$2 == p { print $1 }'
+}
