@@ -313,7 +313,13 @@ Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
     case fe::kClose:
       return Disposition::kHold;
     case fe::kSync:
-      push({Kind::kSync});
+      // While the server is in COPY FROM STDIN it ignores Sync (libpq sends one right after the
+      // COPY's Execute, and another after CopyDone): no ReadyForQuery answers it.
+      if (!copy_in_) push({Kind::kSync});
+      return Disposition::kStream;
+    case fe::kCopyDone:
+    case fe::kCopyFail:
+      copy_in_ = false;
       return Disposition::kStream;
     case fe::kFunctionCall:
       push({Kind::kFunctionCall});
@@ -688,6 +694,17 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
     }
     case be::kParameterStatus:
       return Disposition::kHold;  // read whole in backend_held (LexSettings)
+    case be::kCopyInResponse:
+    case be::kCopyBothResponse: {
+      if (queue_.empty()) return mismatch();
+      // The Syncs the client sent after this COPY's request, before it saw this answer, are
+      // ignored by the server (it reads only copy data, Flush and Sync until CopyDone/CopyFail).
+      copy_in_ = true;
+      std::erase_if(queue_, [first = &queue_.front()](const Expect& e) {
+        return &e != first && e.kind == Kind::kSync;
+      });
+      return Disposition::kStream;
+    }
     default:
       // Notices, notifications, ParameterDescription, COPY, function results.
       return Disposition::kStream;
@@ -708,7 +725,7 @@ void Rewriter::on_error(std::span<const uint8_t> body, std::string& to_client) {
       (e.kind == Kind::kParse && e.injected)) {
     read_done(e, false);  // a target that cannot even prepare the read counts as its error
   }
-  if (e.kind == Kind::kQuery) return;  // ReadyForQuery ends it
+  if (e.kind == Kind::kQuery || e.kind == Kind::kFunctionCall) return;  // ReadyForQuery ends it
   // Extended protocol: the server skips everything up to the next Sync.
   while (!queue_.empty() && queue_.front().kind != Kind::kSync) {
     undo(queue_.front());

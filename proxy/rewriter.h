@@ -195,6 +195,7 @@ class Rewriter {
   uint64_t rng_;                     // xorshift state for gradual reads
   uint64_t alt_ids_ = 0;             // twins named so far
   bool planned_ = false;             // some text of this session had a plan (sticky)
+  bool copy_in_ = false;             // the server is in COPY FROM STDIN (CopyInResponse seen)
   // No migration applies to the session now and nothing was ever planned: requests other than
   // Parse and Close need no look.
   [[nodiscard]] bool quiet();

@@ -62,7 +62,7 @@ void reads(const Twin& t, Protocol p, const std::string& table, bool completed) 
   t.both(p, "SELECT id, name FROM " + x + " UNION SELECT 1, 2");
   // Row-type uses (the function of the source's row type, functional notation, whole rows) and
   // the table's name where an alias hides it: kept on the source, refused in completed.
-  for (const std::string sql :
+  for (const std::string& sql :
        {"SELECT full_name(s) FROM " + x + " s ORDER BY id",
         "SELECT s.full_name FROM " + x + " s ORDER BY id", "SELECT s.migrated_at FROM " + x + " s",
         "SELECT row_to_json(s) FROM " + x + " s ORDER BY id",
@@ -206,7 +206,7 @@ std::string binary(PGconn* c, const std::string& sql, const int32_t* param) {
 // The binary client's reads (and a RETURNING) through pgphase and on the oracle.
 void binary_client(const Twin& t, const std::string& table, bool writes, int& id) {
   const int32_t two = 2;
-  for (const std::string sql : {"SELECT id, name, score FROM " + table + " WHERE id = $1",
+  for (const std::string& sql : {"SELECT id, name, score FROM " + table + " WHERE id = $1",
                                 "SELECT * FROM " + table + " WHERE score > $1 ORDER BY id"}) {
     INFO(sql);
     const std::string got = binary(t.real.get(), sql, &two);
@@ -214,7 +214,7 @@ void binary_client(const Twin& t, const std::string& table, bool writes, int& id
     CHECK(got.find("ERROR") == std::string::npos);
   }
   if (!writes) return;
-  for (const std::string sql :
+  for (const std::string& sql :
        {"INSERT INTO " + table + " VALUES (" + std::to_string(++id) + ", 'bin', 3) RETURNING *",
         "UPDATE " + table + " SET score = 4 WHERE name = 'bin' RETURNING id, score"}) {
     INFO(sql);

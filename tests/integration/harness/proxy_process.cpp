@@ -5,6 +5,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "harness/http.h"
 #include "harness/pg_cluster.h"
 
 #ifndef PGPHASE_BINARY
@@ -72,6 +73,11 @@ void ProxyProcess::launch() {
     }
     add("--config", options_.config_file);
     argv_.insert(argv_.end(), options_.extra_args.begin(), options_.extra_args.end());
+    const std::string control = control_plane_dsn();
+    if (!control.empty()) {
+      argv_.emplace_back("--control-dsn");
+      argv_.push_back(control);
+    }
 
     SpawnOptions spawn;
     spawn.stdout_path = (dir_ / "stdout.log").string();
@@ -80,7 +86,10 @@ void ProxyProcess::launch() {
     const bool up = wait_until(
         [&] { return !child_.running() || (is_listening(port_) && is_listening(admin_port_)); },
         options_.ready_timeout);
-    if (up && child_.running()) return;
+    if (up && child_.running()) {
+      if (!control.empty()) attach_unrelated_migration(control);
+      return;
+    }
     const std::string why = stderr_tail();
     child_.kill_and_wait();
     if (attempt < 4 && icontains(why, "in use")) continue;
@@ -94,6 +103,71 @@ void ProxyProcess::launch() {
                   " ms") +
         "\ncommand: " + cmd + "\nstderr tail:\n" + why);
   }
+}
+
+std::string ProxyProcess::control_plane_dsn() {
+  const char* on = std::getenv("PGPHASE_IT_CONTROL_PLANE");
+  if (on == nullptr || std::string_view(on) != "1") return {};
+  for (const auto& a : options_.extra_args) {
+    if (a == "--control-dsn") return {};
+  }
+  if (!options_.config_file.empty()) return {};
+  // The backend as libpq host/port: "127.0.0.1:5432" or "unix:/dir/.s.PGSQL.5432".
+  std::string host;
+  std::string port;
+  if (options_.backend.starts_with("unix:")) {
+    const std::string path = options_.backend.substr(5);
+    const auto slash = path.rfind('/');
+    host = path.substr(0, slash);
+    port = path.substr(path.rfind('.') + 1);
+  } else {
+    const auto colon = options_.backend.rfind(':');
+    host = options_.backend.substr(0, colon);
+    port = options_.backend.substr(colon + 1);
+  }
+  const auto dsn = [&](const std::string& db) {
+    return make_conninfo({{"host", host}, {"port", port}, {"dbname", db}, {"user", "postgres"}});
+  };
+  PgConn admin = PgConn::connect(dsn("postgres"), std::chrono::seconds(5));
+  if (!admin.ok()) return {};  // tests of a backend that is down: no control plane to attach
+  if (admin.scalar("SELECT count(*) FROM pg_database WHERE datname = 'pgphase_it_control'") ==
+      "0") {
+    (void)admin.exec("CREATE DATABASE pgphase_it_control");  // a racing twin may have made it
+  }
+  PgConn control = PgConn::connect(dsn("pgphase_it_control"));
+  if (!control.ok()) throw std::runtime_error("control plane mode: " + control.error_message());
+  control.exec_ok(
+      "CREATE TABLE IF NOT EXISTS it_unrelated (id int PRIMARY KEY, v text);"
+      "CREATE TABLE IF NOT EXISTS t_sys_it_unrelated (id int PRIMARY KEY, v text)");
+  return dsn("pgphase_it_control");
+}
+
+void ProxyProcess::attach_unrelated_migration(const std::string& dsn) {
+  PgConn control = PgConn::connect(dsn);
+  if (!control.ok()) throw std::runtime_error("control plane mode: " + control.error_message());
+  const bool schema = wait_until(
+      [&] { return control.scalar("SELECT to_regclass('t_sys_migrations') IS NOT NULL") == "t"; },
+      std::chrono::seconds(15));
+  if (!schema)
+    throw std::runtime_error("control plane mode: no t_sys_migrations\n" + stderr_tail());
+  // Straight into the store (as another instance would have written it): dual_write, for every
+  // database behind pgphase; pgphase picks it up at its next reload.
+  control.exec_ok(
+      "INSERT INTO t_sys_migrations (migration_id, source_table, target_table, database, phase, "
+      "dual_write_enabled, key_columns) VALUES ('it_unrelated', 'it_unrelated', "
+      "'t_sys_it_unrelated', '', 'dual_write', true, '[\"id\"]') ON CONFLICT DO NOTHING");
+  const bool loaded = wait_until(
+      [&] {
+        const HttpResponse r = http_get(admin_port_, "/metrics");
+        return r.status == 200 &&
+               r.body.find(
+                   "pgphase_migration_dual_write_enabled{migration_id=\"it_unrelated\"} 1") !=
+                   std::string::npos;
+      },
+      std::chrono::seconds(15));
+  if (!loaded)
+    throw std::runtime_error("control plane mode: migration it_unrelated not loaded\n" +
+                             stderr_tail());
 }
 
 std::string ProxyProcess::stderr_tail(size_t lines) const {

@@ -87,6 +87,11 @@ class ProxyProcess {
 
  private:
   void launch();
+  // PGPHASE_IT_CONTROL_PLANE=1: the suites run with a control plane and a migration of an
+  // unrelated table in dual_write (what users run), unless the test set --control-dsn itself.
+  // Returns the --control-dsn to add ("" when off); attach_unrelated_migration() after start.
+  [[nodiscard]] std::string control_plane_dsn();
+  void attach_unrelated_migration(const std::string& dsn);
   ProxyOptions options_;
   TempDir dir_;
   uint16_t port_ = 0;
