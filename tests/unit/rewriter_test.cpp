@@ -222,3 +222,36 @@ TEST_CASE("no migration for the session: requests go on untouched, Parse still r
   CHECK(got[1].second == cstr("UPDATE 2"));
   CHECK_FALSE(h.rw.desynchronised());
 }
+
+TEST_CASE("COPY FROM STDIN in the extended protocol: the Syncs the server ignores expect nothing") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("", "COPY users FROM STDIN", {}) + bind("", "") +
+                 execute("", 0) + message('S', ""));
+  (void)h.server(message('1', "") + message('2', "") + message('G', std::string(1, '\0') + u16(0)));
+  // libpq sends a second Sync after CopyDone; only that one is answered.
+  (void)h.client(message('d', "1\tx\n") + message('c', "") + message('S', ""));
+  CHECK(messages(h.server(protocol::encode_command_complete("COPY 1") +
+                          protocol::encode_ready_for_query('I')))
+            .size() == 2);
+  CHECK(h.rw.pending() == 0);
+  CHECK_FALSE(h.rw.desynchronised());
+  // The session goes on in step.
+  (void)h.client(protocol::encode_query("SELECT 1"));
+  (void)h.server(protocol::encode_command_complete("SELECT 1") +
+                 protocol::encode_ready_for_query('I'));
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+TEST_CASE("an error answering a FunctionCall ends with its ReadyForQuery") {
+  Harness h;
+  (void)h.client(message('F', u32(1) + u16(0) + u16(0) + u16(0)));
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "42883";
+  f.message = "function 1 does not exist";
+  const auto got = messages(
+      h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I')));
+  CHECK(got.size() == 2);
+  CHECK(h.rw.pending() == 0);
+  CHECK_FALSE(h.rw.desynchronised());
+}
