@@ -1,11 +1,14 @@
 # Turns bench/run.sh's facts file into the Markdown report (md=FILE) and JSON (json=FILE).
 # Input lines (tab-separated):
 #   meta KEY VALUE
-#   row  ID WORKLOAD CLIENTS THREADS MODE TRANSPORT KIND      (KIND: tps | latency)
-#   run  ID TARGET ROUND TPS LATENCY_MS                      (TARGET: direct | pgphase | pgbouncer
-#                                                              | pgphase-alt, the --workers
-#                                                              meta[workers_alt] instance, only in
-#                                                              row meta[workers_alt_row])
+#   row  ID WORKLOAD CLIENTS THREADS MODE TRANSPORT KIND CPUS TARGETS
+#        KIND: tps | latency; CPUS: shared (no affinity) | pinned (PostgreSQL on one CPU, pgbench
+#        and the proxies on another); TARGETS: the targets measured in the row, comma-separated
+#   run  ID TARGET ROUND TPS LATENCY_MS
+#        TARGET: direct | pgphase (pass-through) | pgphase+cp (control plane, no migration) |
+#        pgphase+cp+mig (control plane, an unrelated table migrating in dual_write) | pgbouncer |
+#        pgphase(base), pgphase+cp(base) (the same two with PGPHASE_BASELINE_BIN) | pgphase-alt
+#        (pass-through with --workers meta[workers_alt], only in row meta[workers_alt_row])
 #   cpu  ID TARGET ROUND TXNS PROXY PGBENCH POSTGRESQL PROXIES KTHREADS TOTAL IDLE IRQ STEAL
 #        CPU clock ticks (1/meta[clk_tck] s) during that run: PROXY = the target's proxy process
 #        ("-" for direct), PROXIES = all proxy processes, KTHREADS = kernel threads; TOTAL, IDLE
@@ -13,22 +16,28 @@
 #        "number of transactions actually processed".
 #   load ROUND LOADAVG1 LOADAVG5 LOADAVG15                    (/proc/loadavg before the round)
 #   mem  TARGET VMRSS_BEFORE_KIB VMRSS_AFTER_KIB SESSIONS
-# Targets: pgphase TPS >= 1.2x PgBouncer in every throughput row; pgphase >= 0.7x direct in the
-# select-only 32-client rows; pgphase's added single-client latency <= PgBouncer's; pgphase
-# memory <= 16 KiB per idle session. Proxy CPU per transaction is reported, but is not a target.
+# Targets (PASS/MISS), per row where both sides were measured: pgphase TPS >= 1.2x PgBouncer in
+# every throughput row (shared and pinned); pgphase >= 0.7x direct in the select-only 32-client
+# rows; pgphase proxy CPU per transaction <= 0.8x PgBouncer's in the select-only 8- and 32-client
+# TCP rows; pgphase+cp TPS >= 0.97x pgphase and pgphase+cp+mig >= 0.95x pgphase in every
+# throughput row; pgphase's added single-client latency <= PgBouncer's; pgphase memory <= 16 KiB
+# per idle session. Baseline comparisons are informational.
 # POSIX awk (mawk) only.
 
 $1 == "meta" { meta[$2] = $3; metakeys[++nmeta] = $2; next }
 $1 == "row" {
   nrows++
   rid[nrows] = $2; rwork[$2] = $3; rclients[$2] = $4; rthreads[$2] = $5
-  rmode[$2] = $6; rtrans[$2] = $7; rkind[$2] = $8
+  rmode[$2] = $6; rtrans[$2] = $7; rkind[$2] = $8; rcpus[$2] = $9
+  n = split($10, tl, ",")
+  for (i = 1; i <= n; i++) rhas[$2, tl[i]] = 1
   next
 }
 $1 == "run" {
   k = $2 SUBSEP $3
   n = ++cnt[k]
   tps[k, n] = $5 + 0; lat[k, n] = $6 + 0; rnd[k, n] = $4 + 0
+  present[$3] = 1
   next
 }
 $1 == "cpu" {
@@ -109,19 +118,49 @@ function f3(x) { return x == "" ? "n/a" : sprintf("%.3f", x) }
 function jnum(x) { return x == "" ? "null" : sprintf("%.6g", x) }
 function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, " ", s); return "\"" s "\"" }
 function transport_label(t) { return t == "unix" ? "unix socket" : "TCP" }
+function cpus_label(id) { return rcpus[id] == "pinned" ? "pinned" : "shared" }
 function row_label(id) {
   return rwork[id] ", " rclients[id] " client" (rclients[id] == 1 ? "" : "s") ", " rmode[id] \
-    ", backend " transport_label(rtrans[id])
+    ", backend " transport_label(rtrans[id]) ", " cpus_label(id) " CPUs"
 }
+function row_cells(id) {
+  return sprintf("| %s | %s | %s | %s | %s |", cpus_label(id), rwork[id], rclients[id], rmode[id],
+    transport_label(rtrans[id]))
+}
+function alt_cells(id) {
+  return sprintf("| %s | %s (%s) | %s | %s | %s |", cpus_label(id), alt_label, rwork[id], rclients[id],
+    rmode[id], transport_label(rtrans[id]))
+}
+function has(id, t) { return (id SUBSEP t) in rhas && cnt[id SUBSEP t] > 0 }
 function add_target(name, measured, threshold, ok) {
   ntargets++
   tname[ntargets] = name; tmeasured[ntargets] = measured; tthreshold[ntargets] = threshold
   tpass[ntargets] = ok
   if (ok) met++
 }
+function ratio_target(id, a, b, min, what,    r) {
+  if (!has(id, a) || !has(id, b)) return
+  r = ratio(mt[id, a], mt[id, b])
+  add_target(what ": " row_label(id), fx(r), sprintf(">= %.2fx", min), r != "" && r >= min)
+}
+# TPS pairs (numerator / denominator) reported in the ratio table; CPU pairs the same.
+function add_pair(a, b) {
+  if (!present[a] || !present[b]) return
+  npairs++; pa[npairs] = a; pb[npairs] = b
+}
+# JSON members "a / b": ratio of m[id, a] to m[id, b] for the pairs measured in row id.
+function jratios(id, m,    p, s) {
+  s = ""
+  for (p = 1; p <= npairs; p++)
+    if (has(id, pa[p]) && has(id, pb[p]))
+      s = s (s == "" ? "" : ", ") jstr(pa[p] " / " pb[p]) ": " jnum(ratio(m[id, pa[p]], m[id, pb[p]]))
+  return s
+}
+# The cell of column target t in the extra row of the --workers instance: only pgphase's.
+function alt_t(t) { return t == "pgphase" ? "pgphase-alt" : "" }
 
 END {
-  split("direct pgphase pgbouncer pgphase-alt", targets, " ")
+  ntall = split("direct pgphase pgphase+cp pgphase+cp+mig pgbouncer pgphase(base) pgphase+cp(base) pgphase-alt", tall, " ")
   clk = meta["clk_tck"] + 0
   if (clk <= 0) clk = 100
   alt = meta["workers_alt"] + 0
@@ -129,20 +168,32 @@ END {
   alt_label = "pgphase --workers " alt
   nr = meta["rounds"] + 0
   irq_sep = meta["irq_time_accounting"] == "y"
+  tlabel["direct"] = "Direct"; tlabel["pgbouncer"] = "PgBouncer"; tlabel["pgphase-alt"] = alt_label
+  for (t = 1; t <= ntall; t++) if (!(tall[t] in tlabel)) tlabel[tall[t]] = tall[t]
+  # columns: the targets measured, in tall's order (the --workers instance is an extra table row)
+  ncol = 0
+  for (t = 1; t <= ntall; t++) if (present[tall[t]] && tall[t] != "pgphase-alt") col[++ncol] = tall[t]
+  npcol = 0
+  for (t = 1; t <= ncol; t++) if (col[t] != "direct") pcol[++npcol] = col[t]
+  add_pair("pgphase", "pgbouncer"); add_pair("pgphase+cp", "pgbouncer"); add_pair("pgphase+cp+mig", "pgbouncer")
+  add_pair("pgphase+cp", "pgphase"); add_pair("pgphase+cp+mig", "pgphase")
+  add_pair("pgphase", "pgphase(base)"); add_pair("pgphase+cp", "pgphase+cp(base)")
+  add_pair("pgphase(base)", "pgbouncer"); add_pair("pgphase+cp(base)", "pgbouncer")
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    for (t = 1; t <= 4; t++) {
-      k = id SUBSEP targets[t]
-      mt[id, targets[t]] = median(tps, k, cnt[k])
-      ml[id, targets[t]] = median(lat, k, cnt[k])
+    for (t = 1; t <= ntall; t++) {
+      k = id SUBSEP tall[t]
+      mt[id, tall[t]] = median(tps, k, cnt[k])
+      ml[id, tall[t]] = median(lat, k, cnt[k])
       # proxy CPU µs per transaction, one value per round that has one
       ucnt[k] = 0
       for (n = 1; n <= cnt[k]; n++) {
         v = cpu_us(k, rnd[k, n])
         if (v != "") us[k, ++ucnt[k]] = v
       }
-      mu[id, targets[t]] = median(us, k, ucnt[k])
+      mu[id, tall[t]] = median(us, k, ucnt[k])
     }
+    if (rcpus[id] == "pinned") has_pinned = 1
   }
   has_alt = alt > 0 && cnt[arow SUBSEP "pgphase-alt"] > 0
 
@@ -163,18 +214,34 @@ END {
     aother["all", ++acnt] = mother[k, r]
   }
 
-  # ---- targets
+  # ---- targets, grouped by kind
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    if (rkind[id] != "tps") continue
-    r = ratio(mt[id, "pgphase"], mt[id, "pgbouncer"])
-    add_target("pgphase TPS >= 1.2x PgBouncer: " row_label(id), fx(r), ">= 1.20x", r != "" && r >= 1.2)
+    if (rkind[id] == "tps") ratio_target(id, "pgphase", "pgbouncer", 1.2, "pgphase TPS >= 1.2x PgBouncer")
   }
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    if (rkind[id] != "tps" || rwork[id] != "select-only" || rclients[id] != 32) continue
-    r = ratio(mt[id, "pgphase"], mt[id, "direct"])
-    add_target("pgphase TPS >= 0.7x direct: " row_label(id), fx(r), ">= 0.70x", r != "" && r >= 0.7)
+    if (rkind[id] == "tps" && rwork[id] == "select-only" && rclients[id] == 32)
+      ratio_target(id, "pgphase", "direct", 0.7, "pgphase TPS >= 0.7x direct")
+  }
+  for (i = 1; i <= nrows; i++) {
+    id = rid[i]
+    if (rkind[id] != "tps" || rwork[id] != "select-only" || (rclients[id] != 8 && rclients[id] != 32) ||
+        rtrans[id] != "tcp" || !has(id, "pgphase") || !has(id, "pgbouncer")) continue
+    r = ratio(mu[id, "pgphase"], mu[id, "pgbouncer"])
+    add_target("pgphase proxy CPU per transaction <= 0.8x PgBouncer's: " row_label(id),
+      r == "" ? "n/a" : sprintf("%.2fx (%.1f vs %.1f µs)", r, mu[id, "pgphase"], mu[id, "pgbouncer"]), "<= 0.80x",
+      r != "" && r <= 0.8)
+  }
+  for (i = 1; i <= nrows; i++) {
+    id = rid[i]
+    if (rkind[id] == "tps")
+      ratio_target(id, "pgphase+cp", "pgphase", 0.97, "pgphase+cp (control plane, no migration) TPS >= 0.97x pass-through")
+  }
+  for (i = 1; i <= nrows; i++) {
+    id = rid[i]
+    if (rkind[id] == "tps")
+      ratio_target(id, "pgphase+cp+mig", "pgphase", 0.95, "pgphase+cp+mig (unrelated migration in dual_write) TPS >= 0.95x pass-through")
   }
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
@@ -205,8 +272,20 @@ END {
   printf "- %s (git %s), --workers %s; PostgreSQL %s (%s); PgBouncer %s (%s); pgbench %s\n",
     meta["pgphase_version"], meta["pgphase_git"], meta["pgphase_workers"], meta["postgresql"], meta["postgresql_settings"],
     meta["pgbouncer"], meta["pgbouncer_settings"], meta["pgbench"] > md
-  printf "- pgbench scale %s; %s s per run, %s round(s) in round-robin order (direct, pgphase, PgBouncer alternate); figures are medians over rounds; clients connect over TCP loopback, \"backend\" is the proxy-to-PostgreSQL link (direct runs always use TCP)\n",
+  printf "- Configurations: pgphase = pass-through (no control plane); pgphase+cp = with a control plane (%s) and no migration; pgphase+cp+mig = with a control plane (%s) and the migration %s in dual_write, so pgbench's tables are not migrating\n",
+    meta["cp_control"], meta["mig_control"], meta["mig_tables"] > md
+  if (present["pgphase(base)"] || present["pgphase+cp(base)"])
+    printf "- Baseline: pgphase(base) and pgphase+cp(base) are the same two configurations with %s (%s, git %s), in the same rounds\n",
+      meta["baseline_bin"], meta["baseline_version"], meta["baseline_git"] > md
+  printf "- pgbench scale %s; %s s per run, %s round(s); within a round the targets of each row run in rotating order; figures are medians over rounds; clients connect over TCP loopback, \"backend\" is the proxy-to-PostgreSQL link (direct runs always use TCP)\n",
     meta["scale"], meta["duration_s"], meta["rounds"] > md
+  if (has_pinned)
+    printf "- CPUs: \"shared\" rows run without CPU affinity; \"pinned\" rows (in the same rounds, after the shared rows) run PostgreSQL (postmaster and every backend) on CPU %s and pgbench and every proxy on CPU %s (taskset)\n",
+      meta["pin_pg_cpu"], meta["pin_client_cpu"] > md
+  else if (meta["pinned"] != 1)
+    print "- CPUs: shared only (BENCH_PINNED=0)" > md
+  else
+    printf "- CPUs: shared only; the pinned mode was skipped (%s)\n", meta["pinned_skipped"] > md
   if (has_alt)
     printf "- An extra pgphase instance with --workers %s runs in the %s row only, in the same rotation; it is reported as the row \"%s\"\n",
       alt, row_label(arow), alt_label > md
@@ -230,51 +309,106 @@ END {
   }
   print "" > md
 
+  # Throughput
   print "## Throughput (median TPS, ratio to direct)\n" > md
-  print "| Workload | Clients | Mode | Backend | Direct TPS | pgphase TPS | PgBouncer TPS | pgphase / PgBouncer |" > md
-  print "|---|---:|---|---|---:|---:|---:|---:|" > md
+  h = "| CPUs | Workload | Clients | Mode | Backend |"; s = "|---|---|---:|---|---|"
+  for (c = 1; c <= ncol; c++) { h = h " " tlabel[col[c]] " |"; s = s "---:|" }
+  print h > md; print s > md
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    printf "| %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s |\n", rwork[id], rclients[id], rmode[id],
-      transport_label(rtrans[id]), f0(mt[id, "direct"]),
-      f0(mt[id, "pgphase"]), fx(ratio(mt[id, "pgphase"], mt[id, "direct"])),
-      f0(mt[id, "pgbouncer"]), fx(ratio(mt[id, "pgbouncer"], mt[id, "direct"])),
-      fx(ratio(mt[id, "pgphase"], mt[id, "pgbouncer"])) > md
-    if (has_alt && id == arow)
-      printf "| %s (%s) | %s | %s | %s | as above | %s (%s) | as above | %s |\n", alt_label, rwork[id], rclients[id],
-        rmode[id], transport_label(rtrans[id]), f0(mt[id, "pgphase-alt"]),
-        fx(ratio(mt[id, "pgphase-alt"], mt[id, "direct"])), fx(ratio(mt[id, "pgphase-alt"], mt[id, "pgbouncer"])) > md
+    line = row_cells(id)
+    for (c = 1; c <= ncol; c++) {
+      t = col[c]
+      if (!has(id, t)) line = line " |"
+      else if (t == "direct") line = line " " f0(mt[id, t]) " |"
+      else line = line sprintf(" %s (%s) |", f0(mt[id, t]), fx(ratio(mt[id, t], mt[id, "direct"])))
+    }
+    print line > md
+    if (has_alt && id == arow) {
+      line = alt_cells(id)
+      for (c = 1; c <= ncol; c++) {
+        t = alt_t(col[c])
+        line = line (t == "" ? " |" : sprintf(" %s (%s) |", f0(mt[id, t]), fx(ratio(mt[id, t], mt[id, "direct"]))))
+      }
+      print line > md
+    }
   }
   print "" > md
+  if (npairs > 0) {
+    printf "## TPS ratios (medians: each pgphase configuration against PgBouncer, pgphase+cp and pgphase+cp+mig against the pass-through%s)\n\n",
+      (present["pgphase(base)"] || present["pgphase+cp(base)"]) ? ", this build against the baseline" : "" > md
+    h = "| CPUs | Workload | Clients | Mode | Backend |"; s = "|---|---|---:|---|---|"
+    for (p = 1; p <= npairs; p++) { h = h " " tlabel[pa[p]] " / " tlabel[pb[p]] " |"; s = s "---:|" }
+    print h > md; print s > md
+    for (i = 1; i <= nrows; i++) {
+      id = rid[i]
+      line = row_cells(id)
+      for (p = 1; p <= npairs; p++)
+        line = line ((has(id, pa[p]) && has(id, pb[p])) ? " " fx(ratio(mt[id, pa[p]], mt[id, pb[p]])) " |" : " |")
+      print line > md
+      if (has_alt && id == arow) {
+        line = alt_cells(id)
+        for (p = 1; p <= npairs; p++) {
+          a = alt_t(pa[p])
+          line = line ((a != "" && has(id, pb[p])) ? " " fx(ratio(mt[id, a], mt[id, pb[p]])) " |" : " |")
+        }
+        print line > md
+      }
+    }
+    print "" > md
+  }
+
+  # Latency
   print "## Latency (median of pgbench's average latency, ms; added vs direct in us)\n" > md
-  print "| Workload | Clients | Mode | Backend | Direct | pgphase | PgBouncer |" > md
-  print "|---|---:|---|---|---:|---:|---:|" > md
+  h = "| CPUs | Workload | Clients | Mode | Backend |"; s = "|---|---|---:|---|---|"
+  for (c = 1; c <= ncol; c++) { h = h " " tlabel[col[c]] " |"; s = s "---:|" }
+  print h > md; print s > md
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    d = ml[id, "direct"]; p = ml[id, "pgphase"]; b = ml[id, "pgbouncer"]
-    printf "| %s | %s | %s | %s | %s | %s (%s) | %s (%s) |\n", rwork[id], rclients[id], rmode[id],
-      transport_label(rtrans[id]), f3(d),
-      f3(p), (d == "" || p == "") ? "n/a" : sprintf("%+.0f us", (p - d) * 1000),
-      f3(b), (d == "" || b == "") ? "n/a" : sprintf("%+.0f us", (b - d) * 1000) > md
-    a = ml[id, "pgphase-alt"]
-    if (has_alt && id == arow)
-      printf "| %s (%s) | %s | %s | %s | as above | %s (%s) | as above |\n", alt_label, rwork[id], rclients[id],
-        rmode[id], transport_label(rtrans[id]), f3(a),
-        (d == "" || a == "") ? "n/a" : sprintf("%+.0f us", (a - d) * 1000) > md
+    d = ml[id, "direct"]
+    line = row_cells(id)
+    for (c = 1; c <= ncol; c++) {
+      t = col[c]; v = ml[id, t]
+      if (!has(id, t)) line = line " |"
+      else if (t == "direct") line = line " " f3(v) " |"
+      else line = line sprintf(" %s (%s) |", f3(v), (d == "" || v == "") ? "n/a" : sprintf("%+.0f us", (v - d) * 1000))
+    }
+    print line > md
+    if (has_alt && id == arow) {
+      line = alt_cells(id)
+      for (c = 1; c <= ncol; c++) {
+        t = alt_t(col[c]); v = ml[id, t]
+        line = line (t == "" ? " |" : sprintf(" %s (%s) |", f3(v), (d == "" || v == "") ? "n/a" : sprintf("%+.0f us", (v - d) * 1000)))
+      }
+      print line > md
+    }
   }
   print "" > md
-  printf "## Proxy CPU per transaction (median µs of proxy CPU per transaction%s)\n\n", (nr >= 2 ? ", min-max over rounds" : "") > md
-  print "| Workload | Clients | Mode | Backend | pgphase µs/txn | PgBouncer µs/txn | PgBouncer / pgphase |" > md
-  print "|---|---:|---|---|---:|---:|---:|" > md
+
+  # Proxy CPU
+  printf "## Proxy CPU per transaction (median µs of proxy CPU per transaction%s; ratios of the medians, < 1.00x = less CPU than the denominator)\n\n", (nr >= 2 ? ", min-max over rounds" : "") > md
+  h = "| CPUs | Workload | Clients | Mode | Backend |"; s = "|---|---|---:|---|---|"
+  for (c = 1; c <= npcol; c++) { h = h " " tlabel[pcol[c]] " µs |"; s = s "---:|" }
+  for (p = 1; p <= npairs; p++) { h = h " " tlabel[pa[p]] " / " tlabel[pb[p]] " |"; s = s "---:|" }
+  print h > md; print s > md
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    printf "| %s | %s | %s | %s | %s | %s | %s |\n", rwork[id], rclients[id], rmode[id], transport_label(rtrans[id]),
-      us_cell(id, "pgphase"), us_cell(id, "pgbouncer"), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase"])) > md
-    if (has_alt && id == arow)
-      printf "| %s (%s) | %s | %s | %s | %s | as above | %s |\n", alt_label, rwork[id], rclients[id], rmode[id],
-        transport_label(rtrans[id]), us_cell(id, "pgphase-alt"), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])) > md
+    line = row_cells(id)
+    for (c = 1; c <= npcol; c++) line = line (has(id, pcol[c]) ? " " us_cell(id, pcol[c]) " |" : " |")
+    for (p = 1; p <= npairs; p++)
+      line = line ((has(id, pa[p]) && has(id, pb[p])) ? " " fx(ratio(mu[id, pa[p]], mu[id, pb[p]])) " |" : " |")
+    print line > md
+    if (has_alt && id == arow) {
+      line = alt_cells(id)
+      for (c = 1; c <= npcol; c++) { t = alt_t(pcol[c]); line = line (t == "" ? " |" : " " us_cell(id, t) " |") }
+      for (p = 1; p <= npairs; p++) {
+        a = alt_t(pa[p])
+        line = line ((a != "" && has(id, pb[p])) ? " " fx(ratio(mu[id, a], mu[id, pb[p]])) " |" : " |")
+      }
+      print line > md
+    }
   }
-  printf "\nProxy CPU = user + system CPU time of the proxy process (all threads; /proc/PID/stat utime + stime, in 1/%d s ticks) during the pgbench run, divided by the transactions pgbench processed. Lower is better; PgBouncer / pgphase > 1.00x means pgphase does the same work with less CPU. PostgreSQL's and pgbench's CPU are not in it; kernel loopback networking is charged to whichever process (or softirq) runs it, so part of it lands here. It measures how much CPU the proxy spent per transaction, not how much CPU it was given, so it is a different view from TPS; it is still not load-independent: CPU and cache contention, steal and event batching (fewer messages per wakeup at lower throughput) shift it, so compare its min-max with the TPS spread before trusting a ratio.\n\n", clk > md
+  printf "\nProxy CPU = user + system CPU time of the proxy process (all threads; /proc/PID/stat utime + stime, in 1/%d s ticks) during the pgbench run, divided by the transactions pgbench processed. Lower is better; pgphase / PgBouncer < 1.00x means pgphase does the same work with less CPU (the target is <= 0.80x). PostgreSQL's and pgbench's CPU are not in it; kernel loopback networking is charged to whichever process (or softirq) runs it, so part of it lands here. It measures how much CPU the proxy spent per transaction, not how much CPU it was given, so it is a different view from TPS; it is still not load-independent: CPU and cache contention, steal and event batching (fewer messages per wakeup at lower throughput) shift it, so compare its min-max with the TPS spread before trusting a ratio.\n\n", clk > md
 
   if (acnt > 0) {
     print "## Machine load during the runs (share of all CPUs' time while pgbench ran; median over the runs of each round)\n" > md
@@ -309,23 +443,24 @@ END {
   print "|---|---:|---:|---|" > md
   for (i = 1; i <= ntargets; i++)
     printf "| %s | %s | %s | %s |\n", tname[i], tmeasured[i], tthreshold[i], tpass[i] ? "PASS" : "MISS" > md
-  printf "\n%d of %d targets met. The 1.2x-PgBouncer rule applies to the multi-client throughput rows; the 1-client row is judged on added latency.\n", met, ntargets > md
-  print "\nInformational, not targets: proxy CPU per transaction, PgBouncer µs / pgphase µs (> 1.00x: pgphase does the same work with less CPU).\n" > md
-  for (i = 1; i <= nrows; i++) {
-    id = rid[i]
-    info_name[++ninfo] = "proxy CPU per transaction, PgBouncer / pgphase: " row_label(id)
-    info_val[ninfo] = sprintf("pgphase %s µs, PgBouncer %s µs: %s", f1(mu[id, "pgphase"]), f1(mu[id, "pgbouncer"]),
-      fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase"])))
-    info_md[ninfo] = row_label(id) ": " info_val[ninfo]
-    if (has_alt && id == arow) {
-      info_name[++ninfo] = "proxy CPU per transaction, PgBouncer / " alt_label ": " row_label(id)
-      info_val[ninfo] = sprintf("%s %s µs, PgBouncer %s µs: %s", alt_label, f1(mu[id, "pgphase-alt"]),
-        f1(mu[id, "pgbouncer"]), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])))
-      info_md[ninfo] = sprintf("same row, %s: %s µs, PgBouncer %s µs: %s", alt_label, f1(mu[id, "pgphase-alt"]),
-        f1(mu[id, "pgbouncer"]), fx(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])))
+  printf "\n%d of %d targets met. The 1.2x-PgBouncer, control-plane and migration rules apply to the multi-client throughput rows; the 1-client row is judged on added latency.\n", met, ntargets > md
+  # informational: new against base
+  if (present["pgphase(base)"] || present["pgphase+cp(base)"]) {
+    print "\nInformational, not targets: this build against the baseline (TPS ratio > 1.00x and CPU ratio < 1.00x: this build is better).\n" > md
+    split("pgphase pgphase+cp", bn, " ")
+    for (i = 1; i <= nrows; i++) {
+      id = rid[i]
+      for (b = 1; b <= 2; b++) {
+        nw = bn[b]; ba = nw "(base)"
+        if (!has(id, nw) || !has(id, ba)) continue
+        info_name[++ninfo] = nw " against " ba ": " row_label(id)
+        info_val[ninfo] = sprintf("TPS %s vs %s: %s; CPU %s vs %s µs/txn: %s; latency %s vs %s ms", f0(mt[id, nw]),
+          f0(mt[id, ba]), fx(ratio(mt[id, nw], mt[id, ba])), f1(mu[id, nw]), f1(mu[id, ba]),
+          fx(ratio(mu[id, nw], mu[id, ba])), f3(ml[id, nw]), f3(ml[id, ba]))
+        printf "- %s: %s\n", info_name[ninfo], info_val[ninfo] > md
+      }
     }
   }
-  for (i = 1; i <= ninfo; i++) printf "- %s\n", info_md[i] > md
 
   # ---- JSON
   print "{" > json
@@ -339,48 +474,27 @@ END {
   printf "  \"rows\": [" > json
   for (i = 1; i <= nrows; i++) {
     id = rid[i]
-    printf "%s\n    {\"id\": %s, \"workload\": %s, \"clients\": %d, \"threads\": %d, \"mode\": %s, \"backend_transport\": %s, \"kind\": %s,\n",
+    printf "%s\n    {\"id\": %s, \"workload\": %s, \"clients\": %d, \"threads\": %d, \"mode\": %s, \"backend_transport\": %s, \"kind\": %s, \"cpus\": %s,\n",
       (i > 1 ? "," : ""), jstr(id), jstr(rwork[id]), rclients[id], rthreads[id], jstr(rmode[id]),
-      jstr(rtrans[id]), jstr(rkind[id]) > json
-    printf "     \"runs\": {" > json
-    for (t = 1; t <= 3; t++) {
-      k = id SUBSEP targets[t]
-      printf "%s%s: [", (t > 1 ? ", " : ""), jstr(targets[t]) > json
-      for (n = 1; n <= cnt[k]; n++)
-        printf "%s%s", (n > 1 ? ", " : ""), jrun(k, n) > json
-      printf "]" > json
+      jstr(rtrans[id]), jstr(rkind[id]), jstr(cpus_label(id)) > json
+    printf "     \"targets\": {" > json
+    first = 1
+    for (t = 1; t <= ntall; t++) {
+      tt = tall[t]
+      if (!has(id, tt)) continue
+      k = id SUBSEP tt; d = ml[id, "direct"]; v = ml[id, tt]
+      printf "%s\n       %s: {\"median\": {\"tps\": %s, \"latency_ms\": %s}, \"tps_ratio_to_direct\": %s, \"added_latency_us\": %s, \"proxy_cpu_us_per_txn\": %s,\n         \"runs\": [",
+        (first ? "" : ","), jstr(tt), jnum(mt[id, tt]), jnum(v), jnum(ratio(mt[id, tt], mt[id, "direct"])),
+        (tt == "direct" || d == "" || v == "") ? "null" : jnum((v - d) * 1000), tt == "direct" ? "null" : jus(id, tt) > json
+      for (n = 1; n <= cnt[k]; n++) printf "%s%s", (n > 1 ? ", " : ""), jrun(k, n) > json
+      printf "]}" > json
+      first = 0
     }
-    printf "},\n     \"median\": {" > json
-    for (t = 1; t <= 3; t++)
-      printf "%s%s: {\"tps\": %s, \"latency_ms\": %s}", (t > 1 ? ", " : ""), jstr(targets[t]),
-        jnum(mt[id, targets[t]]), jnum(ml[id, targets[t]]) > json
-    d = ml[id, "direct"]; p = ml[id, "pgphase"]; b = ml[id, "pgbouncer"]
-    printf "},\n     \"tps_ratio_to_direct\": {\"pgphase\": %s, \"pgbouncer\": %s}, \"pgphase_over_pgbouncer\": %s,\n",
-      jnum(ratio(mt[id, "pgphase"], mt[id, "direct"])), jnum(ratio(mt[id, "pgbouncer"], mt[id, "direct"])),
-      jnum(ratio(mt[id, "pgphase"], mt[id, "pgbouncer"])) > json
-    printf "     \"added_latency_us\": {\"pgphase\": %s, \"pgbouncer\": %s},\n",
-      (d == "" || p == "") ? "null" : jnum((p - d) * 1000),
-      (d == "" || b == "") ? "null" : jnum((b - d) * 1000) > json
+    printf "},\n     \"tps_ratios\": {%s},\n     \"proxy_cpu_ratios\": {%s", jratios(id, mt), jratios(id, mu) > json
     k = id SUBSEP "direct"
-    printf "     \"direct_tps_min_max\": [%s, %s],\n", jnum(minv(tps, k, cnt[k])), jnum(maxv(tps, k, cnt[k])) > json
-    printf "     \"proxy_cpu_us_per_txn\": {\"pgphase\": %s, \"pgbouncer\": %s}, \"proxy_cpu_pgbouncer_over_pgphase\": %s}",
-      jus(id, "pgphase"), jus(id, "pgbouncer"), jnum(ratio(mu[id, "pgbouncer"], mu[id, "pgphase"])) > json
+    printf "},\n     \"direct_tps_min_max\": [%s, %s]}", jnum(minv(tps, k, cnt[k])), jnum(maxv(tps, k, cnt[k])) > json
   }
   print "\n  ]," > json
-  # The extra --workers instance (same rounds as its row's direct and PgBouncer runs).
-  if (has_alt) {
-    id = arow; k = id SUBSEP "pgphase-alt"; d = ml[id, "direct"]; a = ml[id, "pgphase-alt"]
-    printf "  \"workers_alt\": {\"label\": %s, \"workers\": %d, \"row\": %s,\n    \"runs\": [", jstr(alt_label), alt, jstr(id) > json
-    for (n = 1; n <= cnt[k]; n++) printf "%s%s", (n > 1 ? ", " : ""), jrun(k, n) > json
-    printf "],\n    \"median\": {\"tps\": %s, \"latency_ms\": %s}, \"tps_ratio_to_direct\": %s, \"over_pgbouncer\": %s, \"over_pgphase\": %s, \"added_latency_us\": %s,\n",
-      jnum(mt[id, "pgphase-alt"]), jnum(a), jnum(ratio(mt[id, "pgphase-alt"], mt[id, "direct"])),
-      jnum(ratio(mt[id, "pgphase-alt"], mt[id, "pgbouncer"])), jnum(ratio(mt[id, "pgphase-alt"], mt[id, "pgphase"])),
-      (d == "" || a == "") ? "null" : jnum((a - d) * 1000) > json
-    printf "    \"proxy_cpu_us_per_txn\": %s, \"proxy_cpu_pgbouncer_over_this\": %s},\n", jus(id, "pgphase-alt"),
-      jnum(ratio(mu[id, "pgbouncer"], mu[id, "pgphase-alt"])) > json
-  } else {
-    print "  \"workers_alt\": null," > json
-  }
   printf "  \"machine_load\": {\"median_other_processes_pct\": %s, \"max_other_processes_pct\": %s, \"rounds\": [",
     jnum(median(aother, "all", acnt)), jnum(maxv(aother, "all", acnt)) > json
   first = 1
