@@ -23,6 +23,11 @@ class MessageSplitter {
       : dir_(dir), max_length_(max_length) {}
 
   [[nodiscard]] bool at_boundary() const noexcept { return state_ == State::kHeader && have_ == 0; }
+  // After a failed feed: the offending header's type byte and claimed length.
+  [[nodiscard]] char bad_type() const noexcept { return state_ == State::kFailed ? type_ : 0; }
+  [[nodiscard]] uint32_t bad_length() const noexcept {
+    return state_ == State::kFailed ? length_ : 0;
+  }
 
   // Walks `chunk`. For each message: decide(const MessageView&) -> Disposition once its header
   // and peek bytes are in; streamed bytes go to `out` as runs of `chunk` (not copied; only a

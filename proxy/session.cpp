@@ -25,10 +25,10 @@ Session::Session(tcp::socket client, SessionEnv env)
     : env_(env),
       identity_{{}, {}, address_of(client)},
       client_(std::move(client)),
-      c2b_(protocol::Direction::kFrontend, env.config.max_message_size),
+      c2b_split_(protocol::Direction::kFrontend, env.config.max_message_size),
       // The cap guards against clients; the server's messages are trusted up to the protocol's
       // own limit (lengths are int32), since PostgreSQL may send rows larger than the cap.
-      b2c_(protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()) {
+      b2c_split_(protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()) {
   env_.tracker.add(this);
   admin::bump(env_.stats.client_connections_opened);
 }

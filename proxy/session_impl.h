@@ -2,7 +2,10 @@
 //
 // Lifecycle: negotiate (SSLRequest/GSSENCRequest/CancelRequest/StartupMessage) -> connect the
 // backend -> relay authentication message by message until ReadyForQuery -> relay both directions
-// as streams of bytes, with a FrameScanner per direction watching message boundaries -> close.
+// through one pipeline: a MessageSplitter per direction validates every header and forwards the
+// byte ranges of messages nobody needs to look at straight from the read buffer (never copied);
+// only with a control plane does a Rewriter see messages, and it holds only those of statements
+// that may touch a migrating table -> close.
 // Everything runs on the session's worker thread; the two relay coroutines end each other by
 // closing the socket the other one waits on.
 #pragma once
@@ -13,7 +16,6 @@
 #include <vector>
 
 #include "admin/metrics.h"
-#include "protocol/frame_scanner.h"
 #include "protocol/message_splitter.h"
 #include "protocol/startup.h"
 #include "proxy/latency_queue.h"
@@ -53,7 +55,7 @@ class Session final : public SessionTracker::Entry {
   asio::awaitable<void> relay();
   asio::awaitable<void> pump_client_to_backend();
   asio::awaitable<void> pump_backend_to_client();
-  // With a rewriter: splits a chunk into messages and rewrites what must be; the bytes to send
+  // Splits a chunk into messages (and, with a rewriter, rewrites what must be); the bytes to send
   // on are c2b_out_ / b2c_out_ (runs of the chunk, forwarded in place, and pgphase's own bytes).
   protocol::ScanError split_frontend(std::span<const uint8_t> chunk);
   protocol::ScanError split_backend(std::span<const uint8_t> chunk);
@@ -77,13 +79,11 @@ class Session final : public SessionTracker::Entry {
   std::optional<Stream> backend_;
   std::vector<uint8_t> startup_packet_;    // as the client sent it, forwarded unchanged
   std::vector<uint8_t> backend_leftover_;  // backend bytes read past the first ReadyForQuery
-  protocol::FrameScanner c2b_;
-  protocol::FrameScanner b2c_;
   std::string database_;  // the session's database (startup "database", else "user")
   // Set once authentication succeeded when the worker has migration routing.
   std::optional<Rewriter> rewriter_;
-  std::optional<protocol::MessageSplitter> c2b_split_;
-  std::optional<protocol::MessageSplitter> b2c_split_;
+  protocol::MessageSplitter c2b_split_;
+  protocol::MessageSplitter b2c_split_;
   protocol::Splice c2b_out_;
   protocol::Splice b2c_out_;
   std::vector<asio::const_buffer> c2b_gather_;  // write_splice's buffers, per direction

@@ -1,10 +1,12 @@
-// Relay half of a session: two pumps move bytes client->backend and backend->client without
-// buffering whole messages; a FrameScanner per direction validates headers and feeds metrics.
+// Relay half of a session: two pumps move bytes client->backend and backend->client, one
+// pipeline for every session. A MessageSplitter per direction validates each header, feeds the
+// metrics, and forwards the byte ranges of messages nobody needs to look at straight from the
+// read buffer (PgBouncer's sbuf model); with a control plane the Rewriter decides per message, and
+// holds (copies) only those of statements that may touch a migrating table.
 #include <boost/asio/error.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <cstring>
-#include <limits>
 
 #include "common/log.h"
 #include "protocol/codes.h"
@@ -95,18 +97,17 @@ asio::awaitable<Chunk> read_chunk(Stream& src, std::span<uint8_t> landing, bool 
 }  // namespace
 
 bool Session::idle() const noexcept {
-  const bool boundaries = rewriter_ ? c2b_split_->at_boundary() && b2c_split_->at_boundary()
-                                    : c2b_.at_boundary() && b2c_.at_boundary();
-  return tx_status_ == protocol::kTxIdle && !awaiting_ready_ && pending_.empty() && boundaries;
+  return tx_status_ == protocol::kTxIdle && !awaiting_ready_ && pending_.empty() &&
+         c2b_split_.at_boundary() && b2c_split_.at_boundary();
 }
 
 protocol::ScanError Session::split_frontend(std::span<const uint8_t> chunk) {
   c2b_out_.clear();
-  return c2b_split_->feed(
+  return c2b_split_.feed(
       chunk, c2b_out_,
       [this](const protocol::MessageView& m) {
         on_frontend_message(m);
-        return rewriter_->frontend_disposition(m);
+        return rewriter_ ? rewriter_->frontend_disposition(m) : protocol::Disposition::kStream;
       },
       [this](char type, std::span<const uint8_t> body, std::string& out) {
         rewriter_->frontend_held(type, body, out);
@@ -115,11 +116,11 @@ protocol::ScanError Session::split_frontend(std::span<const uint8_t> chunk) {
 
 protocol::ScanError Session::split_backend(std::span<const uint8_t> chunk) {
   b2c_out_.clear();
-  return b2c_split_->feed(
+  return b2c_split_.feed(
       chunk, b2c_out_,
       [this](const protocol::MessageView& m) {
         on_backend_message(m);
-        return rewriter_->backend_disposition(m);
+        return rewriter_ ? rewriter_->backend_disposition(m) : protocol::Disposition::kStream;
       },
       [this](char type, std::span<const uint8_t> body, std::string& out) {
         rewriter_->backend_held(type, body, out);
@@ -188,8 +189,6 @@ asio::awaitable<void> Session::relay() {
     WorkerRouting& routing = *env_.routing;
     rewriter_.emplace([this, &routing] { return routing.table_for(database_); }, routing.cache(),
                       routing, identity_, lex_settings_);
-    c2b_split_.emplace(protocol::Direction::kFrontend, env_.config.max_message_size);
-    b2c_split_.emplace(protocol::Direction::kBackend, std::numeric_limits<int32_t>::max());
   }
   co_await (pump_client_to_backend() && pump_backend_to_client());
 }
@@ -201,32 +200,17 @@ asio::awaitable<void> Session::pump_client_to_backend() {
     if (c.ec) break;  // client closed (or we were told to stop): the backend goes too
     more = c.filled_pool_buffer();
     const auto data = std::span<const uint8_t>(c.data, c.size);
-    protocol::ScanResult scan;
-    if (rewriter_) {
-      scan.error = split_frontend(data);
-      admin::bump(env_.stats.bytes_client_to_backend, c2b_out_.size());
-      if (!c2b_out_.empty() && co_await write_splice(*backend_, c2b_out_, c2b_gather_))
-        co_return;  // the backend is gone: the other pump sees it and tells the client
-    } else {
-      scan = c2b_.scan(data, [this](const protocol::MessageView& m) { on_frontend_message(m); });
-      const auto forward_bytes =
-          data.first(scan.error == protocol::ScanError::kNone ? c.size : scan.valid_bytes);
-      admin::bump(env_.stats.bytes_client_to_backend, forward_bytes.size());
-      if (!forward_bytes.empty()) {
-        if (auto [ec, n] = co_await backend_->write_all(
-                asio::buffer(forward_bytes.data(), forward_bytes.size()));
-            ec) {
-          co_return;  // the backend is gone: the other pump sees it and tells the client
-        }
-      }
-    }
-    if (scan.error != protocol::ScanError::kNone) {
-      count_protocol_error(to_metric(scan.error));
-      log::warn("session: protocol violation from client: ", protocol::describe(scan.error),
-                " (type 0x", std::hex, static_cast<unsigned>(static_cast<uint8_t>(scan.bad_type)),
-                std::dec, ", length ", scan.bad_length, "); closing");
-      std::string message =
-          std::string("invalid frontend message: ") + protocol::describe(scan.error);
+    const protocol::ScanError error = split_frontend(data);
+    admin::bump(env_.stats.bytes_client_to_backend, c2b_out_.size());
+    if (!c2b_out_.empty() && co_await write_splice(*backend_, c2b_out_, c2b_gather_))
+      co_return;  // the backend is gone: the other pump sees it and tells the client
+    if (error != protocol::ScanError::kNone) {
+      count_protocol_error(to_metric(error));
+      log::warn("session: protocol violation from client: ", protocol::describe(error),
+                " (type 0x", std::hex,
+                static_cast<unsigned>(static_cast<uint8_t>(c2b_split_.bad_type())), std::dec,
+                ", length ", c2b_split_.bad_length(), "); closing");
+      std::string message = std::string("invalid frontend message: ") + protocol::describe(error);
       if (!fatal_for_client_)
         fatal_for_client_ = Fatal{sqlstate::kProtocolViolation, std::move(message)};
       break;
@@ -240,24 +224,10 @@ asio::awaitable<void> Session::pump_client_to_backend() {
 asio::awaitable<void> Session::pump_backend_to_client() {
   bool backend_lost = false;
   auto forward = [&](std::span<const uint8_t> data) -> asio::awaitable<bool> {
-    protocol::ScanResult scan;
-    if (rewriter_) {
-      scan.error = split_backend(data);
-      scan.cut_at_boundary = true;  // the splitter emits whole messages only before a bad header
-      admin::bump(env_.stats.bytes_backend_to_client, b2c_out_.size());
-      if (!b2c_out_.empty() && co_await write_splice(client_, b2c_out_, b2c_gather_))
-        co_return false;
-    } else {
-      scan = b2c_.scan(data, [this](const protocol::MessageView& m) { on_backend_message(m); });
-      const auto out =
-          data.first(scan.error == protocol::ScanError::kNone ? data.size() : scan.valid_bytes);
-      admin::bump(env_.stats.bytes_backend_to_client, out.size());
-      if (!out.empty()) {
-        if (auto [ec, written] = co_await client_.write_all(asio::buffer(out.data(), out.size()));
-            ec)
-          co_return false;
-      }
-    }
+    const protocol::ScanError error = split_backend(data);
+    admin::bump(env_.stats.bytes_backend_to_client, b2c_out_.size());
+    if (!b2c_out_.empty() && co_await write_splice(client_, b2c_out_, b2c_gather_))
+      co_return false;
     if (rewriter_ && rewriter_->desynchronised()) {
       // What was relayed ends before the answer that did not fit (dropped with all after it):
       // the client gets an error instead of an answer pgphase cannot vouch for.
@@ -272,9 +242,9 @@ asio::awaitable<void> Session::pump_backend_to_client() {
       }
       co_return false;
     }
-    if (scan.error != protocol::ScanError::kNone) {
-      b2c_cut_clean_ = scan.cut_at_boundary;
-      log::error("session: invalid message from the server: ", protocol::describe(scan.error),
+    if (error != protocol::ScanError::kNone) {
+      b2c_cut_clean_ = true;  // what went out ends at the last message before the bad header
+      log::error("session: invalid message from the server: ", protocol::describe(error),
                  "; closing");
       if (!fatal_for_client_) {
         fatal_for_client_ = Fatal{sqlstate::kProtocolViolation,
@@ -315,8 +285,7 @@ asio::awaitable<void> Session::pump_backend_to_client() {
 asio::awaitable<void> Session::finish_client(bool backend_lost) {
   close_backend();
   // Anything pgphase says must start at a message boundary, or the client would misparse it.
-  const bool at_boundary = rewriter_ ? b2c_split_->at_boundary() : b2c_.at_boundary();
-  if (client_.is_open() && (at_boundary || b2c_cut_clean_)) {
+  if (client_.is_open() && (b2c_split_.at_boundary() || b2c_cut_clean_)) {
     if (fatal_for_client_) {
       co_await send_fatal(fatal_for_client_->sqlstate, fatal_for_client_->message);
     } else if (backend_lost && !last_was_fatal_error_) {
