@@ -206,10 +206,9 @@ asio::awaitable<void> Session::pump_client_to_backend() {
       co_return;  // the backend is gone: the other pump sees it and tells the client
     if (error != protocol::ScanError::kNone) {
       count_protocol_error(to_metric(error));
-      log::warn("session: protocol violation from client: ", protocol::describe(error),
-                " (type 0x", std::hex,
-                static_cast<unsigned>(static_cast<uint8_t>(c2b_split_.bad_type())), std::dec,
-                ", length ", c2b_split_.bad_length(), "); closing");
+      log::warn("session: protocol violation from client: ", protocol::describe(error), " (type 0x",
+                std::hex, static_cast<unsigned>(static_cast<uint8_t>(c2b_split_.bad_type())),
+                std::dec, ", length ", c2b_split_.bad_length(), "); closing");
       std::string message = std::string("invalid frontend message: ") + protocol::describe(error);
       if (!fatal_for_client_)
         fatal_for_client_ = Fatal{sqlstate::kProtocolViolation, std::move(message)};
@@ -226,8 +225,7 @@ asio::awaitable<void> Session::pump_backend_to_client() {
   auto forward = [&](std::span<const uint8_t> data) -> asio::awaitable<bool> {
     const protocol::ScanError error = split_backend(data);
     admin::bump(env_.stats.bytes_backend_to_client, b2c_out_.size());
-    if (!b2c_out_.empty() && co_await write_splice(client_, b2c_out_, b2c_gather_))
-      co_return false;
+    if (!b2c_out_.empty() && co_await write_splice(client_, b2c_out_, b2c_gather_)) co_return false;
     if (rewriter_ && rewriter_->desynchronised()) {
       // What was relayed ends before the answer that did not fit (dropped with all after it):
       // the client gets an error instead of an answer pgphase cannot vouch for.
