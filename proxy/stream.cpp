@@ -1,7 +1,9 @@
 #include "proxy/stream.h"
 
+#include <sys/socket.h>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 
 namespace pgphase::proxy {
 namespace {
@@ -54,9 +56,29 @@ asio::awaitable<std::tuple<error_code, size_t>> Stream::write_all(
 }
 
 size_t Stream::read_nonblocking(asio::mutable_buffer buf, error_code& ec) {
-  // The sockets are in non-blocking mode (set at session start), so read_some never blocks.
-  if (auto* t = std::get_if<tcp::socket>(&s_)) return t->read_some(buf, ec);
-  return std::get<unix_socket>(s_).read_some(buf, ec);
+  // MSG_DONTWAIT whatever the descriptor's mode: a socket's synchronous read_some waits in poll()
+  // when Asio, not the user, made it non-blocking (backend sockets, after async_connect), which
+  // would stall every session of the worker until the peer sent more.
+  const int fd = std::visit(
+      overloaded{[](std::unique_ptr<tls_stream>& s) { return s->lowest_layer().native_handle(); },
+                 [](auto& s) { return s.native_handle(); }},
+      s_);
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      ec = {};
+      return static_cast<size_t>(n);
+    }
+    if (n == 0) {
+      ec = asio::error::eof;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    ec = error_code(errno, boost::system::system_category());
+    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
+      ec = asio::error::would_block;
+    return 0;
+  }
 }
 
 size_t Stream::available() const {

@@ -218,3 +218,41 @@ TEST_CASE("large queries and results", "[simple][large]") {
   CHECK(r.value(199999, 1) == c.scalar("SELECT md5('200000')"));
   CHECK(c.scalar("SELECT 'héllo ☃ ü'") == "héllo ☃ ü");
 }
+
+// A reply that exactly fills pgphase's landing buffer (1536 bytes) or a pool buffer (32 KiB) made
+// it try for more without blocking; on a backend socket Asio had made non-blocking itself, that
+// read waited in poll() for bytes the server would only send after the client's next request:
+// the session (and its worker) stalled. Each size around both limits, then a second query that
+// must be answered within the deadline.
+TEST_CASE("replies that exactly fill a read buffer do not stall the session", "[simple]") {
+  const PgConn c = proxied();
+  const auto answered = [&](const std::string& sql, std::string& last) {
+    if (PQsendQuery(c.get(), sql.c_str()) != 1) return false;
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline) {
+      if (PQconsumeInput(c.get()) != 1) return false;
+      if (PQisBusy(c.get()) == 0) {
+        while (PGresult* r = PQgetResult(c.get())) {
+          if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) last = PQgetvalue(r, 0, 0);
+          PQclear(r);
+        }
+        return true;
+      }
+      pollfd p{PQsocket(c.get()), POLLIN, 0};
+      poll(&p, 1, 100);
+    }
+    return false;
+  };
+  // The reply to SELECT repeat('x', n) AS r is 58 + n bytes (RowDescription 27, DataRow 11 + n,
+  // CommandComplete 14, ReadyForQuery 6).
+  for (const size_t reply : {size_t{1536}, size_t{32 * 1024}}) {
+    for (size_t n = reply - 58 - 8; n <= reply - 58 + 8; ++n) {
+      INFO("reply of " << 58 + n << " bytes");
+      std::string last;
+      REQUIRE(answered("SELECT repeat('x', " + std::to_string(n) + ") AS r", last));
+      CHECK(last.size() == n);
+      REQUIRE(answered("SELECT 'next'", last));
+      CHECK(last == "next");
+    }
+  }
+}
