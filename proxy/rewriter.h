@@ -24,7 +24,7 @@
 #include <unordered_map>
 
 #include "migration/shadow.h"
-#include "protocol/frame_scanner.h"
+#include "protocol/framing.h"
 #include "protocol/message_splitter.h"
 #include "proxy/lex_settings.h"
 #include "router/plan_cache.h"

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of protocol_fuzz into corpus/ (run from anywhere; output is stable).
 
-Each file is two control bytes (byte 0 bit 0: 0 frontend, 1 backend; byte 1: chunk-size seed)
-followed by realistic wire bytes.
+Each file is two control bytes (byte 0 bit 0: 0 frontend, 1 backend; bits 3-4 both set: every
+message streams through the splitter, else byte 1 picks each message's disposition; byte 1:
+chunk-size and disposition seed) followed by realistic wire bytes.
 """
 import os
 import struct
 
 FRONTEND, BACKEND = 0, 1
+STREAM_ALL = 0x18
 
 
 def msg(kind, body=b""):
@@ -64,6 +66,12 @@ SEEDS = {
     "backend_response": (BACKEND, 13, msg(b"1") + msg(b"2") + row_description()
                          + b"".join(data_row(str(i).encode(), b"x" * (i * 9)) for i in range(6))
                          + data_row(b"6", None) + msg(b"C", cstr("SELECT 7")) + msg(b"Z", b"I")),
+    "backend_response_streamed": (BACKEND | STREAM_ALL, 13, msg(b"1") + msg(b"2") + row_description()
+                                  + data_row(b"1", b"y" * 100) + msg(b"C", cstr("SELECT 1"))
+                                  + msg(b"Z", b"I")),
+    "extended_batch_streamed": (FRONTEND | STREAM_ALL, 6, msg(b"P", cstr("") + cstr("SELECT 1") + i16(0))
+                                + msg(b"B", cstr("") + cstr("") + i16(0) + i16(0) + i16(0))
+                                + msg(b"E", cstr("") + i32(0)) + msg(b"S")),
     "error_response": (BACKEND, 2, error_response("42P01", 'relation "nope" does not exist')
                        + msg(b"Z", b"E")),
     "auth_sasl": (BACKEND, 4, msg(b"R", i32(10) + cstr("SCRAM-SHA-256-PLUS") + cstr("SCRAM-SHA-256")

@@ -1,9 +1,13 @@
 // libFuzzer target over protocol/ decoders, built with clang by run_fuzz.sh.
 //
-// Input: byte 0 picks the direction (bit 0) and the maximum message length (bits 1-2), byte 1
-// seeds the chunk sizes; the rest is the payload. The payload is scanned as one chunk and in
-// pseudo-random chunks (both must agree), then decoded as a first packet and as a typed message;
-// the message body and the raw payload also go through every body decoder (messages.h, extended.h).
+// Input: byte 0 picks the direction (bit 0), the maximum message length (bits 1-2) and whether
+// every message streams through the MessageSplitter (bits 3-4 both set; otherwise a seed byte per
+// message, derived from byte 1, picks stream, hold or drop); byte 1 also seeds the chunk sizes;
+// the rest is the payload. The payload is split as one chunk and in pseudo-random chunks, and both
+// must agree with a plain walk over it: the same views, and the same bytes sent on (held messages
+// re-emitted unchanged, dropped ones absent, up to the first bad header). It is then decoded as a
+// first packet and as a typed message (bit 7 of byte 0 lowers the maximum length); the message
+// body and the raw payload also go through every body decoder (messages.h, extended.h).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +19,7 @@
 #include <vector>
 
 #include "protocol/extended.h"
-#include "protocol/frame_scanner.h"
+#include "protocol/message_splitter.h"
 #include "protocol/messages.h"
 #include "protocol/startup.h"
 #include "protocol/wire.h"
@@ -43,9 +47,11 @@ struct View {
 
 struct Outcome {
   std::vector<View> views;
-  ScanResult error;
-  size_t chunk_start = 0;  // stream offset of the chunk that reported the error
-  bool boundary = false;   // at_boundary() at the end
+  std::string output;  // what every pass sent on, joined in order
+  ScanError error = ScanError::kNone;
+  char bad_type = 0;
+  uint32_t bad_length = 0;
+  bool boundary = false;  // at_boundary() at the end
 };
 
 bool same(Bytes a, std::string_view b) {
@@ -71,11 +77,43 @@ Bytes body_of(const std::string& out, char type) {
   return d.body;
 }
 
-// Scans `data` in chunks of 0..max_chunk bytes (max_chunk 0: one chunk), checking invariants.
-Outcome scan(Direction dir, uint32_t max, Bytes data, size_t max_chunk, uint32_t rng) {
-  FrameScanner s(dir, max);
+// The disposition of message n (from 0): all streamed, or one seed byte per message. A message
+// longer than any input is never held (its body could not complete, and holding it reserves its
+// claimed length up front): it is dropped instead.
+struct Dispositions {
+  bool stream_all;
+  uint8_t seed;
+  [[nodiscard]] Disposition operator()(size_t n, uint32_t length) const {
+    if (stream_all) return Disposition::kStream;
+    uint32_t h = (seed + 1u) * 2654435761u ^ static_cast<uint32_t>(n) * 0x9E3779B9u;
+    h ^= h >> 15;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    const auto d = static_cast<Disposition>(static_cast<uint8_t>(h) % 3);
+    return d == Disposition::kHold && length > kMaxHeld ? Disposition::kDrop : d;
+  }
+  static constexpr uint32_t kMaxHeld = 1u << 16;  // run_fuzz.sh's -max_len is 8192
+};
+
+// Feeds `data` to a MessageSplitter in chunks of 0..max_chunk bytes (max_chunk 0: one chunk),
+// checking invariants; a held message goes out again unchanged.
+Outcome split(Direction dir, uint32_t max, Bytes data, const Dispositions& dispositions,
+              size_t max_chunk, uint32_t rng) {
+  MessageSplitter s(dir, max);
   Outcome out;
+  Splice splice;
   size_t pos = 0;
+  size_t made = 0;  // bytes on_held appended in this pass
+  size_t passes = 0;
+  size_t copied = 0;
+  const auto on_held = [&](char type, Bytes body, std::string& o) {
+    FUZZ_CHECK(!out.views.empty() && out.views.back().type == type);
+    FUZZ_CHECK(body.size() == out.views.back().length - 4);
+    FUZZ_CHECK(same(body.first(out.views.back().peek.size()), out.views.back().peek));
+    const std::string m = whole(type, body);
+    o += m;
+    made += m.size();
+  };
   do {
     size_t n = data.size() - pos;
     if (max_chunk != 0) {
@@ -85,31 +123,59 @@ Outcome scan(Direction dir, uint32_t max, Bytes data, size_t max_chunk, uint32_t
       n = std::min(n, size_t{rng % (max_chunk + 1)});
     }
     const Bytes chunk = data.subspan(pos, n);
-    const ScanResult r = s.scan(chunk, [&](const MessageView& v) {
+    const auto decide = [&](const MessageView& v) {
       FUZZ_CHECK(v.length >= kMinMessageLength && v.length <= max);
       FUZZ_CHECK(is_known_message_type(dir, static_cast<uint8_t>(v.type)));
-      FUZZ_CHECK(v.peek.size() == std::min<size_t>(v.body_length(), FrameScanner::kPeekBytes));
+      FUZZ_CHECK(v.peek.size() == std::min<size_t>(v.body_length(), kPeekBytes));
       out.views.push_back({v.type, v.length, {v.peek.begin(), v.peek.end()}});
-    });
-    if (r.error != ScanError::kNone) {
-      FUZZ_CHECK(r.valid_bytes <= chunk.size());
-      FUZZ_CHECK(!s.at_boundary());
-      const ScanResult again = s.scan(chunk, [](const MessageView&) { FUZZ_CHECK(false); });
-      FUZZ_CHECK(again.error == r.error && again.valid_bytes == 0);
-      out.error = r;
-      out.chunk_start = pos;
-      return out;
+      return dispositions(out.views.size() - 1, v.length);
+    };
+    splice.clear();
+    made = 0;
+    const ScanError e = s.feed(chunk, splice, decide, on_held);
+    ++passes;
+    size_t owned = 0;
+    for (size_t r = 0; r < splice.runs(); ++r) {
+      const Bytes run = splice.run(r);
+      if (splice.forwarded(r)) {
+        FUZZ_CHECK(run.data() >= chunk.data() && run.data() + run.size() <= chunk.data() + n);
+      } else {
+        owned += run.size();
+      }
     }
+    FUZZ_CHECK(owned >= made);
+    copied += owned - made;
+    out.output += splice.joined();
+    if (e != ScanError::kNone) {
+      FUZZ_CHECK(!s.at_boundary());
+      out.error = e;
+      out.bad_type = s.bad_type();
+      out.bad_length = s.bad_length();
+      FUZZ_CHECK(check_header(dir, max, static_cast<uint8_t>(out.bad_type), out.bad_length) == e);
+      // Sticky: the same error again, nothing decided, nothing sent on.
+      splice.clear();
+      const ScanError again = s.feed(
+          chunk, splice, [](const MessageView&) -> Disposition { std::abort(); },
+          [](char, Bytes, std::string&) { std::abort(); });
+      FUZZ_CHECK(again == e && splice.empty() && !s.at_boundary());
+      break;
+    }
+    FUZZ_CHECK(s.bad_type() == 0 && s.bad_length() == 0);
     pos += n;
   } while (pos < data.size());
+  // Only headers and peeks that a chunk's end cut are copied, each once; one chunk copies none.
+  FUZZ_CHECK(copied <= (passes - 1) * (5 + kPeekBytes));
   out.boundary = s.at_boundary();
   return out;
 }
 
-// The scanner's contract restated as a plain walk over a complete buffer.
-Outcome reference(Direction dir, uint32_t max, Bytes data) {
+// The splitter's contract restated as a plain walk over a complete buffer: the views, and the
+// bytes sent on (streamed and held messages as they are, dropped ones not, up to the first bad
+// header; of a last, incomplete message what there is once its peek is in, if it streams).
+Outcome reference(Direction dir, uint32_t max, Bytes data, const Dispositions& dispositions) {
   Outcome out;
   size_t pos = 0;
+  const auto* const text = reinterpret_cast<const char*>(data.data());
   while (data.size() - pos >= 5) {
     const char type = static_cast<char>(data[pos]);
     const uint32_t length = read_u32(data.data() + pos + 1);
@@ -122,42 +188,41 @@ Outcome reference(Direction dir, uint32_t max, Bytes data) {
       e = ScanError::kUnknownType;
     }
     if (e != ScanError::kNone) {
-      out.error = {e, pos, type, length};
+      out.error = e;
+      out.bad_type = type;
+      out.bad_length = length;
       return out;
     }
-    const size_t peek = std::min<size_t>(length - 4, FrameScanner::kPeekBytes);
+    const size_t peek = std::min<size_t>(length - 4, kPeekBytes);
     if (data.size() - pos - 5 < peek) return out;
-    const auto* p = reinterpret_cast<const char*>(data.data() + pos + 5);
-    out.views.push_back({type, length, {p, peek}});
-    if (data.size() - pos - 1 < length) return out;
+    out.views.push_back({type, length, {text + pos + 5, peek}});
+    const Disposition d = dispositions(out.views.size() - 1, length);
+    const bool complete = data.size() - pos - 1 >= length;
+    if (d == Disposition::kStream || (d == Disposition::kHold && complete)) {
+      out.output.append(text + pos, complete ? size_t{length} + 1 : data.size() - pos);
+    }
+    if (!complete) return out;
     pos += size_t{length} + 1;
   }
   out.boundary = pos == data.size();
   return out;
 }
 
-void check_scanner(uint8_t control, uint8_t seed, Bytes data) {
+void check_splitter(uint8_t control, uint8_t seed, Bytes data) {
   static constexpr uint32_t kMaxLengths[] = {kDefaultMaxMessageLength, 4, 64, 1024};
   const Direction dir = (control & 1) != 0 ? Direction::kBackend : Direction::kFrontend;
   const uint32_t max = kMaxLengths[(control >> 1) & 3];
-  const Outcome whole = scan(dir, max, data, 0, 0);
-  const Outcome split = scan(dir, max, data, seed % 64 + 1, seed * 2654435761u | 1u);
-  const Outcome expected = reference(dir, max, data);
-  FUZZ_CHECK(whole.views == expected.views);
-  FUZZ_CHECK(whole.error.error == expected.error.error);
-  FUZZ_CHECK(whole.error.valid_bytes == expected.error.valid_bytes);
-  FUZZ_CHECK(whole.boundary == expected.boundary);
-  FUZZ_CHECK(whole.views == split.views);
-  FUZZ_CHECK(whole.error.error == split.error.error);
-  if (whole.error.error == ScanError::kNone) {
-    FUZZ_CHECK(whole.boundary == split.boundary);
-    return;
+  const Dispositions dispositions{((control >> 3) & 3) == 3, seed};
+  const Outcome expected = reference(dir, max, data, dispositions);
+  const Outcome one = split(dir, max, data, dispositions, 0, 0);
+  const Outcome cut = split(dir, max, data, dispositions, seed % 64 + 1, seed * 2654435761u | 1u);
+  for (const Outcome* o : {&one, &cut}) {
+    FUZZ_CHECK(o->views == expected.views);
+    FUZZ_CHECK(o->output == expected.output);
+    FUZZ_CHECK(o->error == expected.error);
+    FUZZ_CHECK(o->bad_type == expected.bad_type && o->bad_length == expected.bad_length);
+    FUZZ_CHECK(o->boundary == expected.boundary);
   }
-  FUZZ_CHECK(whole.error.bad_type == split.error.bad_type);
-  FUZZ_CHECK(whole.error.bad_length == split.error.bad_length);
-  // The bad header starts at whole.valid_bytes; a chunk that starts later reports 0.
-  const size_t at = whole.error.valid_bytes;
-  FUZZ_CHECK(split.error.valid_bytes == (at >= split.chunk_start ? at - split.chunk_start : 0));
 }
 
 void check_startup_packet(Bytes packet) {
@@ -297,7 +362,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* raw, size_t size) {
   const uint8_t control = size > 0 ? raw[0] : 0;
   const uint8_t seed = size > 1 ? raw[1] : 0;
   const Bytes data = input.subspan(std::min<size_t>(size, 2));
-  check_scanner(control, seed, data);
+  check_splitter(control, seed, data);
   check_startup(data);
   check_message(control, data);
   return 0;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "protocol/codes.h"
-#include "protocol/frame_scanner.h"
+#include "tests/unit/frame_count.h"
 #include "tests/unit/wire_builders.h"
 
 namespace pgphase::protocol {
@@ -123,14 +123,9 @@ TEST_CASE("fixed encoders produce exact bytes", "[messages]") {
   CHECK(encode_backend_key_data(77, -1) == msg('K', i32(77) + i32(-1)));
   CHECK(encode_terminate() == msg('X', ""));
   // Each encoded message is a valid frame in its direction.
-  FrameScanner be_scan(Direction::kBackend, kDefaultMaxMessageLength);
-  const std::string stream = encode_backend_key_data(1, 2) + encode_ready_for_query(kTxIdle) +
-                             encode_error_response({.sqlstate = "XX000", .message = "m"});
-  int seen = 0;
-  const ScanResult r = be_scan.scan(bytes(stream), [&](const MessageView&) { ++seen; });
-  CHECK(r.error == ScanError::kNone);
-  CHECK(seen == 3);
-  CHECK(be_scan.at_boundary());
+  CHECK(test::count_frames(Direction::kBackend,
+                           encode_backend_key_data(1, 2) + encode_ready_for_query(kTxIdle) +
+                               encode_error_response({.sqlstate = "XX000", .message = "m"})) == 3);
 }
 
 TEST_CASE("strip_channel_binding_mechanisms drops only -PLUS", "[messages]") {
