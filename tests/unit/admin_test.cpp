@@ -10,6 +10,7 @@
 #include "admin/migration_metrics.h"
 #include "admin/routes.h"
 #include "migration/control_plane.h"
+#include "stats/stats.h"
 
 namespace pgphase::admin {
 namespace {
@@ -58,7 +59,8 @@ TEST_CASE("constant_time_equal") {
 }
 
 TEST_CASE("router without a control database") {
-  Metrics metrics(1);
+  const stats::Stats figures(1, false);
+  Metrics metrics(figures);
   const AdminAuth auth("t", "PGPHASE_ADMIN_TOKEN");
   AdminContext ctx{metrics, [] { return true; }, nullptr, &auth};
 
@@ -87,7 +89,8 @@ TEST_CASE("router without a control database") {
 }
 
 TEST_CASE("router with an unreachable control database: reads and changes answer 503") {
-  Metrics metrics(1);
+  const stats::Stats figures(1, false);
+  Metrics metrics(figures);
   const AdminAuth auth("t", "PGPHASE_ADMIN_TOKEN");
   migration::ControlPlane control(
       migration::ControlConfig{"host=127.0.0.1 port=1 dbname=x connect_timeout=1", 2.0, 1800, {}});
@@ -139,7 +142,8 @@ TEST_CASE("migration metrics from the snapshot in force") {
   s.status = migration::SwitchStatus::kActive;
   snap->switches.push_back(s);
 
-  Metrics metrics(1);
+  const stats::Stats figures(1, false);
+  Metrics metrics(figures);
   auto collector = std::make_shared<MigrationCollector>(
       [snap]() -> migration::SnapshotPtr { return snap; }, [] { return true; });
   metrics.add_collectable(collector);
