@@ -96,11 +96,12 @@ std::vector<MetricFamily> routing_families(const stats::RoutingTotals& t) {
   for (const auto& [key, n] : t.unroutable)
     add_counter(unroutable, n, {{"migration_id", key.first}, {"config_id", key.second}});
 
+  // A family without series is left out (as prometheus-cpp's registry leaves it out).
   std::vector<MetricFamily> out;
-  out.reserve(8);
   for (MetricFamily* f : {&statements, &rows, &unsupported, &analysis, &analysis_seconds, &reads,
-                          &latency, &unroutable})
-    out.push_back(std::move(*f));
+                          &latency, &unroutable}) {
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+  }
   return out;
 }
 
