@@ -5,44 +5,16 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <algorithm>
+#include <array>
+
+#include "admin/metric_builders.h"
+#include "admin/routing_metrics.h"
+#include "stats/stats.h"
 
 namespace pgphase::admin {
 
-const char* protocol_error_name(ProtocolError e) noexcept {
-  switch (e) {
-    case ProtocolError::kLengthTooShort:
-      return "length_too_short";
-    case ProtocolError::kLengthTooLong:
-      return "length_too_long";
-    case ProtocolError::kUnknownType:
-      return "unknown_message_type";
-    case ProtocolError::kBadStartupPacket:
-      return "bad_startup_packet";
-    case ProtocolError::kUnencryptedAfterSsl:
-      return "unencrypted_data_after_ssl_request";
-    case ProtocolError::kTlsHandshake:
-      return "tls_handshake";
-    case ProtocolError::kReplyMismatch:
-      return "unexpected_server_reply";
-    case ProtocolError::kCount:
-      break;
-  }
-  return "other";
-}
-
-void StatsShard::observe_latency_ns(uint64_t ns) noexcept {
-  const double seconds = static_cast<double>(ns) / 1e9;
-  const auto it = std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds);
-  bump(latency_buckets[static_cast<size_t>(it - kLatencyBuckets.begin())]);
-  bump(latency_count);
-  bump(latency_sum_ns, ns);
-}
-
-Metrics::Metrics(size_t shards) : registry_(std::make_shared<prometheus::Registry>()) {
-  shards_.reserve(shards);
-  for (size_t i = 0; i < shards; ++i) shards_.push_back(std::make_unique<StatsShard>());
-}
+Metrics::Metrics(const stats::Stats& stats)
+    : stats_(stats), registry_(std::make_shared<prometheus::Registry>()) {}
 
 Metrics::~Metrics() = default;
 
@@ -56,34 +28,17 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-
-uint64_t load(const Counter& c) {
-  return c.load(std::memory_order_relaxed);
-}
+using stats::Counter;
+using stats::StatsShard;
 
 template <class Field>
-uint64_t sum(const std::vector<std::unique_ptr<StatsShard>>& shards, Field field) {
+uint64_t sum(const stats::Stats& shards, Field field) {
   uint64_t total = 0;
-  for (const auto& s : shards) total += load(field(*s));
+  for (size_t i = 0; i < shards.workers(); ++i) total += stats::load(field(shards.relay(i)));
   return total;
 }
 
-MetricFamily family(std::string name, std::string help, MetricType type) {
-  return MetricFamily{std::move(name), std::move(help), type, {}};
-}
-
-ClientMetric value_metric(MetricType type, double v, std::vector<ClientMetric::Label> labels = {}) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (type == MetricType::Gauge)
-    m.gauge.value = v;
-  else
-    m.counter.value = v;
-  return m;
-}
-
-void add_message_counts(MetricFamily& f, const std::vector<std::unique_ptr<StatsShard>>& shards,
-                        bool frontend) {
+void add_message_counts(MetricFamily& f, const stats::Stats& shards, bool frontend) {
   for (int t = 0; t < 256; ++t) {
     const uint64_t n = sum(shards, [&](const StatsShard& s) -> const Counter& {
       return frontend ? s.frontend_messages[t] : s.backend_messages[t];
@@ -100,7 +55,7 @@ void add_message_counts(MetricFamily& f, const std::vector<std::unique_ptr<Stats
 
 std::string Metrics::render() const {
   std::vector<MetricFamily> families;
-  const auto& s = shards_;
+  const stats::Stats& s = stats_;
   const auto counter = [&](std::string name, std::string help, uint64_t v) {
     auto f = family(std::move(name), std::move(help), MetricType::Counter);
     f.metric.push_back(value_metric(MetricType::Counter, static_cast<double>(v)));
@@ -167,12 +122,12 @@ std::string Metrics::render() const {
   {
     auto f = family("pgphase_protocol_errors_total", "Protocol violations seen, by kind",
                     MetricType::Counter);
-    for (size_t k = 0; k < static_cast<size_t>(ProtocolError::kCount); ++k) {
+    for (size_t k = 0; k < static_cast<size_t>(stats::ProtocolError::kCount); ++k) {
       const uint64_t n =
           sum(s, [&](const StatsShard& x) -> const Counter& { return x.protocol_errors[k]; });
-      f.metric.push_back(
-          value_metric(MetricType::Counter, static_cast<double>(n),
-                       {{"kind", protocol_error_name(static_cast<ProtocolError>(k))}}));
+      f.metric.push_back(value_metric(
+          MetricType::Counter, static_cast<double>(n),
+          {{"kind", stats::protocol_error_name(static_cast<stats::ProtocolError>(k))}}));
     }
     families.push_back(std::move(f));
   }
@@ -180,21 +135,15 @@ std::string Metrics::render() const {
     auto f = family("pgphase_statement_duration_seconds",
                     "Time from a client's Query/Sync/FunctionCall to the backend's ReadyForQuery",
                     MetricType::Histogram);
-    ClientMetric m;
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
-      cumulative +=
+    std::array<uint64_t, stats::kLatencyBuckets.size() + 1> counts{};
+    for (size_t b = 0; b < counts.size(); ++b)
+      counts[b] =
           sum(s, [&](const StatsShard& x) -> const Counter& { return x.latency_buckets[b]; });
-      m.histogram.bucket.push_back({cumulative, b < kLatencyBuckets.size()
-                                                    ? kLatencyBuckets[b]
-                                                    : std::numeric_limits<double>::infinity()});
-    }
-    m.histogram.sample_count = cumulative;
-    m.histogram.sample_sum =
+    f.metric.push_back(histogram_metric(
+        stats::kLatencyBuckets, counts,
         static_cast<double>(
             sum(s, [](const StatsShard& x) -> const Counter& { return x.latency_sum_ns; })) /
-        1e9;
-    f.metric.push_back(std::move(m));
+            1e9));
     families.push_back(std::move(f));
   }
 
@@ -202,6 +151,7 @@ std::string Metrics::render() const {
     families.insert(families.end(), std::make_move_iterator(more.begin()),
                     std::make_move_iterator(more.end()));
   };
+  if (s.routing_enabled()) append(routing_families(s.routing().totals()));
   append(registry_->Collect());
   {
     const std::lock_guard lock(collectables_mutex_);

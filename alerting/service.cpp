@@ -36,7 +36,8 @@ std::string new_silence_id() {
 }  // namespace
 
 Alerting::Alerting(std::string dsn, migration::ControlPlane* control, migration::ReadStats* reads,
-                   prometheus::Registry* registry, AlertingOptions options)
+                   const stats::RoutingStats* routing, prometheus::Registry* registry,
+                   AlertingOptions options)
     : dsn_(std::move(dsn)) {
   const std::string record_dsn = dsn_;
   ChannelConfig log_channel;  // always there: pgphase's own log
@@ -54,7 +55,7 @@ Alerting::Alerting(std::string dsn, migration::ControlPlane* control, migration:
   std::function<migration::SnapshotPtr()> snap;
   if (control != nullptr) snap = [control] { return control->snapshot(); };
   engine_ = std::make_unique<AlertEngine>(dsn_, options.engine,
-                                          std::make_unique<Signals>(snap, reads, registry),
+                                          std::make_unique<Signals>(snap, reads, routing),
                                           *notifier_, recovery_.get(), registry);
 }
 

@@ -22,6 +22,10 @@ class ControlPlane;
 class ReadStats;
 }  // namespace pgphase::migration
 
+namespace pgphase::stats {
+class RoutingStats;
+}
+
 namespace pgphase::alerting {
 
 class Recovery;
@@ -33,9 +37,10 @@ struct AlertingOptions {
 
 class Alerting {
  public:
-  // `control` (recovery actions) and `reads` may be null.
+  // `control` (recovery actions), `reads` and `routing` (the proxy's figures) may be null.
   Alerting(std::string dsn, migration::ControlPlane* control, migration::ReadStats* reads,
-           prometheus::Registry* registry, AlertingOptions options);
+           const stats::RoutingStats* routing, prometheus::Registry* registry,
+           AlertingOptions options);
   ~Alerting();
   Alerting(const Alerting&) = delete;
   Alerting& operator=(const Alerting&) = delete;

@@ -1,30 +1,20 @@
 #include "alerting/signals.h"
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/registry.h>
-
 #include <algorithm>
 #include <boost/json.hpp>
 
 #include "alerting/rule.h"
 #include "common/log.h"
-#include "common/metric_names.h"
 #include "migration/read_stats.h"
+#include "stats/routing_stats.h"
 
 namespace pgphase::alerting {
 
 namespace pg = migration::pg;
 
 Signals::Signals(std::function<migration::SnapshotPtr()> snapshot, migration::ReadStats* reads,
-                 prometheus::Registry* registry)
-    : snapshot_(std::move(snapshot)), reads_(reads) {
-  if (registry != nullptr)
-    dual_write_ = &prometheus::BuildCounter()
-                       .Name(metrics::kDualWriteStatements)
-                       .Help(metrics::kDualWriteStatementsHelp)
-                       .Register(*registry);
-}
+                 const stats::RoutingStats* routing)
+    : snapshot_(std::move(snapshot)), reads_(reads), routing_(routing) {}
 
 void Signals::begin_round() {
   round_.clear();
@@ -32,20 +22,15 @@ void Signals::begin_round() {
 }
 
 void Signals::sample() {
-  if (sampled_ || dual_write_ == nullptr) return;
+  if (sampled_ || routing_ == nullptr) return;
   sampled_ = true;
   Sample s;
   s.at = std::chrono::steady_clock::now();
-  for (const auto& family : dual_write_->Collect()) {
-    for (const auto& m : family.metric) {
-      std::string id;
-      bool ok = false;
-      for (const auto& l : m.label) {
-        if (l.name == "migration_id") id = l.value;
-        if (l.name == "result") ok = l.value == "ok";
-      }
-      auto& slot = s.dual_write[id];
-      (ok ? slot.first : slot.second) += m.counter.value;
+  for (const auto& [id, d] : routing_->totals().dual_writes) {
+    auto& slot = s.dual_write[id];
+    for (const auto& by_result : d.statements) {
+      slot.first += static_cast<double>(by_result[1]);
+      slot.second += static_cast<double>(by_result[0]);
     }
   }
   samples_.push_back(std::move(s));

@@ -20,14 +20,11 @@
 #include "migration/pg_client.h"
 #include "migration/snapshot.h"
 
-namespace prometheus {
-class Registry;
-class Counter;
-template <typename T>
-class Family;
-}  // namespace prometheus
 namespace pgphase::migration {
 class ReadStats;
+}
+namespace pgphase::stats {
+class RoutingStats;
 }
 
 namespace pgphase::alerting {
@@ -43,7 +40,7 @@ class Signals {
   static constexpr std::chrono::seconds kWindow{60};
   // Any of the sources may be null (the CLI monitor has no proxy: no counters, no read stats).
   Signals(std::function<migration::SnapshotPtr()> snapshot, migration::ReadStats* reads,
-          prometheus::Registry* registry);
+          const stats::RoutingStats* routing);
 
   // Called once per evaluation round, before values(): starts a new round (each signal is read
   // at most once per round; the counters are sampled when a rule needs them).
@@ -59,9 +56,8 @@ class Signals {
   };
   std::function<migration::SnapshotPtr()> snapshot_;
   migration::ReadStats* reads_;
-  // The proxy's dual-write statement counters (the same family, merged by name): read alone,
-  // never through Registry::Collect(), which would contend with every collectable.
-  prometheus::Family<prometheus::Counter>* dual_write_ = nullptr;
+  // The proxy workers' dual-write statement counters (as /metrics renders them).
+  const stats::RoutingStats* routing_;
   void sample();
   std::vector<SignalValue> compute(migration::pg::Connection& c, const std::string& signal);
   std::vector<Sample> samples_;  // oldest first, kWindow long

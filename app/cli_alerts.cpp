@@ -114,7 +114,7 @@ int monitor(const po::variables_map& vm) {
   alerting::AlertingOptions ao;
   ao.engine.interval = std::chrono::milliseconds(vm["interval-ms"].as<int>());
   ao.engine.resolve_after = std::chrono::milliseconds(vm["resolve-after-ms"].as<int>());
-  alerting::Alerting alerts(url, &control, nullptr, nullptr, ao);
+  alerting::Alerting alerts(url, &control, nullptr, nullptr, nullptr, ao);
   const auto refused = alerts.load_files({vm["config-file"].as<std::string>()});
   for (const auto& r : refused) std::cerr << "pgphase: refused " << r << "\n";
   alerts.start();

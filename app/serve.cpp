@@ -21,6 +21,7 @@
 #include "migration/read_stats.h"
 #include "migration/shadow.h"
 #include "proxy/server.h"
+#include "stats/stats.h"
 #include "validator/validation_jobs.h"
 
 namespace pgphase::app {
@@ -97,7 +98,7 @@ void apply_flags(AppConfig& config, const po::variables_map& vm) {
 // Runs everything until SIGTERM/SIGINT has drained the proxy.
 int run(AppConfig config) {
   std::unique_ptr<migration::ControlPlane> control;
-  proxy::MigrationSnapshotSource snapshots;
+  std::function<migration::SnapshotPtr()> snapshots;
   if (!config.control.dsn.empty()) {
     control = std::make_unique<migration::ControlPlane>(config.control);
     snapshots = [c = control.get()] { return c->snapshot(); };
@@ -108,16 +109,21 @@ int run(AppConfig config) {
       c->record_flagged_write(id, reason, sql);
     };
   }
-  migration::ReadStats read_stats;
+  // The workers' figures: written by the proxy, read by /metrics, the analytics, the alerting and
+  // the auto-rollback.
+  stats::Stats figures(proxy::worker_threads(config.proxy), control != nullptr);
+  admin::Metrics metrics(figures);
+  migration::ReadStats read_stats(&figures.routing());
   std::unique_ptr<migration::ShadowRunner> shadow;
   if (control) shadow = std::make_unique<migration::ShadowRunner>(config.control.dsn, read_stats);
-  proxy::Server server(config.proxy, snapshots, flags, &read_stats, shadow.get());
+  proxy::Server server(config.proxy, figures, control ? &control->published() : nullptr, flags,
+                       shadow.get());
   std::unique_ptr<migration::AutoRollback> auto_rollback;
   if (control) auto_rollback = std::make_unique<migration::AutoRollback>(*control, read_stats);
   std::unique_ptr<migration::BackfillManager> backfill;
   if (control) {
     backfill = std::make_unique<migration::BackfillManager>(config.control.dsn, *control,
-                                                            &server.metrics().registry());
+                                                            &metrics.registry());
   }
 
   std::unique_ptr<validator::ValidationJobs> validations;
@@ -129,14 +135,14 @@ int run(AppConfig config) {
     ao.engine.resolve_after = std::chrono::milliseconds(config.alerts.resolve_after_ms);
     ao.retry_base = std::chrono::milliseconds(config.alerts.retry_base_ms);
     alerts = std::make_unique<alerting::Alerting>(config.control.dsn, control.get(), &read_stats,
-                                                  &server.metrics().registry(), ao);
+                                                  &figures.routing(), &metrics.registry(), ao);
   }
 
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {
     collector = std::make_shared<admin::MigrationCollector>(
         snapshots, [c = control.get()] { return c->connected(); });
-    server.metrics().add_collectable(collector);
+    metrics.add_collectable(collector);
     log::info("control plane: starting (", config.control.config_files.size(), " config files)");
     try {
       control->start();
@@ -161,10 +167,10 @@ int run(AppConfig config) {
   const admin::AdminAuth auth = admin::AdminAuth::from_env(config.admin.token_env);
   if (!auth.configured())
     log::warn("admin API: $", config.admin.token_env, " is not set; every change is refused (401)");
-  admin::AdminContext admin_ctx{server.metrics(), [&server] { return !server.shutting_down(); },
-                                control.get(),    &auth,
-                                &read_stats,      auto_rollback.get(),
-                                backfill.get(),   validations.get(),
+  admin::AdminContext admin_ctx{metrics,        [&server] { return !server.shutting_down(); },
+                                control.get(),  &auth,
+                                &read_stats,    auto_rollback.get(),
+                                backfill.get(), validations.get(),
                                 alerts.get()};
   std::unique_ptr<AdminThread> admin_thread;
   try {

@@ -76,9 +76,7 @@ std::map<std::string, TableShape> unsettled_or_unchanged(bool unchanged, const S
 }  // namespace
 
 struct ControlPlane::Impl {
-  explicit Impl(ControlConfig c) : cfg(std::move(c)) {
-    snap.store(std::make_shared<const Snapshot>());
-  }
+  explicit Impl(ControlConfig c) : cfg(std::move(c)) {}
 
   ControlConfig cfg;
 
@@ -96,7 +94,7 @@ struct ControlPlane::Impl {
   // published later was also read later (never older than the one it replaces).
   std::mutex publish_mu;
   uint64_t generation = 0;
-  std::atomic<std::shared_ptr<const Snapshot>> snap;
+  SnapshotCell snap;
   std::string shape_error;  // the last failure to read the table shapes, logged once
 
   // Flagged writes waiting to be logged (record_flagged_write), written by `journal`.
@@ -200,7 +198,7 @@ struct ControlPlane::Impl {
     next->loaded_at = std::chrono::system_clock::now();
     log::debug("control plane: published state generation ", next->generation, " (",
                next->migrations.size(), " migrations, ", next->switches.size(), " switches)");
-    snap.store(std::move(next));
+    snap.publish(std::move(next));
   }
 
   // Runs one operation on the command connection and maps failures to OpError kinds. After a
@@ -523,6 +521,9 @@ void ControlPlane::stop() {
 
 SnapshotPtr ControlPlane::snapshot() const noexcept {
   return impl_->snap.load();
+}
+const SnapshotCell& ControlPlane::published() const noexcept {
+  return impl_->snap;
 }
 bool ControlPlane::connected() const noexcept {
   return impl_->is_connected;

@@ -97,6 +97,8 @@ class ControlPlane {
   void stop();
 
   [[nodiscard]] SnapshotPtr snapshot() const noexcept;
+  // Where snapshot() reads from, with its generation (for readers that cache a snapshot).
+  [[nodiscard]] const SnapshotCell& published() const noexcept;
   [[nodiscard]] bool connected() const noexcept;
 
   // Operations (blocking, thread-safe; `actor` is recorded in the log). Each is one transaction

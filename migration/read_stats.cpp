@@ -4,57 +4,31 @@
 #include <cmath>
 #include <deque>
 
+#include "stats/read_window.h"
+#include "stats/routing_stats.h"
+
 namespace pgphase::migration {
 namespace {
 
-constexpr size_t kSlots = 120;
-constexpr size_t kBuckets = 180;  // 0.01 ms * 1.1^180 ~ 280 s
-constexpr double kBase = 0.01;    // ms, upper bound of bucket 0
-constexpr double kGrowth = 1.1;
+using stats::kLogBuckets;
+using stats::kWindowSlots;
+using stats::LogCounts;
 
-size_t bucket_of(double ms) {
-  if (ms <= kBase) return 0;
-  const auto b = static_cast<size_t>(std::ceil(std::log(ms / kBase) / std::log(kGrowth)));
-  return b < kBuckets ? b : kBuckets - 1;
-}
-double bucket_upper(size_t b) {
-  return kBase * std::pow(kGrowth, static_cast<double>(b));
-}
-
-struct Hist {
-  uint64_t statements = 0;
-  uint64_t errors = 0;
-  double sum_ms = 0;
-  std::array<uint32_t, kBuckets> buckets{};
-  void add(bool ok, double ms, size_t bucket) {
-    ++statements;
-    if (!ok) ++errors;
-    sum_ms += ms;
-    ++buckets[bucket];
-  }
-  void merge(const Hist& o) {
-    statements += o.statements;
-    errors += o.errors;
-    sum_ms += o.sum_ms;
-    for (size_t i = 0; i < kBuckets; ++i) buckets[i] += o.buckets[i];
-  }
-};
-
-SideStats summarise(const Hist& h) {
+SideStats summarise(const LogCounts& h) {
   SideStats s;
   s.statements = h.statements;
   s.errors = h.errors;
   if (h.statements == 0) return s;
   s.error_rate = static_cast<double>(h.errors) / static_cast<double>(h.statements);
-  s.mean_ms = h.sum_ms / static_cast<double>(h.statements);
+  s.mean_ms = static_cast<double>(h.sum_ns) / 1e6 / static_cast<double>(h.statements);
   auto pct = [&](double q) {
     const auto want = static_cast<uint64_t>(std::ceil(q * static_cast<double>(h.statements)));
     uint64_t seen = 0;
-    for (size_t i = 0; i < kBuckets; ++i) {
+    for (size_t i = 0; i < kLogBuckets; ++i) {
       seen += h.buckets[i];
-      if (seen >= want && seen > 0) return bucket_upper(i);
+      if (seen >= want && seen > 0) return stats::log_bucket_upper_ms(i);
     }
-    return bucket_upper(kBuckets - 1);
+    return stats::log_bucket_upper_ms(kLogBuckets - 1);
   };
   s.p50_ms = pct(0.50);
   s.p95_ms = pct(0.95);
@@ -62,16 +36,11 @@ SideStats summarise(const Hist& h) {
   return s;
 }
 
-int64_t now_second() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
-struct ReadStats::Config {
-  struct Shadow {
+// Shadow comparisons of a config (the shadow runner's thread records them, rarely: locked).
+struct ReadStats::Shadow {
+  struct Counts {
     uint64_t comparisons = 0;
     uint64_t mismatches = 0;
     uint64_t dropped = 0;
@@ -83,46 +52,33 @@ struct ReadStats::Config {
   };
   struct Slot {
     int64_t second = -1;
-    Hist side[2];
-    uint64_t unroutable = 0;
-    Shadow shadow;
+    Counts counts;
   };
-  Shadow shadow_total;
+  Counts total;
   std::deque<std::string> samples;
-  std::array<Slot, kSlots> slots;
-  Hist total[2];
-  uint64_t unroutable = 0;
-  Slot& slot(int64_t second) {
-    Slot& s = slots[static_cast<size_t>(second) % kSlots];
-    if (s.second != second) s = Slot{second, {}, 0, {}};
-    return s;
+  std::array<Slot, kWindowSlots> slots;
+  Counts& slot(int64_t second) {
+    Slot& s = slots[static_cast<size_t>(second) % kWindowSlots];
+    if (s.second != second) s = Slot{second, {}};
+    return s.counts;
   }
 };
 
-ReadStats::ReadStats() = default;
+ReadStats::ReadStats(stats::RoutingStats* routing) : routing_(routing) {}
 ReadStats::~ReadStats() = default;
 
-ReadStats::Config& ReadStats::config(std::string_view id) {
-  auto it = configs_.find(id);
-  if (it == configs_.end())
-    it = configs_.emplace(std::string(id), std::make_unique<Config>()).first;
+ReadStats::Shadow& ReadStats::shadow(std::string_view id) {
+  auto it = shadows_.find(id);
+  if (it == shadows_.end())
+    it = shadows_.emplace(std::string(id), std::make_unique<Shadow>()).first;
   return *it->second;
 }
 
-void ReadStats::record(std::string_view config_id, bool target, bool ok, double ms) {
-  const int64_t sec = now_second();
-  const size_t bucket = bucket_of(ms);  // outside the lock
-  std::lock_guard lock(mu_);
-  Config& c = config(config_id);
-  c.slot(sec).side[target ? 1 : 0].add(ok, ms, bucket);
-  c.total[target ? 1 : 0].add(ok, ms, bucket);
-}
-
 void ReadStats::record_shadow(std::string_view config_id, bool match, const std::string& query) {
-  const int64_t sec = now_second();
+  const int64_t sec = stats::steady_second();
   std::lock_guard lock(mu_);
-  Config& c = config(config_id);
-  for (Config::Shadow* s : {&c.slot(sec).shadow, &c.shadow_total}) {
+  Shadow& c = shadow(config_id);
+  for (Shadow::Counts* s : {&c.slot(sec), &c.total}) {
     ++s->comparisons;
     if (!match) ++s->mismatches;
   }
@@ -133,81 +89,75 @@ void ReadStats::record_shadow(std::string_view config_id, bool match, const std:
 }
 
 void ReadStats::record_shadow_dropped(std::string_view config_id) {
-  const int64_t sec = now_second();
+  const int64_t sec = stats::steady_second();
   std::lock_guard lock(mu_);
-  Config& c = config(config_id);
-  ++c.slot(sec).shadow.dropped;
-  ++c.shadow_total.dropped;
+  Shadow& c = shadow(config_id);
+  ++c.slot(sec).dropped;
+  ++c.total.dropped;
 }
 
 std::vector<std::string> ReadStats::shadow_samples(std::string_view config_id) const {
   std::lock_guard lock(mu_);
-  const auto it = configs_.find(config_id);
-  if (it == configs_.end()) return {};
+  const auto it = shadows_.find(config_id);
+  if (it == shadows_.end()) return {};
   return {it->second->samples.begin(), it->second->samples.end()};
-}
-
-void ReadStats::record_unroutable(std::string_view config_id) {
-  const int64_t sec = now_second();
-  std::lock_guard lock(mu_);
-  Config& c = config(config_id);
-  ++c.slot(sec).unroutable;
-  ++c.unroutable;
 }
 
 ReadView ReadStats::view(std::string_view config_id, std::chrono::seconds window) const {
   ReadView v;
-  std::lock_guard lock(mu_);
-  const auto it = configs_.find(config_id);
-  if (it == configs_.end()) {
-    v.seconds = static_cast<double>(window.count());
-    return v;
-  }
-  const Config& c = *it->second;
-  if (window.count() <= 0) {
-    v.source = summarise(c.total[0]);
-    v.target = summarise(c.total[1]);
-    v.unroutable = c.unroutable;
-    c.shadow_total.merge_into(v);
-    return v;
-  }
-  const int64_t n = std::min<int64_t>(window.count(), static_cast<int64_t>(kSlots));
-  const int64_t now = now_second();
-  Hist side[2];
-  for (const auto& s : c.slots) {
-    if (s.second < 0 || s.second <= now - n || s.second > now) continue;
-    side[0].merge(s.side[0]);
-    side[1].merge(s.side[1]);
-    v.unroutable += s.unroutable;
-    s.shadow.merge_into(v);
+  const bool total = window.count() <= 0;
+  const int64_t n =
+      total ? 0 : std::min<int64_t>(window.count(), static_cast<int64_t>(kWindowSlots));
+  const int64_t now = stats::steady_second();
+  bool known = false;  // some figures of the config exist (else: the window asked for, unclamped)
+  LogCounts side[2];
+  if (routing_ != nullptr) {
+    routing_->for_each_window(config_id, [&](const stats::ReadWindow& w) {
+      known = true;
+      if (total)
+        w.merge_total(side, v.unroutable);
+      else
+        w.merge_window(now, n, side, v.unroutable);
+    });
   }
   v.source = summarise(side[0]);
   v.target = summarise(side[1]);
-  v.seconds = static_cast<double>(n);
+  std::lock_guard lock(mu_);
+  const auto it = shadows_.find(config_id);
+  if (it != shadows_.end()) {
+    known = true;
+    const Shadow& c = *it->second;
+    if (total) {
+      c.total.merge_into(v);
+    } else {
+      for (const auto& s : c.slots) {
+        if (s.second < 0 || s.second <= now - n || s.second > now) continue;
+        s.counts.merge_into(v);
+      }
+    }
+  }
+  v.seconds = static_cast<double>(known ? n : window.count());
   return v;
-}
-
-void ReadStats::record_analysis(bool cache_hit, uint64_t nanoseconds) noexcept {
-  (cache_hit ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
-  analysis_ns_.fetch_add(nanoseconds, std::memory_order_relaxed);
 }
 
 ReadStats::Analysis ReadStats::analysis() const noexcept {
   Analysis a;
-  a.hits = hits_.load(std::memory_order_relaxed);
-  a.misses = misses_.load(std::memory_order_relaxed);
+  if (routing_ == nullptr) return a;
+  const stats::AnalysisTotals t = routing_->analysis();
+  a.hits = t.hits;
+  a.misses = t.misses;
   const uint64_t n = a.hits + a.misses;
   if (n > 0) {
     a.hit_rate = static_cast<double>(a.hits) / static_cast<double>(n);
-    a.mean_us = static_cast<double>(analysis_ns_.load(std::memory_order_relaxed)) / 1e3 /
-                static_cast<double>(n);
+    a.mean_us = static_cast<double>(t.nanoseconds) / 1e3 / static_cast<double>(n);
   }
   return a;
 }
 
 void ReadStats::reset(std::string_view config_id) {
+  if (routing_ != nullptr) routing_->reset(config_id);
   std::lock_guard lock(mu_);
-  configs_.erase(std::string(config_id));
+  if (const auto it = shadows_.find(config_id); it != shadows_.end()) shadows_.erase(it);
 }
 
 }  // namespace pgphase::migration

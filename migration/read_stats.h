@@ -1,14 +1,17 @@
 // Live statistics of routed reads, per read switch config and side (source, target): statement
 // and error counts and a latency histogram, over one-second slots (the last 120 seconds) and in
-// total since this pgphase started. Fed by every worker of the proxy, read by the analytics
-// endpoint and the auto-rollback check. Thread-safe.
+// total since the config's activation. Read by the analytics endpoint, the alerting and the
+// auto-rollback check. Thread-safe.
+//
+// The reads are the proxy workers' own figures (stats/routing_stats.h: each worker writes its
+// shard without a lock), merged here when read. Shadow comparisons, recorded off the client's path
+// by the shadow runner, are kept here under a lock.
 //
 // Latency is the time from pgphase forwarding the statement (Execute, or the Query) to its
 // completion from PostgreSQL (CommandComplete or ErrorResponse); percentiles come from
 // logarithmic buckets 10% wide, so a reported p95 is within 10% above the true value.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -17,6 +20,10 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace pgphase::stats {
+class RoutingStats;
+}
 
 namespace pgphase::migration {
 
@@ -42,26 +49,25 @@ struct ReadView {
 
 class ReadStats {
  public:
-  ReadStats();
+  // `routing`: the workers' figures; null without a proxy (only shadow figures then).
+  explicit ReadStats(stats::RoutingStats* routing = nullptr);
   ~ReadStats();
   ReadStats(const ReadStats&) = delete;
   ReadStats& operator=(const ReadStats&) = delete;
 
-  void record(std::string_view config_id, bool target, bool ok, double ms);
-  void record_unroutable(std::string_view config_id);
   // A shadow comparison (match or mismatch; a mismatching query is kept in a sample of the
   // latest 20) or dropped shadow work.
   void record_shadow(std::string_view config_id, bool match, const std::string& query);
   void record_shadow_dropped(std::string_view config_id);
   [[nodiscard]] std::vector<std::string> shadow_samples(std::string_view config_id) const;
-  // The last `window` (at most 120 s) or, with a zero window, everything since start.
+  // The last `window` (at most 120 s) or, with a zero window, everything since the last reset
+  // (or since start).
   [[nodiscard]] ReadView view(std::string_view config_id, std::chrono::seconds window) const;
   // Forgets a config's figures (a new activation starts from zero).
   void reset(std::string_view config_id);
 
   // Statement analysis by the router on every worker: parse-cache hits and misses and the time
   // spent (for the analytics' parse-cache hit rate and the proxy's own cost per statement).
-  void record_analysis(bool cache_hit, uint64_t nanoseconds) noexcept;
   struct Analysis {
     uint64_t hits = 0;
     uint64_t misses = 0;
@@ -71,13 +77,11 @@ class ReadStats {
   [[nodiscard]] Analysis analysis() const noexcept;
 
  private:
-  struct Config;
-  Config& config(std::string_view id);  // mu_ held
+  struct Shadow;
+  Shadow& shadow(std::string_view id);  // mu_ held
+  stats::RoutingStats* routing_;
   mutable std::mutex mu_;
-  std::atomic<uint64_t> hits_{0};
-  std::atomic<uint64_t> misses_{0};
-  std::atomic<uint64_t> analysis_ns_{0};
-  std::map<std::string, std::unique_ptr<Config>, std::less<>> configs_;
+  std::map<std::string, std::unique_ptr<Shadow>, std::less<>> shadows_;
 };
 
 }  // namespace pgphase::migration

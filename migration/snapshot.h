@@ -2,6 +2,7 @@
 // API, metrics) take a shared_ptr and never see a half-applied change.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -91,5 +92,31 @@ struct Snapshot {
 [[nodiscard]] bool governs(const SwitchConfig& s, const Migration& m) noexcept;
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+// Where the latest snapshot is published. load() copies a shared_ptr out of an atomic one (a lock
+// and a reference count increment); readers that look once per statement (the proxy's workers)
+// compare generation() instead, a plain load, and load() only when it changed.
+class SnapshotCell {
+ public:
+  SnapshotCell() { publish(std::make_shared<const Snapshot>()); }
+  SnapshotCell(const SnapshotCell&) = delete;
+  SnapshotCell& operator=(const SnapshotCell&) = delete;
+
+  [[nodiscard]] SnapshotPtr load() const noexcept { return snap_.load(); }
+  // The generation of the latest published snapshot, set once the snapshot can be loaded.
+  [[nodiscard]] uint64_t generation() const noexcept {
+    return generation_.load(std::memory_order_acquire);
+  }
+  // `next->generation` is greater than every one published before.
+  void publish(SnapshotPtr next) noexcept {
+    const uint64_t g = next->generation;
+    snap_.store(std::move(next));
+    generation_.store(g, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<SnapshotPtr> snap_;
+  std::atomic<uint64_t> generation_{0};
+};
 
 }  // namespace pgphase::migration

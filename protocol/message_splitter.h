@@ -76,7 +76,7 @@ class MessageSplitter {
       }
     } else if (disposition_ == Disposition::kHold) {
       held_.assign(head + 5, head + n);
-      held_.reserve(length_ - 4);
+      held_.reserve(std::min<size_t>(length_ - 4, 64u << 10));  // grows with what arrives
     }
     state_ = State::kBody;
   }

@@ -1,7 +1,9 @@
 #include "proxy/config.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <thread>
 
 #include "common/log.h"
 
@@ -148,6 +150,10 @@ void validate(const ProxyConfig& c) {
   if (!log::parse_level(c.log_level, level)) {
     throw ConfigError("log_level: \"" + c.log_level + "\" is not one of debug, info, warn, error");
   }
+}
+
+unsigned worker_threads(const ProxyConfig& c) noexcept {
+  return c.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : c.workers;
 }
 
 }  // namespace pgphase::proxy

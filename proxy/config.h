@@ -64,4 +64,7 @@ void apply_json(ProxyConfig& config, std::string_view json_text);
 // Cross-field rules. Throws ConfigError.
 void validate(const ProxyConfig& config);
 
+// The worker threads the proxy runs: `workers`, or one per core when it is 0.
+[[nodiscard]] unsigned worker_threads(const ProxyConfig& config) noexcept;
+
 }  // namespace pgphase::proxy

@@ -231,7 +231,7 @@ void Rewriter::read_done(const Expect& e, bool ok) {
   observer_.read(e.read.config_id, e.read.target, ok, now_ns() - e.started_ns);
 }
 
-std::shared_ptr<const router::RoutingTable> Rewriter::table() {
+router::TableRef Rewriter::table() {
   table_ = tables_();
   return table_;
 }

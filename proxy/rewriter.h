@@ -78,7 +78,7 @@ struct SessionIdentity {
 
 class Rewriter {
  public:
-  using TableSource = std::function<std::shared_ptr<const router::RoutingTable>()>;
+  using TableSource = std::function<router::TableRef()>;  // what is in force now
 
   Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer,
            SessionIdentity identity = {}, LexSettings settings = {});
@@ -155,7 +155,7 @@ class Rewriter {
   // A client text that may change the settings of LexSettings (SET, set_config, RESET, DISCARD):
   // until every request in flight is answered, they are uncertain.
   void watch_settings(std::string_view sql);
-  std::shared_ptr<const router::RoutingTable> table();
+  router::TableRef table();
   void push(Expect e);
   // Re-prepares `name` when the routing changed since it was prepared and its plan differs.
   void refresh_statement(const std::string& name, std::string& to_server);
@@ -178,7 +178,7 @@ class Rewriter {
   TableSource tables_;
   router::PlanCache& cache_;
   RewriteObserver& observer_;
-  std::shared_ptr<const router::RoutingTable> table_;
+  router::TableRef table_;  // as of the last table()
   std::unordered_map<std::string, Statement> statements_;
   std::unordered_map<std::string, Portal> portals_;
   std::deque<Expect> queue_;

@@ -9,8 +9,9 @@
 
 namespace pgphase::proxy {
 
-// Cheap and thread-safe; an empty function means no control plane (plain pass-through).
-using MigrationSnapshotSource = std::function<migration::SnapshotPtr()>;
+// Where the control plane publishes the state; null means no control plane (plain pass-through).
+// Workers check its generation per statement and load a snapshot only when it changed.
+using MigrationSnapshotSource = const migration::SnapshotCell*;
 
 // An unsupported write passed under allow_and_flag: recorded in the migration log. Called on a
 // worker thread; must not block.

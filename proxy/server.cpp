@@ -10,10 +10,10 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
-#include "admin/metrics.h"
 #include "common/log.h"
 #include "protocol/codes.h"
 #include "protocol/messages.h"
@@ -22,6 +22,7 @@
 #include "proxy/session_tracker.h"
 #include "proxy/stream.h"
 #include "proxy/worker_routing.h"
+#include "stats/stats.h"
 
 namespace pgphase::proxy {
 
@@ -54,26 +55,24 @@ std::unique_ptr<asio::ssl::context> make_client_tls(const ProxyConfig& c) {
 }  // namespace
 
 struct Server::Impl {
-  Impl(ProxyConfig c, MigrationSnapshotSource snapshots, FlagSink flags,
-       migration::ReadStats* stats, migration::ShadowRunner* shadow_runner)
+  Impl(ProxyConfig c, stats::Stats& figures, MigrationSnapshotSource snapshots, FlagSink flags,
+       migration::ShadowRunner* shadow_runner)
       : config(std::move(c)),
-        read_stats(stats),
+        stats(figures),
         shadow(shadow_runner),
-        migration_snapshot(std::move(snapshots)),
+        migration_snapshot(snapshots),
         flag_sink(std::move(flags)),
-        workers_count(config.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
-                                          : config.workers),
-        metrics(workers_count),
+        workers_count(worker_threads(config)),
         backend(config),
         client_tls(make_client_tls(config)),
         acceptor(main_ctx) {
+    if (stats.workers() < workers_count)
+      throw std::invalid_argument("proxy: fewer stats shards than workers");
     for (unsigned i = 0; i < workers_count; ++i) workers.push_back(std::make_unique<Worker>());
-    if (migration_snapshot) {
-      dual_write_families = std::make_unique<DualWriteFamilies>(metrics.registry());
-      for (auto& w : workers) {
-        w->routing =
-            std::make_unique<WorkerRouting>(migration_snapshot, kPlanCacheBytes,
-                                            *dual_write_families, flag_sink, read_stats, shadow);
+    if (migration_snapshot != nullptr) {
+      for (size_t i = 0; i < workers.size(); ++i) {
+        workers[i]->routing = std::make_unique<WorkerRouting>(
+            migration_snapshot, kPlanCacheBytes, stats.routing().shard(i), flag_sink, shadow);
       }
     }
   }
@@ -85,13 +84,11 @@ struct Server::Impl {
   size_t live() const { return live_sessions.load(std::memory_order_relaxed); }
 
   ProxyConfig config;
-  migration::ReadStats* read_stats;
+  stats::Stats& stats;
   migration::ShadowRunner* shadow;
   MigrationSnapshotSource migration_snapshot;
   FlagSink flag_sink;
-  std::unique_ptr<DualWriteFamilies> dual_write_families;
   unsigned workers_count;
-  admin::Metrics metrics;
   BackendConnector backend;
   std::unique_ptr<asio::ssl::context> client_tls;
   asio::io_context main_ctx{1};
@@ -133,7 +130,7 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     live_sessions.fetch_add(1, std::memory_order_relaxed);
-    SessionEnv env{config,    client_tls.get(), backend, metrics.shard(index),
+    SessionEnv env{config,    client_tls.get(), backend, stats.relay(index),
                    w.tracker, w.routing.get()};
     asio::co_spawn(w.ctx, run_session(std::move(sock), env), [this](std::exception_ptr e) {
       live_sessions.fetch_sub(1, std::memory_order_relaxed);
@@ -184,15 +181,11 @@ asio::awaitable<void> Server::Impl::drain() {
   main_ctx.stop();
 }
 
-Server::Server(ProxyConfig config, MigrationSnapshotSource migration_snapshot, FlagSink flag_sink,
-               migration::ReadStats* read_stats, migration::ShadowRunner* shadow)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(migration_snapshot),
-                                   std::move(flag_sink), read_stats, shadow)) {}
+Server::Server(ProxyConfig config, stats::Stats& stats, MigrationSnapshotSource migration_snapshot,
+               FlagSink flag_sink, migration::ShadowRunner* shadow)
+    : impl_(std::make_unique<Impl>(std::move(config), stats, migration_snapshot,
+                                   std::move(flag_sink), shadow)) {}
 Server::~Server() = default;
-
-admin::Metrics& Server::metrics() noexcept {
-  return impl_->metrics;
-}
 
 bool Server::shutting_down() const noexcept {
   return impl_->shutting_down.load();

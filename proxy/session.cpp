@@ -30,13 +30,13 @@ Session::Session(tcp::socket client, SessionEnv env)
       // own limit (lengths are int32), since PostgreSQL may send rows larger than the cap.
       b2c_split_(protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()) {
   env_.tracker.add(this);
-  admin::bump(env_.stats.client_connections_opened);
+  stats::bump(env_.stats.client_connections_opened);
 }
 
 Session::~Session() {
   env_.tracker.remove(this);
-  if (backend_) admin::bump(env_.stats.backend_connections_closed);
-  admin::bump(env_.stats.client_connections_closed);
+  if (backend_) stats::bump(env_.stats.backend_connections_closed);
+  stats::bump(env_.stats.client_connections_closed);
 }
 
 asio::awaitable<void> Session::run() {
@@ -88,8 +88,8 @@ asio::awaitable<void> Session::send_fatal(std::string_view sqlstate, std::string
   co_await client_.write_all(asio::buffer(msg));
 }
 
-void Session::count_protocol_error(admin::ProtocolError e) noexcept {
-  admin::bump(env_.stats.protocol_errors[static_cast<size_t>(e)]);
+void Session::count_protocol_error(stats::ProtocolError e) noexcept {
+  stats::bump(env_.stats.protocol_errors[static_cast<size_t>(e)]);
 }
 
 void Session::close_backend() noexcept {

@@ -9,7 +9,7 @@ namespace boost::asio::ssl {
 class context;
 }
 
-namespace pgphase::admin {
+namespace pgphase::stats {
 struct StatsShard;
 }
 
@@ -25,7 +25,7 @@ struct SessionEnv {
   const ProxyConfig& config;
   boost::asio::ssl::context* client_tls;  // null: answer 'N' to SSLRequest
   const BackendConnector& backend;
-  admin::StatsShard& stats;
+  pgphase::stats::StatsShard& stats;  // the worker's
   SessionTracker& tracker;
   // Migration routing of the worker; null when pgphase runs without a control plane (sessions
   // are then relayed as byte streams, nothing is parsed).

@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "admin/metrics.h"
 #include "protocol/message_splitter.h"
 #include "protocol/startup.h"
 #include "proxy/latency_queue.h"
@@ -23,6 +22,7 @@
 #include "proxy/session.h"
 #include "proxy/session_tracker.h"
 #include "proxy/stream.h"
+#include "stats/relay_stats.h"
 
 namespace pgphase::proxy {
 
@@ -69,7 +69,7 @@ class Session final : public SessionTracker::Entry {
 
   // session.cpp
   asio::awaitable<void> send_fatal(std::string_view sqlstate, std::string_view message);
-  void count_protocol_error(admin::ProtocolError e) noexcept;
+  void count_protocol_error(stats::ProtocolError e) noexcept;
   void close_backend() noexcept;
 
   SessionEnv env_;

@@ -29,17 +29,17 @@ uint64_t now_ns() noexcept {
                                    .count());
 }
 
-admin::ProtocolError to_metric(protocol::ScanError e) {
+stats::ProtocolError to_metric(protocol::ScanError e) {
   switch (e) {
     case protocol::ScanError::kLengthTooShort:
-      return admin::ProtocolError::kLengthTooShort;
+      return stats::ProtocolError::kLengthTooShort;
     case protocol::ScanError::kLengthTooLong:
-      return admin::ProtocolError::kLengthTooLong;
+      return stats::ProtocolError::kLengthTooLong;
     case protocol::ScanError::kUnknownType:
     case protocol::ScanError::kNone:
       break;
   }
-  return admin::ProtocolError::kUnknownType;
+  return stats::ProtocolError::kUnknownType;
 }
 
 // Reads whatever the source has. The read that waits for the peer lands in the direction's small
@@ -144,7 +144,7 @@ asio::awaitable<error_code> Session::write_splice(Stream& to, const protocol::Sp
 }
 
 void Session::on_frontend_message(const protocol::MessageView& m) {
-  admin::bump(env_.stats.frontend_messages[static_cast<uint8_t>(m.type)]);
+  stats::bump(env_.stats.frontend_messages[static_cast<uint8_t>(m.type)]);
   awaiting_ready_ = true;
   switch (m.type) {
     case protocol::fe::kQuery:
@@ -158,7 +158,7 @@ void Session::on_frontend_message(const protocol::MessageView& m) {
 }
 
 void Session::on_backend_message(const protocol::MessageView& m) {
-  admin::bump(env_.stats.backend_messages[static_cast<uint8_t>(m.type)]);
+  stats::bump(env_.stats.backend_messages[static_cast<uint8_t>(m.type)]);
   last_was_fatal_error_ = false;
   switch (m.type) {
     case protocol::be::kReadyForQuery: {
@@ -169,7 +169,7 @@ void Session::on_backend_message(const protocol::MessageView& m) {
       break;
     }
     case protocol::be::kCommandComplete:
-      admin::bump(
+      stats::bump(
           env_.stats.statements[static_cast<size_t>(protocol::classify_command_tag(m.peek))]);
       break;
     case protocol::be::kErrorResponse: {
@@ -201,7 +201,7 @@ asio::awaitable<void> Session::pump_client_to_backend() {
     more = c.filled_pool_buffer();
     const auto data = std::span<const uint8_t>(c.data, c.size);
     const protocol::ScanError error = split_frontend(data);
-    admin::bump(env_.stats.bytes_client_to_backend, c2b_out_.size());
+    stats::bump(env_.stats.bytes_client_to_backend, c2b_out_.size());
     if (!c2b_out_.empty() && co_await write_splice(*backend_, c2b_out_, c2b_gather_))
       co_return;  // the backend is gone: the other pump sees it and tells the client
     if (error != protocol::ScanError::kNone) {
@@ -224,12 +224,12 @@ asio::awaitable<void> Session::pump_backend_to_client() {
   bool backend_lost = false;
   auto forward = [&](std::span<const uint8_t> data) -> asio::awaitable<bool> {
     const protocol::ScanError error = split_backend(data);
-    admin::bump(env_.stats.bytes_backend_to_client, b2c_out_.size());
+    stats::bump(env_.stats.bytes_backend_to_client, b2c_out_.size());
     if (!b2c_out_.empty() && co_await write_splice(client_, b2c_out_, b2c_gather_)) co_return false;
     if (rewriter_ && rewriter_->desynchronised()) {
       // What was relayed ends before the answer that did not fit (dropped with all after it):
       // the client gets an error instead of an answer pgphase cannot vouch for.
-      count_protocol_error(admin::ProtocolError::kReplyMismatch);
+      count_protocol_error(stats::ProtocolError::kReplyMismatch);
       log::error("session: ", rewriter_->desync_reason(), "; closing the session");
       b2c_cut_clean_ = true;
       if (!fatal_for_client_) {

@@ -33,7 +33,7 @@ asio::awaitable<std::optional<std::vector<uint8_t>>> Session::read_first_packet(
   if (auto [ec, n] = co_await client_.read_exact(asio::buffer(packet)); ec) co_return std::nullopt;
   const auto len = protocol::startup_packet_length(packet);
   if (!len.valid) {
-    count_protocol_error(admin::ProtocolError::kBadStartupPacket);
+    count_protocol_error(stats::ProtocolError::kBadStartupPacket);
     co_await send_fatal(sqlstate::kProtocolViolation, "invalid length of startup packet");
     co_return std::nullopt;
   }
@@ -54,13 +54,13 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
     if (!packet) co_return StartupOutcome::kDone;
     auto decoded = protocol::decode_startup_packet(*packet);
     if (auto* err = std::get_if<protocol::StartupError>(&decoded)) {
-      count_protocol_error(admin::ProtocolError::kBadStartupPacket);
+      count_protocol_error(stats::ProtocolError::kBadStartupPacket);
       co_await send_fatal(sqlstate::kProtocolViolation, err->message);
       co_return StartupOutcome::kDone;
     }
     if (std::holds_alternative<protocol::SslRequest>(decoded)) {
       if (ssl_done || client_.is_tls()) {
-        count_protocol_error(admin::ProtocolError::kBadStartupPacket);
+        count_protocol_error(stats::ProtocolError::kBadStartupPacket);
         co_await send_fatal(sqlstate::kProtocolViolation, "SSLRequest sent twice");
         co_return StartupOutcome::kDone;
       }
@@ -74,7 +74,7 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
       // Bytes already sent behind the SSLRequest would be taken as plaintext after the
       // handshake (CVE-2021-23214); PostgreSQL refuses them, and so does pgphase.
       if (client_.available() > 0) {
-        count_protocol_error(admin::ProtocolError::kUnencryptedAfterSsl);
+        count_protocol_error(stats::ProtocolError::kUnencryptedAfterSsl);
         log::warn("session: received unencrypted data after SSL request; closing");
         co_await send_fatal(sqlstate::kProtocolViolation,
                             "received unencrypted data after SSL request");
@@ -86,7 +86,7 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
       tls_stream& tls = client_.upgrade_to_tls(*env_.client_tls);
       if (auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::server, use_nothrow);
           ec) {
-        count_protocol_error(admin::ProtocolError::kTlsHandshake);
+        count_protocol_error(stats::ProtocolError::kTlsHandshake);
         log::info("session: TLS handshake with client failed: ", ec.message());
         co_return StartupOutcome::kDone;
       }
@@ -94,7 +94,7 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
     }
     if (std::holds_alternative<protocol::GssEncRequest>(decoded)) {
       if (gss_done || client_.is_tls()) {
-        count_protocol_error(admin::ProtocolError::kBadStartupPacket);
+        count_protocol_error(stats::ProtocolError::kBadStartupPacket);
         co_await send_fatal(sqlstate::kProtocolViolation, "unexpected GSSENCRequest");
         co_return StartupOutcome::kDone;
       }
@@ -133,7 +133,7 @@ asio::awaitable<Session::StartupOutcome> Session::negotiate() {
 
 asio::awaitable<Session::StartupOutcome> Session::handle_cancel(
     const protocol::CancelRequest& req) {
-  admin::bump(env_.stats.cancel_requests);
+  stats::bump(env_.stats.cancel_requests);
   // Clients hold the backend's own BackendKeyData (relayed unchanged, so it also matches the pid
   // in NotificationResponse and pg_backend_pid()); the request goes to the backend as it came.
   // This also serves a client of another pgphase in front of the same server.
@@ -144,14 +144,14 @@ asio::awaitable<Session::StartupOutcome> Session::handle_cancel(
 asio::awaitable<bool> Session::connect_backend() {
   BackendConnection c = co_await env_.backend.connect();
   if (!c.stream) {
-    admin::bump(env_.stats.backend_connect_failures);
+    stats::bump(env_.stats.backend_connect_failures);
     log::warn("session: backend connection failed: ", c.error);
     co_await send_fatal(sqlstate::kConnectionFailure,
                         "pgphase could not connect to the server: " + c.error);
     co_return false;
   }
   backend_ = std::move(c.stream);
-  admin::bump(env_.stats.backend_connections_opened);
+  stats::bump(env_.stats.backend_connections_opened);
   if (auto [ec, n] = co_await backend_->write_all(asio::buffer(startup_packet_)); ec) {
     co_await send_fatal(sqlstate::kConnectionFailure,
                         "pgphase lost the server connection: " + ec.message());
@@ -167,7 +167,7 @@ asio::awaitable<bool> Session::relay_client_auth_response() {
   if (header[0] != protocol::fe::kPassword || len < protocol::kMinMessageLength ||
       len > kMaxStartupPhaseMessage) {
     if (header[0] != protocol::fe::kTerminate) {
-      count_protocol_error(admin::ProtocolError::kUnknownType);
+      count_protocol_error(stats::ProtocolError::kUnknownType);
       co_await send_fatal(sqlstate::kProtocolViolation,
                           "expected an authentication response message, got type 0x" +
                               std::to_string(static_cast<unsigned>(header[0])));
@@ -178,7 +178,7 @@ asio::awaitable<bool> Session::relay_client_auth_response() {
   std::copy(header, header + 5, msg.begin());
   if (auto [ec, n] = co_await client_.read_exact(asio::buffer(msg.data() + 5, len - 4)); ec)
     co_return false;
-  admin::bump(env_.stats.frontend_messages[protocol::fe::kPassword]);
+  stats::bump(env_.stats.frontend_messages[protocol::fe::kPassword]);
   if (auto [ec, n] = co_await backend_->write_all(asio::buffer(msg)); ec) {
     co_await send_fatal(sqlstate::kConnectionFailure,
                         "pgphase lost the server connection during authentication");
@@ -222,7 +222,7 @@ asio::awaitable<bool> Session::authenticate() {
     }
     const auto raw = std::span(in).subspan(start, m.total);
     start += m.total;
-    admin::bump(env_.stats.backend_messages[static_cast<uint8_t>(m.type)]);
+    stats::bump(env_.stats.backend_messages[static_cast<uint8_t>(m.type)]);
     switch (m.type) {
       case protocol::be::kAuthentication: {
         const int32_t code = m.body.size() >= 4 ? protocol::read_i32(m.body.data()) : -1;

@@ -3,6 +3,7 @@
 // pre-filter) and, per migration, how a write to its source is mirrored.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -122,6 +123,27 @@ class RoutingTable {
   uint64_t generation_ = 0;
   std::vector<MigrationRoute> routes_;
   std::vector<std::string> needles_;  // lower-case table names
+};
+
+// A routing table borrowed from whoever keeps it (a proxy worker keeps one per database until the
+// next snapshot generation): copying it is copying a pointer, no reference count. It reads like
+// the shared_ptr it replaces. Valid until its keeper refreshes, so a holder takes a fresh one
+// from the keeper before each use rather than keeping it across calls.
+class TableRef {
+ public:
+  TableRef() noexcept = default;
+  TableRef(std::nullptr_t) noexcept {}
+  // Borrows from `owner`, which must outlive every use of this reference.
+  TableRef(const std::shared_ptr<const RoutingTable>& owner) noexcept : table_(owner.get()) {}
+
+  [[nodiscard]] const RoutingTable* get() const noexcept { return table_; }
+  const RoutingTable* operator->() const noexcept { return table_; }
+  const RoutingTable& operator*() const noexcept { return *table_; }
+  explicit operator bool() const noexcept { return table_ != nullptr; }
+  friend bool operator==(const TableRef& a, std::nullptr_t) noexcept { return a.table_ == nullptr; }
+
+ private:
+  const RoutingTable* table_ = nullptr;
 };
 
 // Case-insensitive (ASCII) substring search.

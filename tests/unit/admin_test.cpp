@@ -1,5 +1,6 @@
 // admin/ without a database: bearer-token auth, the router's 404/405/401/503 answers, which
-// requests run off the I/O thread, and the migration metrics read from a snapshot.
+// requests run off the I/O thread, the migration metrics read from a snapshot, and the routing
+// metrics rendered from the workers' figures.
 #include <prometheus/text_serializer.h>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include "admin/migration_metrics.h"
 #include "admin/routes.h"
 #include "migration/control_plane.h"
+#include "stats/stats.h"
 
 namespace pgphase::admin {
 namespace {
@@ -58,7 +60,8 @@ TEST_CASE("constant_time_equal") {
 }
 
 TEST_CASE("router without a control database") {
-  Metrics metrics(1);
+  const stats::Stats figures(1, false);
+  Metrics metrics(figures);
   const AdminAuth auth("t", "PGPHASE_ADMIN_TOKEN");
   AdminContext ctx{metrics, [] { return true; }, nullptr, &auth};
 
@@ -87,7 +90,8 @@ TEST_CASE("router without a control database") {
 }
 
 TEST_CASE("router with an unreachable control database: reads and changes answer 503") {
-  Metrics metrics(1);
+  const stats::Stats figures(1, false);
+  Metrics metrics(figures);
   const AdminAuth auth("t", "PGPHASE_ADMIN_TOKEN");
   migration::ControlPlane control(
       migration::ControlConfig{"host=127.0.0.1 port=1 dbname=x connect_timeout=1", 2.0, 1800, {}});
@@ -139,7 +143,8 @@ TEST_CASE("migration metrics from the snapshot in force") {
   s.status = migration::SwitchStatus::kActive;
   snap->switches.push_back(s);
 
-  Metrics metrics(1);
+  const stats::Stats figures(1, false);
+  Metrics metrics(figures);
   auto collector = std::make_shared<MigrationCollector>(
       [snap]() -> migration::SnapshotPtr { return snap; }, [] { return true; });
   metrics.add_collectable(collector);
@@ -166,6 +171,60 @@ TEST_CASE("migration metrics from the snapshot in force") {
 
   collector.reset();  // released: no longer rendered
   CHECK_THAT(metrics.render(), !Catch::Contains("pgphase_state_generation"));
+}
+
+TEST_CASE("routing metrics rendered from the workers' figures") {
+  stats::Stats figures(2, true);
+  Metrics metrics(figures);
+  // Before any statement: the analysis series only.
+  std::string text = metrics.render();
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_statement_analysis_total{result="hit"} 0)"));
+  CHECK_THAT(text, Catch::Contains("pgphase_statement_analysis_seconds_total 0"));
+  CHECK_THAT(text, !Catch::Contains("pgphase_read_switch_statements_total"));
+
+  figures.routing().shard(0).mirrored("m1", stats::WriteOp::kUpdate, true, 4);
+  figures.routing().shard(1).mirrored("m1", stats::WriteOp::kUpdate, true, 1);
+  figures.routing().shard(1).refused("m1");
+  figures.routing().shard(0).analysed(true, 2'000'000'000);
+  figures.routing().shard(0).read("sw", true, true, 2'000'000);  // 2 ms
+  figures.routing().shard(1).read("sw", true, false, 20'000'000);
+  figures.routing().shard(1).unroutable("m1", "sw");
+  figures.routing().shard(1).unroutable("m1", "sw");
+  text = metrics.render();
+  CHECK_THAT(text, Catch::Contains("# HELP pgphase_dual_write_statements_total Writes to a "
+                                   "migrating table mirrored to its other table"));
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_dual_write_statements_total{migration_id="m1",)"
+                                   R"(operation="update",result="ok"} 2)"));
+  CHECK_THAT(text, !Catch::Contains(R"(operation="update",result="error")"));
+  CHECK_THAT(text, Catch::Contains(
+                       R"(pgphase_dual_write_rows_total{migration_id="m1",operation="update"} 5)"));
+  CHECK_THAT(
+      text,
+      Catch::Contains(R"(pgphase_unsupported_writes_total{migration_id="m1",action="refused"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_statement_analysis_total{result="hit"} 1)"));
+  CHECK_THAT(text, Catch::Contains("pgphase_statement_analysis_seconds_total 2"));
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_read_switch_statements_total{config_id="sw",)"
+                                   R"(side="target",result="error"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_read_switch_statements_total{config_id="sw",)"
+                                   R"(side="source",result="ok"} 0)"));
+  CHECK_THAT(text, Catch::Contains("# TYPE pgphase_read_switch_latency_seconds histogram"));
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_read_switch_latency_seconds_bucket{config_id="sw",)"
+                                   R"(side="target",le="0.0025"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_read_switch_latency_seconds_bucket{config_id="sw",)"
+                                   R"(side="target",le="0.025"} 2)"));
+  CHECK_THAT(text, Catch::Contains(R"(pgphase_read_switch_latency_seconds_bucket{config_id="sw",)"
+                                   R"(side="target",le="+Inf"} 2)"));
+  CHECK_THAT(text,
+             Catch::Contains(
+                 R"(pgphase_read_switch_latency_seconds_count{config_id="sw",side="target"} 2)"));
+  CHECK_THAT(text, Catch::Contains(
+                       R"(pgphase_read_unroutable_total{migration_id="m1",config_id="sw"} 2)"));
+}
+
+TEST_CASE("without a control plane no routing families are rendered") {
+  const stats::Stats figures(1, false);
+  const Metrics metrics(figures);
+  CHECK_THAT(metrics.render(), !Catch::Contains("pgphase_statement_analysis_total"));
 }
 
 }  // namespace
