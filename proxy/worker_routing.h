@@ -11,8 +11,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "intercept/observer.h"
 #include "migration/snapshot.h"
-#include "proxy/rewriter.h"
 #include "proxy/routing_hooks.h"
 #include "router/plan_cache.h"
 #include "router/routing_table.h"
@@ -45,7 +45,7 @@ struct DualWriteFamilies {
   prometheus::Family<prometheus::Counter>& unroutable;      // by migration, config
 };
 
-class WorkerRouting final : public RewriteObserver {
+class WorkerRouting final : public intercept::RewriteObserver {
  public:
   WorkerRouting(MigrationSnapshotSource snapshots, size_t plan_cache_bytes,
                 DualWriteFamilies& families, FlagSink flag_sink, migration::ReadStats* read_stats,

@@ -1,7 +1,7 @@
-// proxy/rewriter: the interception layer fed message sequences as a session feeds it (through
+// intercept/rewriter: the interception layer fed message sequences as a session feeds it (through
 // MessageSplitter, both directions), against a routing table with a migration in dual_write; no
 // sockets, no database.
-#include "proxy/rewriter.h"
+#include "intercept/rewriter.h"
 
 #include <catch2/catch.hpp>
 #include <limits>
@@ -81,9 +81,9 @@ std::vector<std::pair<char, std::string>> messages(const std::string& bytes) {
 
 struct Harness {
   router::PlanCache cache{1 << 20};
-  proxy::NullRewriteObserver observer;
+  intercept::NullRewriteObserver observer;
   std::shared_ptr<const router::RoutingTable> table = dual_write_table();
-  proxy::Rewriter rw{[this] { return table; }, cache, observer};
+  intercept::Rewriter rw{[this] { return table; }, cache, observer};
   protocol::MessageSplitter fe{protocol::Direction::kFrontend, 1 << 20};
   protocol::MessageSplitter be{protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()};
 
