@@ -10,28 +10,14 @@
 #include "protocol/extended.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
+#include "users_migration.h"
 
 using namespace pgphase;
 
 namespace {
 
 std::shared_ptr<const router::RoutingTable> dual_write_table() {
-  migration::Snapshot s;
-  s.generation = 3;
-  migration::Migration m;
-  m.migration_id = "users_mig";
-  m.source_table = "users";
-  m.target_table = "t_sys_users";
-  m.phase = migration::Phase::kDualWrite;
-  s.migrations.push_back(m);
-  migration::TableShape shape;
-  shape.source_columns = {{"id"}, {"name"}};
-  shape.target_columns = {{"id"}, {"name"}};
-  shape.key_columns = {"id"};
-  shape.target_has_unique_key = true;
-  shape.source_has_unique_key = true;
-  s.shapes["users_mig"] = shape;
-  return router::RoutingTable::build(s, "app");
+  return router::RoutingTable::build(test::users_snapshot(migration::Phase::kDualWrite), "app");
 }
 
 std::string message(char type, const std::string& body) {
