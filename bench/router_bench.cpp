@@ -14,7 +14,7 @@
 
 #include "protocol/extended.h"
 #include "protocol/wire.h"
-#include "proxy/rewriter.h"
+#include "intercept/rewriter.h"
 #include "router/planner.h"
 
 using namespace pgphase;
@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
   const auto snap = snapshot();
   const auto table = router::RoutingTable::build(snap, "bench");
   router::PlanCache cache(8u << 20);
-  proxy::NullRewriteObserver observer;
-  proxy::Rewriter rw([&] { return table; }, cache, observer);
+  intercept::NullRewriteObserver observer;
+  intercept::Rewriter rw([&] { return table; }, cache, observer);
 
   const std::string other = "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2";
   measure("classify a statement naming no migrating table", n, [&] {

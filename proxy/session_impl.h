@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "intercept/rewriter.h"
 #include "protocol/message_splitter.h"
 #include "protocol/startup.h"
 #include "proxy/latency_queue.h"
-#include "proxy/rewriter.h"
 #include "proxy/session.h"
 #include "proxy/session_tracker.h"
 #include "proxy/stream.h"
@@ -73,15 +73,15 @@ class Session final : public SessionTracker::Entry {
   void close_backend() noexcept;
 
   SessionEnv env_;
-  SessionIdentity identity_;  // user, application_name, client address (read switches)
-  LexSettings lex_settings_;  // as the server reported them at startup (rewriter)
+  intercept::SessionIdentity identity_;  // user, application_name, client address (read switches)
+  intercept::LexSettings lex_settings_;  // as the server reported them at startup (rewriter)
   Stream client_;
   std::optional<Stream> backend_;
   std::vector<uint8_t> startup_packet_;    // as the client sent it, forwarded unchanged
   std::vector<uint8_t> backend_leftover_;  // backend bytes read past the first ReadyForQuery
   std::string database_;  // the session's database (startup "database", else "user")
   // Set once authentication succeeded when the worker has migration routing.
-  std::optional<Rewriter> rewriter_;
+  std::optional<intercept::Rewriter> rewriter_;
   protocol::MessageSplitter c2b_split_;
   protocol::MessageSplitter b2c_split_;
   protocol::Splice c2b_out_;

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "intercept/observer.h"
 #include "migration/snapshot.h"
-#include "proxy/rewriter.h"
 #include "proxy/routing_hooks.h"
 #include "router/plan_cache.h"
 #include "router/routing_table.h"
@@ -23,7 +23,7 @@ class RoutingShard;
 
 namespace pgphase::proxy {
 
-class WorkerRouting final : public RewriteObserver {
+class WorkerRouting final : public intercept::RewriteObserver {
  public:
   WorkerRouting(MigrationSnapshotSource snapshots, size_t plan_cache_bytes,
                 stats::RoutingShard& stats, FlagSink flag_sink, migration::ShadowRunner* shadow);

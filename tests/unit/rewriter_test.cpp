@@ -1,7 +1,7 @@
-// proxy/rewriter: the interception layer fed message sequences as a session feeds it (through
+// intercept/rewriter: the interception layer fed message sequences as a session feeds it (through
 // MessageSplitter, both directions), against a routing table with a migration in dual_write; no
 // sockets, no database.
-#include "proxy/rewriter.h"
+#include "intercept/rewriter.h"
 
 #include <catch2/catch.hpp>
 #include <limits>
@@ -10,28 +10,14 @@
 #include "protocol/extended.h"
 #include "protocol/messages.h"
 #include "protocol/wire.h"
+#include "users_migration.h"
 
 using namespace pgphase;
 
 namespace {
 
 std::shared_ptr<const router::RoutingTable> dual_write_table() {
-  migration::Snapshot s;
-  s.generation = 3;
-  migration::Migration m;
-  m.migration_id = "users_mig";
-  m.source_table = "users";
-  m.target_table = "t_sys_users";
-  m.phase = migration::Phase::kDualWrite;
-  s.migrations.push_back(m);
-  migration::TableShape shape;
-  shape.source_columns = {{"id"}, {"name"}};
-  shape.target_columns = {{"id"}, {"name"}};
-  shape.key_columns = {"id"};
-  shape.target_has_unique_key = true;
-  shape.source_has_unique_key = true;
-  s.shapes["users_mig"] = shape;
-  return router::RoutingTable::build(s, "app");
+  return router::RoutingTable::build(test::users_snapshot(migration::Phase::kDualWrite), "app");
 }
 
 std::string message(char type, const std::string& body) {
@@ -81,9 +67,9 @@ std::vector<std::pair<char, std::string>> messages(const std::string& bytes) {
 
 struct Harness {
   router::PlanCache cache{1 << 20};
-  proxy::NullRewriteObserver observer;
+  intercept::NullRewriteObserver observer;
   std::shared_ptr<const router::RoutingTable> table = dual_write_table();
-  proxy::Rewriter rw{[this] { return table; }, cache, observer};
+  intercept::Rewriter rw{[this] { return table; }, cache, observer};
   protocol::MessageSplitter fe{protocol::Direction::kFrontend, 1 << 20};
   protocol::MessageSplitter be{protocol::Direction::kBackend, std::numeric_limits<int32_t>::max()};
 

@@ -1,8 +1,10 @@
-#include "proxy/lex_settings.h"
+#include "intercept/lex_settings.h"
 
 #include <cctype>
 
-namespace pgphase::proxy {
+#include "router/routing_table.h"
+
+namespace pgphase::intercept {
 
 bool LexSettings::apply(std::string_view name, std::string_view value) {
   if (name == "standard_conforming_strings") {
@@ -28,4 +30,20 @@ bool LexSettings::backslash_in_multibyte() const noexcept {
   return false;
 }
 
-}  // namespace pgphase::proxy
+void SettingsWatch::watch(std::string_view sql) {
+  if (!touched_) {
+    static constexpr std::string_view kWords[] = {"conforming", "encoding", "names",
+                                                  "set_config", "reset",    "discard"};
+    for (std::string_view w : kWords) {
+      if (router::contains_ci(sql, w)) touched_ = true;
+    }
+  }
+  // Once touched, a later COMMIT or ROLLBACK may revert them too: every request in flight counts.
+  if (touched_) in_flight_ = true;
+}
+
+void SettingsWatch::apply(std::string_view name, std::string_view value) {
+  if (settings_.apply(name, value)) touched_ = true;
+}
+
+}  // namespace pgphase::intercept

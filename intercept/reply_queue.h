@@ -1,0 +1,113 @@
+// The requests sent to the server and not answered yet, in order, so that every answer is matched
+// to the request it answers: answers to pgphase's own (injected) requests are swallowed, the
+// answers to rewritten statements get their transforms (result_transforms.h), and an answer that
+// fits no request in flight is a mismatch the session reports and closes on, never relayed.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "intercept/read_choice.h"
+#include "intercept/statement_registry.h"
+#include "router/query_plan.h"
+
+namespace pgphase::intercept {
+
+// The requests the server answers.
+enum class Request : uint8_t {
+  kQuery,
+  kParse,
+  kBind,
+  kDescribe,
+  kExecute,
+  kClose,
+  kSync,
+  kFunctionCall,
+};
+
+struct Expect {
+  Request kind;
+  bool injected = false;              // pgphase's own request: its success answer is swallowed
+  PlanPtr plan;                       // the plan whose transforms apply (rewritten ones only)
+  router::ResultTransform transform;  // Describe / Execute
+  bool count_binary = false;
+  uint16_t statement = 0;  // kQuery: which statement of the text is being answered
+  int64_t count = 0;       // kCountToTag: the value of the one DataRow
+  ReadChoice read;         // kQuery (for its read statements), kExecute
+  uint64_t started_ns = 0;
+  // A client's Parse or Close of a prepared statement (kParse, kClose): its name as the server
+  // keys it, and the entry it replaced or removed, put back when the server fails or skips the
+  // request (a failed Parse leaves a named statement as it was, a skipped Close removes none).
+  std::string statement_key;
+  std::shared_ptr<Statement> undo;
+};
+
+class ReplyQueue {
+ public:
+  // What an answer does.
+  enum class Fit : uint8_t {
+    kForward,   // answers the client's request: relay it
+    kSwallow,   // answers pgphase's own request: the client never sees it
+    kMismatch,  // fits no request in flight: desynchronised() from now on
+  };
+
+  // A request sent to the server. Dropped while the server skips requests after an error (until
+  // Sync): no answer will come.
+  void push(Expect e);
+  // A Sync sent to the server. While the server is in COPY FROM STDIN it ignores Sync (libpq
+  // sends one right after the COPY's Execute, and another after CopyDone): none is expected.
+  void push_sync();
+  // The client ended COPY FROM STDIN (CopyDone, CopyFail).
+  void copy_ended() noexcept { copy_in_ = false; }
+
+  // A server message that answers (part of) the oldest request: ReadyForQuery, ParseComplete,
+  // BindComplete, CloseComplete, NoData, RowDescription, CommandComplete, EmptyQueryResponse,
+  // PortalSuspended, CopyInResponse, CopyBothResponse. Pops or advances the requests it ends.
+  // Any other type: kForward, no effect.
+  [[nodiscard]] Fit answer(char type);
+  // The oldest request's current result ended (a transformed CommandComplete): a Query moves on to
+  // its next statement, anything else is answered.
+  void finish_front();
+  // An ErrorResponse to the oldest request (not empty()). A simple Query or FunctionCall ends with
+  // its ReadyForQuery; in the extended protocol the server skips everything up to the next Sync:
+  // those requests are dropped, `undo` called on each, oldest first.
+  template <class Undo>
+  void failed(Undo&& undo);
+
+  // The session cannot trust the answers any more (a transform found an answer it cannot
+  // rewrite, or answer() a mismatch): the first reason is kept.
+  void lose_track(char type, const char* why);
+  [[nodiscard]] bool desynchronised() const noexcept { return desync_; }
+  [[nodiscard]] const std::string& desync_reason() const noexcept { return desync_reason_; }
+
+  [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
+  [[nodiscard]] size_t size() const noexcept { return queue_.size(); }
+  [[nodiscard]] Expect& front() { return queue_.front(); }
+  [[nodiscard]] const Expect& front() const { return queue_.front(); }
+  // Whether the server skips requests until the next Sync.
+  [[nodiscard]] bool discarding() const noexcept { return discard_until_sync_; }
+
+ private:
+  Fit mismatch(char type);
+
+  std::deque<Expect> queue_;
+  bool discard_until_sync_ = false;  // the server skips requests after an error until Sync
+  bool copy_in_ = false;             // the server is in COPY FROM STDIN (CopyInResponse seen)
+  bool desync_ = false;
+  std::string desync_reason_;
+};
+
+template <class Undo>
+void ReplyQueue::failed(Undo&& undo) {
+  const Request k = queue_.front().kind;
+  if (k == Request::kQuery || k == Request::kFunctionCall) return;  // ReadyForQuery ends it
+  while (!queue_.empty() && queue_.front().kind != Request::kSync) {
+    undo(queue_.front());
+    queue_.pop_front();
+  }
+  if (queue_.empty()) discard_until_sync_ = true;
+}
+
+}  // namespace pgphase::intercept

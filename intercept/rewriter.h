@@ -1,0 +1,106 @@
+// The message-level half of a session whose statements pgphase may rewrite (sessions of a
+// pgphase with a control plane). Pure: no I/O, no Asio; the session feeds it whole or streamed
+// messages of both directions and writes what it appends.
+//
+// Client -> server: Query and Parse texts go through the router (router/planner.h); rewritten
+// ones are sent instead. Prepared statements are remembered by name with their text
+// (statement_registry.h), so that a statement prepared before a migration entered dual write (or
+// after it left) is prepared again with the current plan before it is next bound or described.
+//
+// Server -> client: every request that the server answers is queued in order (reply_queue.h:
+// Query, Parse, Bind, Describe, Execute, Close, Sync, FunctionCall, and pgphase's own injected
+// requests); each answer is matched to its request, so that the answers to rewritten statements
+// are turned back into what PostgreSQL would have answered to the client's own statement
+// (result_transforms.h) and the answers to injected requests are swallowed. Reads of a switching
+// migration go to the side read_choice.h picks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "intercept/lex_settings.h"
+#include "intercept/observer.h"
+#include "intercept/read_choice.h"
+#include "intercept/reply_queue.h"
+#include "intercept/statement_registry.h"
+#include "protocol/message_splitter.h"
+#include "router/plan_cache.h"
+#include "router/planner.h"
+#include "router/query_plan.h"
+#include "router/routing_table.h"
+
+namespace pgphase::intercept {
+
+class Rewriter {
+ public:
+  using TableSource = std::function<router::TableRef()>;  // what is in force now
+
+  Rewriter(TableSource tables, router::PlanCache& cache, RewriteObserver& observer,
+           SessionIdentity identity = {}, LexSettings settings = {});
+
+  // Client -> server.
+  [[nodiscard]] protocol::Disposition frontend_disposition(const protocol::MessageView& m);
+  void frontend_held(char type, std::span<const uint8_t> body, std::string& to_server);
+
+  // Server -> client.
+  [[nodiscard]] protocol::Disposition backend_disposition(const protocol::MessageView& m);
+  void backend_held(char type, std::span<const uint8_t> body, std::string& to_client);
+
+  // Requests sent and not answered yet (for tests and for idle checks).
+  [[nodiscard]] size_t pending() const noexcept { return queue_.size(); }
+  // A server answer did not fit the requests in flight (a bug, or a server out of protocol):
+  // from that answer on nothing more is relayed to the client (a rewritten statement's raw
+  // answer must never reach it); the session reports it and closes.
+  [[nodiscard]] bool desynchronised() const noexcept { return queue_.desynchronised(); }
+  [[nodiscard]] const std::string& desync_reason() const noexcept { return queue_.desync_reason(); }
+
+ private:
+  PlanPtr plan(std::string_view sql);
+  // What plans of this session depend on (PlanContext), now.
+  [[nodiscard]] router::PlanContext context() const noexcept;
+  // A client text that may change the settings of LexSettings (SET, set_config, RESET, DISCARD):
+  // until every request in flight is answered, they are uncertain.
+  void watch_settings(std::string_view sql);
+  router::TableRef table();
+  // Re-prepares `name` when the routing changed since it was prepared and its plan differs.
+  void refresh_statement(const std::string& name, std::string& to_server);
+  [[nodiscard]] const router::ResultTransform* current_transform() const;
+  void on_error();
+  void complete(const Expect& e, const router::ResultTransform& t, std::span<const uint8_t> body,
+                std::string& to_client);
+  void report_flags(const router::QueryPlan& p, std::string_view sql);
+  void read_done(const Expect& e, bool ok);
+  // A request the server failed or skipped (after an error, until Sync): its effect on the
+  // statement registry is undone.
+  void undo(Expect& e);
+  // What the session does with an answer the reply queue matched.
+  [[nodiscard]] protocol::Disposition relay(ReplyQueue::Fit f) const noexcept;
+
+  // One client message each (frontend_held).
+  void on_query(std::span<const uint8_t> body, std::string& to_server);
+  void on_parse(std::span<const uint8_t> body, std::string& to_server);
+  void on_bind(std::span<const uint8_t> body, std::string& to_server);
+  void on_describe(std::span<const uint8_t> body, std::string& to_server);
+  void on_execute(std::span<const uint8_t> body, std::string& to_server);
+  void on_close(std::span<const uint8_t> body, std::string& to_server);
+
+  TableSource tables_;
+  router::PlanCache& cache_;
+  RewriteObserver& observer_;
+  router::TableRef table_;  // as of the last table(); valid until the next
+  StatementRegistry registry_;
+  ReplyQueue queue_;
+  ReadChooser chooser_;
+  SettingsWatch settings_;
+  bool names_shadowed_ = false;  // PlanContext::names_shadowed
+  bool planned_ = false;         // some text of this session had a plan (sticky)
+  // No migration applies to the session now and nothing was ever planned: requests other than
+  // Parse and Close need no look.
+  [[nodiscard]] bool quiet();
+};
+
+}  // namespace pgphase::intercept

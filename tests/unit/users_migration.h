@@ -1,0 +1,27 @@
+// The migration the intercept/ unit tests route: users -> t_sys_users (id, name; key id).
+#pragma once
+
+#include "migration/snapshot.h"
+
+namespace pgphase::test {
+
+inline migration::Snapshot users_snapshot(migration::Phase phase, uint64_t generation = 3) {
+  migration::Snapshot s;
+  s.generation = generation;
+  migration::Migration m;
+  m.migration_id = "users_mig";
+  m.source_table = "users";
+  m.target_table = "t_sys_users";
+  m.phase = phase;
+  s.migrations.push_back(m);
+  migration::TableShape shape;
+  shape.source_columns = {{"id"}, {"name"}};
+  shape.target_columns = {{"id"}, {"name"}};
+  shape.key_columns = {"id"};
+  shape.target_has_unique_key = true;
+  shape.source_has_unique_key = true;
+  s.shapes["users_mig"] = shape;
+  return s;
+}
+
+}  // namespace pgphase::test
