@@ -22,8 +22,8 @@ struct SessionIdentity {
 struct ReadChoice {
   bool read = false;
   bool target = false;
-  bool shadow = false;    // also compare this read on both tables (strategy shadow)
-  std::string config_id;  // empty: not counted (cleanup/completed read the target always)
+  bool shadow = false;         // also compare this read on both tables (strategy shadow)
+  router::SharedId config_id;  // null: not counted (cleanup/completed read the target always)
 };
 
 // The route of migration `id` in `t` (nullptr: none, or no table).

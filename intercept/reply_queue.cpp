@@ -86,7 +86,7 @@ ReplyQueue::Fit ReplyQueue::answer(char type) {
       // The Syncs the client sent after this COPY's request, before it saw this answer, are
       // ignored by the server (it reads only copy data, Flush and Sync until CopyDone/CopyFail).
       copy_in_ = true;
-      std::erase_if(queue_, [first = &queue_.front()](const Expect& e) {
+      queue_.erase_if([first = &queue_.front()](const Expect& e) {
         return &e != first && e.kind == Request::kSync;
       });
       return Fit::kForward;

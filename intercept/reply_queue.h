@@ -5,11 +5,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 
 #include "intercept/read_choice.h"
+#include "intercept/ring.h"
 #include "intercept/statement_registry.h"
 #include "router/query_plan.h"
 
@@ -92,7 +92,7 @@ class ReplyQueue {
  private:
   Fit mismatch(char type);
 
-  std::deque<Expect> queue_;
+  Ring<Expect> queue_;
   bool discard_until_sync_ = false;  // the server skips requests after an error until Sync
   bool copy_in_ = false;             // the server is in COPY FROM STDIN (CopyInResponse seen)
   bool desync_ = false;

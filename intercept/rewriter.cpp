@@ -43,7 +43,7 @@ std::optional<migration::ShadowJob> shadow_bind(const ReadChoice& read, const St
   const auto params = protocol::decode_bind_params(body);
   if (!params) return std::nullopt;
   migration::ShadowJob job;
-  job.config_id = read.config_id;
+  job.config_id = *read.config_id;
   job.source_sql = st.text;
   job.target_sql = st.plan->sql_target;
   job.ordered = st.plan->statements[0].ordered;
@@ -90,8 +90,8 @@ void Rewriter::undo(Expect& e) {
 }
 
 void Rewriter::read_done(const Expect& e, bool ok) {
-  if (!e.read.read || e.read.config_id.empty()) return;
-  observer_.read(e.read.config_id, e.read.target, ok, now_ns() - e.started_ns);
+  if (!e.read.read || !e.read.config_id) return;
+  observer_.read(*e.read.config_id, e.read.target, ok, now_ns() - e.started_ns);
 }
 
 router::TableRef Rewriter::table() {
@@ -123,8 +123,10 @@ PlanPtr Rewriter::plan(std::string_view sql) {
   for (size_t i = 0; i < p->unroutable_routes.size(); ++i) {
     const std::string& id = p->route_ids[static_cast<size_t>(p->unroutable_routes[i])];
     const router::MigrationRoute* r = route_by_id(t.get(), id);
-    observer_.unroutable(id, r != nullptr ? std::string_view(r->read_switch.config_id) : "",
-                         p->unroutable_reasons[i]);
+    observer_.unroutable(
+        id,
+        r != nullptr && r->read_switch.config_id ? std::string_view(*r->read_switch.config_id) : "",
+        p->unroutable_reasons[i]);
   }
   if (!p->matters()) return nullptr;
   planned_ = true;
@@ -181,7 +183,7 @@ Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
   }
 }
 
-void Rewriter::refresh_statement(const std::string& name, std::string& to_server) {
+void Rewriter::refresh_statement(std::string_view name, std::string& to_server) {
   Statement* st = registry_.find(server_key(name));
   if (st == nullptr) return;
   const auto t = table();
@@ -196,10 +198,10 @@ void Rewriter::refresh_statement(const std::string& name, std::string& to_server
     // Prepared under other routing (before dual write began, or after it ended): prepare it again
     // under the same name, answering nothing to the client.
     if (!name.empty()) {
-      to_server += close_statement(name);
+      append_close_statement(to_server, name);
       queue_.push({Request::kClose, true});
     }
-    to_server += protocol::encode_parse(name, wanted, bytes(st->param_types));
+    protocol::append_parse(to_server, name, wanted, bytes(st->param_types));
     Expect e{Request::kParse, true};
     if (next && next->rewritten) e.plan = next;
     queue_.push(std::move(e));
@@ -235,17 +237,17 @@ void Rewriter::on_query(std::span<const uint8_t> body, std::string& to_server) {
   if (p) e.read = chooser_.choose(*p, table_.get());
   if (p && e.read.shadow && !p->rewritten && p->statements.size() == 1 && p->statements[0].read) {
     migration::ShadowJob job;
-    job.config_id = e.read.config_id;
+    job.config_id = *e.read.config_id;
     job.source_sql = std::string(*sql);
     job.target_sql = p->sql_target;
     job.ordered = p->statements[0].ordered;
     observer_.shadow(std::move(job));
   }
   if (p && e.read.target) {
-    to_server += protocol::encode_query(p->sql_target);
+    protocol::append_query(to_server, p->sql_target);
     e.plan = std::move(p);
   } else if (p && p->rewritten) {
-    to_server += protocol::encode_query(p->sql);
+    protocol::append_query(to_server, p->sql);
     e.plan = std::move(p);
   } else {
     if (p && p->routes_reads()) e.plan = std::move(p);  // reads counted on the source
@@ -265,24 +267,23 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
   }
   PlanPtr p = plan(msg->query);
   watch_settings(msg->query);
-  Statement st;
-  st.text = std::string(msg->query);
-  st.param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
-                        msg->param_types.size());
-  st.generation = table_ ? table_->generation() : 0;
   e.statement_key = server_key(msg->name);
   if (Statement* old = registry_.find(e.statement_key); old != nullptr && old->alt_prepared) {
-    to_server += close_statement(registry_.alt_name(*old));
+    append_close_statement(to_server, registry_.alt_name(*old));
     queue_.push({Request::kClose, true});
   }
   if (p && p->rewritten) {
-    to_server += protocol::encode_parse(msg->name, p->sql, msg->param_types);
+    protocol::append_parse(to_server, msg->name, p->sql, msg->param_types);
     e.plan = p;
   } else {
     append_raw(to_server, fe::kParse, body);
   }
+  Statement& st = registry_.parse_in_place(e.statement_key, !msg->name.empty(), e.undo);
+  st.text.assign(msg->query);
+  st.param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
+                        msg->param_types.size());
+  st.generation = table_ ? table_->generation() : 0;
   st.plan = std::move(p);
-  e.undo = registry_.parse(e.statement_key, std::move(st), !msg->name.empty());
   queue_.push(std::move(e));
 }
 
@@ -293,10 +294,9 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
     queue_.push({Request::kBind});
     return;
   }
-  const std::string stmt_name(msg->statement);
-  refresh_statement(stmt_name, to_server);
+  refresh_statement(msg->statement, to_server);
   Portal portal;
-  Statement* st = registry_.find(server_key(stmt_name));
+  Statement* st = registry_.find(server_key(msg->statement));
   if (st != nullptr && st->plan && st->plan->rewritten && !st->plan->statements.empty()) {
     portal.plan = st->plan;
     portal.transform = st->plan->statements.front();
@@ -309,11 +309,11 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
     }
     if (portal.read.target) {
       // Its twin reading the target, prepared (again) on first use.
-      const std::string alt = registry_.alt_name(*st);
+      const std::string& alt = registry_.alt_name(*st);
       if (!st->alt_prepared) {
-        to_server += close_statement(alt);
+        append_close_statement(to_server, alt);
         queue_.push({Request::kClose, true});
-        to_server += protocol::encode_parse(alt, st->plan->sql_target, bytes(st->param_types));
+        protocol::append_parse(to_server, alt, st->plan->sql_target, bytes(st->param_types));
         Expect pe{Request::kParse, true};
         pe.plan = st->plan;
         pe.read = portal.read;
@@ -321,14 +321,14 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
         queue_.push(std::move(pe));
         st->alt_prepared = true;
       }
-      to_server += bind_renamed(body, *msg, alt);
+      append_bind_renamed(to_server, body, *msg, alt);
       registry_.bind(server_key(msg->portal), std::move(portal));
       queue_.push({Request::kBind});
       return;
     }
   }
   if (portal.transform.refused) {
-    to_server += bare_bind(msg->portal, msg->statement);
+    append_bare_bind(to_server, msg->portal, msg->statement);
   } else if (portal.transform.kind == ResultTransform::Kind::kStripColumns &&
              msg->n_result_formats > 1) {
     to_server += protocol::bind_with_extra_result_columns(body, *msg, msg->n_result_formats,
@@ -349,9 +349,8 @@ void Rewriter::on_describe(std::span<const uint8_t> body, std::string& to_server
   Expect e{Request::kDescribe};
   if (const auto d = protocol::decode_describe(body); d) {
     if (d->kind == 'S') {
-      const std::string name(d->name);
-      refresh_statement(name, to_server);
-      const Statement* st = registry_.find(server_key(name));
+      refresh_statement(d->name, to_server);
+      const Statement* st = registry_.find(server_key(d->name));
       if (st != nullptr && st->plan && st->plan->rewritten && !st->plan->statements.empty()) {
         e.plan = st->plan;
         e.transform = st->plan->statements.front();
@@ -380,7 +379,7 @@ void Rewriter::on_execute(std::span<const uint8_t> body, std::string& to_server)
       protocol::read_u32(body.data() + body.size() - 4) != 0) {
     // The client's INSERT/UPDATE/DELETE runs to completion whatever its row limit (pgjdbc sends 1
     // for updates); its rewrite returns one row, which must not suspend the portal.
-    to_server += execute_unlimited(body);
+    append_execute_unlimited(to_server, body);
   } else {
     append_raw(to_server, fe::kExecute, body);
   }
@@ -393,7 +392,7 @@ void Rewriter::on_close(std::span<const uint8_t> body, std::string& to_server) {
     if (d->kind == 'S') {
       e.statement_key = server_key(d->name);
       if (Statement* st = registry_.find(e.statement_key); st != nullptr && st->alt_prepared) {
-        to_server += close_statement(registry_.alt_name(*st));
+        append_close_statement(to_server, registry_.alt_name(*st));
         queue_.push({Request::kClose, true});
       }
       e.undo = registry_.close(e.statement_key);

@@ -67,7 +67,7 @@ class Rewriter {
   void watch_settings(std::string_view sql);
   router::TableRef table();
   // Re-prepares `name` when the routing changed since it was prepared and its plan differs.
-  void refresh_statement(const std::string& name, std::string& to_server);
+  void refresh_statement(std::string_view name, std::string& to_server);
   [[nodiscard]] const router::ResultTransform* current_transform() const;
   void on_error();
   void complete(const Expect& e, const router::ResultTransform& t, std::span<const uint8_t> body,

@@ -2,32 +2,62 @@
 
 namespace pgphase::intercept {
 
-std::string server_key(std::string_view name) {
+std::string_view server_key(std::string_view name) noexcept {
   constexpr size_t kNameDataLen = 64;
-  return std::string(name.substr(0, kNameDataLen - 1));
+  return name.substr(0, kNameDataLen - 1);
 }
 
-Statement* StatementRegistry::find(const std::string& key) {
+Statement* StatementRegistry::find(std::string_view key) {
   const auto it = statements_.find(key);
   return it == statements_.end() ? nullptr : &it->second;
 }
 
-Portal* StatementRegistry::find_portal(const std::string& key) {
+Portal* StatementRegistry::find_portal(std::string_view key) {
+  if (key.empty()) return unnamed_portal_ ? &*unnamed_portal_ : nullptr;
   const auto it = portals_.find(key);
   return it == portals_.end() ? nullptr : &it->second;
 }
 
-std::shared_ptr<Statement> StatementRegistry::parse(const std::string& key, Statement st,
-                                                    bool named) {
-  const auto it = statements_.find(key);
-  if (it == statements_.end()) {
-    statements_.emplace(key, std::move(st));
-    return nullptr;
+void StatementRegistry::bind(std::string_view key, Portal p) {
+  if (key.empty()) {
+    unnamed_portal_ = std::move(p);
+  } else if (const auto it = portals_.find(key); it != portals_.end()) {
+    it->second = std::move(p);
+  } else {
+    portals_.emplace(std::string(key), std::move(p));
   }
+}
+
+void StatementRegistry::erase_portal(std::string_view key) {
+  if (key.empty()) {
+    unnamed_portal_.reset();
+  } else if (const auto it = portals_.find(key); it != portals_.end()) {
+    portals_.erase(it);
+  }
+}
+
+std::shared_ptr<Statement> StatementRegistry::parse(std::string_view key, Statement st,
+                                                    bool named) {
   std::shared_ptr<Statement> previous;
-  if (named) previous = std::make_shared<Statement>(std::move(it->second));
-  it->second = std::move(st);
+  parse_in_place(key, named, previous) = std::move(st);
   return previous;
+}
+
+Statement& StatementRegistry::parse_in_place(std::string_view key, bool named,
+                                             std::shared_ptr<Statement>& previous) {
+  previous = nullptr;
+  const auto it = statements_.find(key);
+  if (it == statements_.end())
+    return statements_.emplace(std::string(key), Statement{}).first->second;
+  Statement& st = it->second;
+  if (named) previous = std::make_shared<Statement>(std::move(st));
+  st.text.clear();
+  st.param_types.clear();
+  st.plan = nullptr;
+  st.generation = 0;
+  st.alt_prepared = false;
+  st.alt_name.clear();
+  return st;
 }
 
 std::shared_ptr<Statement> StatementRegistry::close(const std::string& key) {
@@ -49,9 +79,9 @@ void StatementRegistry::undo(bool was_parse, const std::string& key,
   }
 }
 
-std::string StatementRegistry::alt_name(Statement& st) {
-  if (st.alt_id == 0) st.alt_id = ++alt_ids_;
-  return "__pgphase_rt_" + std::to_string(st.alt_id);
+const std::string& StatementRegistry::alt_name(Statement& st) {
+  if (st.alt_name.empty()) st.alt_name = "__pgphase_rt_" + std::to_string(++alt_ids_);
+  return st.alt_name;
 }
 
 }  // namespace pgphase::intercept

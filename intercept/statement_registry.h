@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -23,7 +24,7 @@ struct Statement {
   PlanPtr plan;             // nullptr: sent unchanged
   uint64_t generation = 0;
   bool alt_prepared = false;  // its target-reading twin is prepared (plan->sql_target)
-  uint64_t alt_id = 0;        // the twin's name: "__pgphase_rt_<alt_id>" (0: none yet)
+  std::string alt_name;       // the twin's name, "__pgphase_rt_<n>" ("": none yet)
 };
 
 struct Portal {
@@ -34,40 +35,64 @@ struct Portal {
 };
 
 // Names of prepared statements and portals as the server keys them: cut to NAMEDATALEN - 1
-// bytes (two names that share their first 63 bytes are one statement for PostgreSQL).
-[[nodiscard]] std::string server_key(std::string_view name);
+// bytes (two names that share their first 63 bytes are one statement for PostgreSQL). A view of
+// `name`.
+[[nodiscard]] std::string_view server_key(std::string_view name) noexcept;
 
 class StatementRegistry {
  public:
   // Lookups by server key (server_key()); nullptr: not known.
-  [[nodiscard]] Statement* find(const std::string& key);
-  [[nodiscard]] Portal* find_portal(const std::string& key);
+  [[nodiscard]] Statement* find(std::string_view key);
+  [[nodiscard]] Portal* find_portal(std::string_view key);
 
   // A client's Parse of `key` (named: not the unnamed statement) sent to the server: `st` is now
   // its statement. Returns the statement it replaced when the server may refuse the Parse and
   // keep that one (a named statement answers 42P05; the unnamed one is replaced always).
-  std::shared_ptr<Statement> parse(const std::string& key, Statement st, bool named);
+  std::shared_ptr<Statement> parse(std::string_view key, Statement st, bool named);
+  // The same, filled in place: returns the entry for `key`, new or the one replaced, emptied but
+  // keeping its buffers (a client that parses the unnamed statement before every execution
+  // allocates nothing for its text); `previous` as parse() returns it.
+  Statement& parse_in_place(std::string_view key, bool named, std::shared_ptr<Statement>& previous);
   // A client's Close of statement `key`: returns the statement it removed (nullptr: none).
   std::shared_ptr<Statement> close(const std::string& key);
   // A Parse or Close the server failed or skipped (after an error, until Sync): `previous` (what
   // parse() or close() returned) is put back, or a parsed statement that replaced none removed.
   void undo(bool was_parse, const std::string& key, std::shared_ptr<Statement> previous);
 
-  void bind(const std::string& key, Portal p) { portals_[key] = std::move(p); }
-  void erase_portal(const std::string& key) { portals_.erase(key); }
+  void bind(std::string_view key, Portal p);
+  void erase_portal(std::string_view key);
   // The transaction ended: every unnamed and named portal is gone.
-  void clear_portals() noexcept { portals_.clear(); }
+  void clear_portals() noexcept {
+    unnamed_portal_.reset();
+    if (!portals_.empty()) portals_.clear();
+  }
 
   // The name of a statement's target-reading twin: a counter, never derived from the client's
   // name (a prefix would push long names past the server's 63 bytes, where they collide).
-  [[nodiscard]] std::string alt_name(Statement& st);
+  // Named once, on first use (the returned reference lives as long as `st`).
+  [[nodiscard]] const std::string& alt_name(Statement& st);
 
   [[nodiscard]] size_t statements() const noexcept { return statements_.size(); }
-  [[nodiscard]] size_t portals() const noexcept { return portals_.size(); }
+  [[nodiscard]] size_t portals() const noexcept {
+    return portals_.size() + (unnamed_portal_ ? 1 : 0);
+  }
 
  private:
-  std::unordered_map<std::string, Statement> statements_;
-  std::unordered_map<std::string, Portal> portals_;
+  // Looked up by string_view without building a string.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  template <class V>
+  using ByName = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+
+  ByName<Statement> statements_;
+  // The unnamed portal (the one most clients use, bound and dropped every transaction) kept out
+  // of the map, whose nodes would be allocated each time.
+  std::optional<Portal> unnamed_portal_;
+  ByName<Portal> portals_;
   uint64_t alt_ids_ = 0;  // twins named so far
 };
 

@@ -153,10 +153,15 @@ std::optional<std::pair<std::string_view, std::string_view>> decode_parameter_st
   return std::pair{*name, *value};
 }
 
-std::string encode_query(std::string_view sql) {
-  std::string out = begin_message(fe::kQuery);
+void append_query(std::string& out, std::string_view sql) {
+  const size_t start = begin_message(out, fe::kQuery);
   append_cstring(out, sql);
-  finish_message(out);
+  finish_message(out, start);
+}
+
+std::string encode_query(std::string_view sql) {
+  std::string out;
+  append_query(out, sql);
   return out;
 }
 
@@ -172,9 +177,9 @@ std::optional<ParseMessage> decode_parse(std::span<const uint8_t> body) {
   return ParseMessage{.name = *name, .query = *query, .param_types = tail};
 }
 
-std::string encode_parse(std::string_view name, std::string_view query,
-                         std::span<const uint8_t> param_types) {
-  std::string out = begin_message(fe::kParse);
+void append_parse(std::string& out, std::string_view name, std::string_view query,
+                  std::span<const uint8_t> param_types) {
+  const size_t start = begin_message(out, fe::kParse);
   append_cstring(out, name);
   append_cstring(out, query);
   if (param_types.empty()) {
@@ -182,7 +187,13 @@ std::string encode_parse(std::string_view name, std::string_view query,
   } else {
     out.append(reinterpret_cast<const char*>(param_types.data()), param_types.size());
   }
-  finish_message(out);
+  finish_message(out, start);
+}
+
+std::string encode_parse(std::string_view name, std::string_view query,
+                         std::span<const uint8_t> param_types) {
+  std::string out;
+  append_parse(out, name, query, param_types);
   return out;
 }
 

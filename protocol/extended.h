@@ -26,8 +26,9 @@ namespace pgphase::protocol {
 // ParameterStatus: name and value.
 [[nodiscard]] std::optional<std::pair<std::string_view, std::string_view>> decode_parameter_status(
     std::span<const uint8_t> body);
-// `sql` must not contain a NUL byte.
+// `sql` must not contain a NUL byte. append_query() appends the message to `out`.
 [[nodiscard]] std::string encode_query(std::string_view sql);
+void append_query(std::string& out, std::string_view sql);
 
 // Parse ('P').
 struct ParseMessage {
@@ -37,9 +38,12 @@ struct ParseMessage {
   std::span<const uint8_t> param_types;
 };
 [[nodiscard]] std::optional<ParseMessage> decode_parse(std::span<const uint8_t> body);
-// `param_types` is a tail as in ParseMessage; an empty span writes a zero count.
+// `param_types` is a tail as in ParseMessage; an empty span writes a zero count. append_parse()
+// appends the message to `out`.
 [[nodiscard]] std::string encode_parse(std::string_view name, std::string_view query,
                                        std::span<const uint8_t> param_types);
+void append_parse(std::string& out, std::string_view name, std::string_view query,
+                  std::span<const uint8_t> param_types);
 
 // Bind ('B'). Only the layout is checked (parameter format codes, parameters with length -1 for
 // NULL, result format codes); how counts match the statement is left to the server.

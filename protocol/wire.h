@@ -36,16 +36,27 @@ inline void put_u32(char* p, uint32_t v) noexcept {
   p[3] = static_cast<char>(v);
 }
 
-// Starts a typed message: type byte and a length placeholder that finish_message() fills in.
-[[nodiscard]] inline std::string begin_message(char type) {
-  std::string out;
+// Appends the start of a typed message to `out`: type byte and a length placeholder that
+// finish_message(out, start) fills in. Returns where the message starts.
+inline size_t begin_message(std::string& out, char type) {
+  const size_t start = out.size();
   out.push_back(type);
   append_u32(out, 0);
+  return start;
+}
+// Sets the length of the message begun at `start`, the last one in `out` (it counts itself, not
+// the type).
+inline void finish_message(std::string& out, size_t start) noexcept {
+  put_u32(out.data() + start + 1, static_cast<uint32_t>(out.size() - start - 1));
+}
+// The same for a string holding only that message.
+[[nodiscard]] inline std::string begin_message(char type) {
+  std::string out;
+  begin_message(out, type);
   return out;
 }
-// Sets the length of a message begun with begin_message() (it counts itself, not the type).
 inline void finish_message(std::string& out) noexcept {
-  put_u32(out.data() + 1, static_cast<uint32_t>(out.size() - 1));
+  finish_message(out, 0);
 }
 
 }  // namespace pgphase::protocol

@@ -123,8 +123,6 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       }
       continue;
     }
-    error_code ignored;
-    sock.non_blocking(true, ignored);
     if (live() >= config.max_client_connections) {
       asio::co_spawn(w.ctx, reject(std::move(sock)), asio::detached);
       continue;

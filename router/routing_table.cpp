@@ -177,7 +177,7 @@ void compile_reads(MigrationRoute& r, const migration::Snapshot& snapshot,
     return;
   r.read_mode = ReadMode::kSwitch;
   ReadSwitch& rs = r.read_switch;
-  rs.config_id = s->config_id;
+  rs.config_id = std::make_shared<const std::string>(s->config_id);
   rs.strategy = s->strategy;
   rs.percentage = s->switch_percentage;
   boost::system::error_code ec;

@@ -51,8 +51,12 @@ enum class ReadMode : uint8_t {
 // Which session property a sticky switch hashes.
 enum class StickyKey : uint8_t { kUser, kApplicationName, kClientAddress };
 
+// A switch config's id, shared by the reads chosen under it: copying it allocates nothing (a
+// routing table is a worker's own, so its count is touched by one thread).
+using SharedId = std::shared_ptr<const std::string>;
+
 struct ReadSwitch {
-  std::string config_id;
+  SharedId config_id;  // never null in a built table
   migration::SwitchStrategy strategy = migration::SwitchStrategy::kGradual;
   double percentage = 0;  // 0..100
   StickyKey sticky_key = StickyKey::kUser;

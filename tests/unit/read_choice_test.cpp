@@ -45,7 +45,9 @@ SessionIdentity user(std::string name, std::string app = {}) {
 TEST_CASE("routes by migration id") {
   const auto t = table(migration::Phase::kReadSwitch);
   REQUIRE(intercept::route_by_id(t.get(), "users_mig") != nullptr);
-  CHECK(intercept::route_by_id(t.get(), "users_mig")->read_switch.config_id == "users_sw");
+  const router::SharedId& id = intercept::route_by_id(t.get(), "users_mig")->read_switch.config_id;
+  REQUIRE(id != nullptr);
+  CHECK(*id == "users_sw");
   CHECK(intercept::route_by_id(t.get(), "other") == nullptr);
   CHECK(intercept::route_by_id(nullptr, "users_mig") == nullptr);
 }
@@ -62,7 +64,7 @@ TEST_CASE("cleanup reads the target always, uncounted; before read_switch the so
   const auto cleanup = c.choose(read_plan(), table(migration::Phase::kCleanup).get());
   CHECK(cleanup.read);
   CHECK(cleanup.target);
-  CHECK(cleanup.config_id.empty());
+  CHECK(cleanup.config_id == nullptr);
   const auto dual = c.choose(read_plan(), table(migration::Phase::kDualWrite).get());
   CHECK(dual.read);
   CHECK_FALSE(dual.target);
@@ -76,7 +78,7 @@ TEST_CASE("immediate and gradual switches: the percentage decides") {
       for (int i = 0; i < 50; ++i) {
         const auto r = c.choose(read_plan(), t.get());
         CHECK(r.read);
-        CHECK(r.config_id == "users_sw");
+        CHECK((r.config_id && *r.config_id == "users_sw"));
         CHECK(r.target == (pct == 100.0));
       }
     }

@@ -51,7 +51,7 @@ TEST_CASE("Parse over a named statement: the server refuses it (42P05), the old 
   StatementRegistry r;
   Statement first = statement("UPDATE users SET name = 'x'");
   first.alt_prepared = true;
-  first.alt_id = 7;
+  first.alt_name = "__pgphase_rt_7";
   (void)r.parse("s", std::move(first), true);
   auto previous = r.parse("s", statement("SELECT 2"), true);
   REQUIRE(previous != nullptr);
@@ -61,8 +61,8 @@ TEST_CASE("Parse over a named statement: the server refuses it (42P05), the old 
   const Statement* st = r.find("s");
   REQUIRE(st != nullptr);
   CHECK(st->text == "UPDATE users SET name = 'x'");
-  CHECK_FALSE(st->alt_prepared);  // its twin was closed when it was replaced
-  CHECK(st->alt_id == 7);         // ... and is prepared again under the same name
+  CHECK_FALSE(st->alt_prepared);            // its twin was closed when it was replaced
+  CHECK(st->alt_name == "__pgphase_rt_7");  // ... and is prepared again under the same name
 }
 
 TEST_CASE("Parse of the unnamed statement replaces it always: nothing to restore") {
@@ -101,7 +101,7 @@ TEST_CASE("twin names: a counter per statement, short whatever the client's name
   (void)r.parse("b", statement("SELECT id FROM users"), true);
   Statement& a = *r.find(long_name);
   Statement& b = *r.find("b");
-  CHECK(a.alt_id == 0);  // none until first needed
+  CHECK(a.alt_name.empty());  // none until first needed
   const std::string twin_a = r.alt_name(a);
   CHECK(twin_a == "__pgphase_rt_1");
   CHECK(r.alt_name(a) == twin_a);  // stable
