@@ -7,16 +7,23 @@
 #   pgbouncer+trigger  the trigger, through PgBouncer (session pooling): the hand-rolled stack
 #   pgphase            through pgphase with the migration in dual_write (SQL-aware dual write)
 #
-# Rounds alternate the four (the trigger exists only during its runs). Reports median TPS,
-# average latency, the ratio pgphase / trigger (target >= 0.9) and checks that the copy equals
-# the source after the pgphase runs of the last round. Also runs bench/router_bench (the
-# per-statement microbenchmark). A measurement, not a test: it exits 0 whether targets are met.
+# each with pgbench -M prepared and -M simple (literals inlined: every write a new text, the
+# case of psycopg2, Django and Rails), in shared mode (no CPU affinity) and in pinned mode
+# (PostgreSQL on CPU BENCH_PIN_PG_CPU, pgbench and the proxies on CPU BENCH_PIN_CLIENT_CPU, as
+# bench/run.sh pins them: a database on its own host). Rounds alternate the configurations (the
+# trigger exists only during its runs). Reports median TPS and average latency per mode, the
+# ratios pgphase / trigger (target >= 0.9 pinned) and pgphase -M simple / -M prepared (target
+# >= 0.9), and checks that the copy equals the source after a pgphase run. Also runs
+# bench/router_bench (the per-statement microbenchmark). A measurement, not a test: it exits 0
+# whether targets are met.
 #
-#   bench/dual_write.sh            # 5 rounds x 10 s per configuration (~4 minutes)
+#   bench/dual_write.sh            # 3 rounds x 8 s per configuration and mode (~7 minutes)
 #   bench/dual_write.sh --quick    # 1 round x 3 s (figures are not meaningful)
 #
 # Environment: BENCH_DURATION (s per run), BENCH_ROUNDS, BENCH_SCALE (pgbench -i -s, default 10),
-# BENCH_MODE (pgbench -M, default prepared), BENCH_CLIENTS (default 8), PGPHASE_BIN.
+# BENCH_MODES (pgbench -M values, default "prepared simple"), BENCH_CLIENTS (default 8),
+# BENCH_PINNED (1: also the pinned mode, default; needs 2 CPUs and taskset), BENCH_PIN_PG_CPU
+# (default 0), BENCH_PIN_CLIENT_CPU (default 1), PGPHASE_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -30,12 +37,15 @@ if [ "$QUICK" = 1 ]; then
   DURATION=${BENCH_DURATION:-3}
   ROUNDS=${BENCH_ROUNDS:-1}
 else
-  DURATION=${BENCH_DURATION:-10}
-  ROUNDS=${BENCH_ROUNDS:-5}
+  DURATION=${BENCH_DURATION:-8}
+  ROUNDS=${BENCH_ROUNDS:-3}
 fi
 SCALE=${BENCH_SCALE:-10}
-MODE=${BENCH_MODE:-prepared}
+read -r -a MODES <<<"${BENCH_MODES:-${BENCH_MODE:-prepared simple}}"
 CLIENTS=${BENCH_CLIENTS:-8}
+PINNED=${BENCH_PINNED:-1}
+PIN_PG_CPU=${BENCH_PIN_PG_CPU:-0}
+PIN_CLIENT_CPU=${BENCH_PIN_CLIENT_CPU:-1}
 PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
 ROUTER_BENCH=$(dirname "$PGPHASE_BIN")/bench/router_bench
 [ -x "$PGPHASE_BIN" ] || die "pgphase binary not found at $PGPHASE_BIN; run: bash scripts/build.sh"
@@ -149,9 +159,34 @@ fi
 BOUNCER_PID=$!
 wait_for_listen "$bport" 30 "$BOUNCER_PID" || die "pgbouncer did not start"
 
-run_pgbench() { # PORT -> "tps latency_ms"
-  local out
-  out=$(pgbench -n -T "$DURATION" -c "$CLIENTS" -j 2 -M "$MODE" -h 127.0.0.1 -p "$1" "$DB" 2>&1) ||
+# CPU modes: shared (no affinity) and pinned (see the header).
+ALL_CPUS=$(taskset -pc $$ 2>/dev/null | awk -F': ' '{ print $2 }' || true)
+CPU_MODES=(shared)
+if [ "$PINNED" = 1 ]; then
+  if [ -n "$ALL_CPUS" ] && [ "$(nproc)" -ge 2 ] && taskset -c "$PIN_PG_CPU" true 2>/dev/null &&
+    taskset -c "$PIN_CLIENT_CPU" true 2>/dev/null; then
+    CPU_MODES+=(pinned)
+  else
+    log "warning: pinned mode skipped (needs taskset and CPUs $PIN_PG_CPU and $PIN_CLIENT_CPU)"
+  fi
+fi
+PG_POSTMASTER_PID=$(head -n1 "$PG_DATA/postmaster.pid")
+set_cpu_mode() { # shared | pinned
+  local pg=$ALL_CPUS proxies=$ALL_CPUS
+  if [ "$1" = pinned ]; then
+    pg=$PIN_PG_CPU
+    proxies=$PIN_CLIENT_CPU
+  fi
+  bench_pin_postgres "$pg" "$PG_POSTMASTER_PID"
+  bench_set_affinity "$proxies" "$PGPHASE_PID" "$BOUNCER_PID"
+  CPU_MODE=$1
+}
+CPU_MODE=shared
+
+run_pgbench() { # PORT MODE -> "tps latency_ms"
+  local out pin=()
+  [ "$CPU_MODE" = pinned ] && pin=(taskset -c "$PIN_CLIENT_CPU")
+  out=$("${pin[@]}" pgbench -n -T "$DURATION" -c "$CLIENTS" -j 2 -M "$2" -h 127.0.0.1 -p "$1" "$DB" 2>&1) ||
     {
       echo "$out" >&2
       die "pgbench against port $1 failed"
@@ -164,52 +199,75 @@ run_pgbench() { # PORT -> "tps latency_ms"
 trigger_on() { "${PSQL[@]}" -d "$DB" -c "CREATE TRIGGER accounts_mirror AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts FOR EACH ROW EXECUTE FUNCTION accounts_mirror()"; }
 trigger_off() { "${PSQL[@]}" -d "$DB" -c "DROP TRIGGER IF EXISTS accounts_mirror ON pgbench_accounts"; }
 
+CONFIGS=(direct trigger pgbouncer+trigger pgphase)
 declare -A TPS LAT
 for ((r = 1; r <= ROUNDS; r++)); do
-  for cfg in direct trigger pgbouncer+trigger pgphase; do
-    case $cfg in
-      direct) res=$(run_pgbench "$PG_PORT") ;;
-      trigger)
-        trigger_on
-        res=$(run_pgbench "$PG_PORT")
-        trigger_off
-        ;;
-      pgbouncer+trigger)
-        trigger_on
-        res=$(run_pgbench "$bport")
-        trigger_off
-        ;;
-      pgphase) res=$(run_pgbench "$listen") ;;
-    esac
-    TPS[$cfg]+="${res%% *} "
-    LAT[$cfg]+="${res##* } "
-    log "round $r $cfg: tps ${res%% *}, latency ${res##* } ms"
+  for cpu in "${CPU_MODES[@]}"; do
+    set_cpu_mode "$cpu"
+    for mode in "${MODES[@]}"; do
+      for cfg in "${CONFIGS[@]}"; do
+        case $cfg in
+          direct) res=$(run_pgbench "$PG_PORT" "$mode") ;;
+          trigger)
+            trigger_on
+            res=$(run_pgbench "$PG_PORT" "$mode")
+            trigger_off
+            ;;
+          pgbouncer+trigger)
+            trigger_on
+            res=$(run_pgbench "$bport" "$mode")
+            trigger_off
+            ;;
+          pgphase) res=$(run_pgbench "$listen" "$mode") ;;
+        esac
+        k="$cpu/$mode/$cfg"
+        TPS[$k]+="${res%% *} "
+        LAT[$k]+="${res##* } "
+        log "round $r $cpu -M $mode $cfg: tps ${res%% *}, latency ${res##* } ms"
+      done
+    done
   done
 done
+set_cpu_mode shared
 
-echo
-echo "## Dual-write benchmark: tpcb-like, $CLIENTS clients, -M $MODE, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
-echo
-printf '| %-18s | %10s | %12s | %14s |\n' configuration "median TPS" "latency ms" "vs direct"
-printf '|%s|%s|%s|%s|\n' "--------------------" "------------" "--------------" "----------------"
-d=$(median "${TPS[direct]}")
-for cfg in direct trigger pgbouncer+trigger pgphase; do
-  t=$(median "${TPS[$cfg]}")
-  l=$(median "${LAT[$cfg]}")
-  printf '| %-18s | %10.1f | %12.3f | %13.2fx |\n' "$cfg" "$t" "$l" "$(awk -v a="$t" -v b="$d" 'BEGIN { print a / b }')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v r="$1" 'BEGIN { print (r >= 0.9) ? "PASS" : "MISS" }'; }
+for cpu in "${CPU_MODES[@]}"; do
+  for mode in "${MODES[@]}"; do
+    echo
+    echo "## Dual write, $cpu CPUs: tpcb-like, $CLIENTS clients, -M $mode, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
+    echo
+    printf '| %-18s | %10s | %12s | %14s |\n' configuration "median TPS" "latency ms" "vs direct"
+    printf '|%s|%s|%s|%s|\n' "--------------------" "------------" "--------------" "----------------"
+    d=$(median "${TPS[$cpu/$mode/direct]}")
+    for cfg in "${CONFIGS[@]}"; do
+      t=$(median "${TPS[$cpu/$mode/$cfg]}")
+      l=$(median "${LAT[$cpu/$mode/$cfg]}")
+      printf '| %-18s | %10.1f | %12.3f | %13.2fx |\n' "$cfg" "$t" "$l" "$(ratio "$t" "$d")"
+    done
+    echo "TPS per round: $(for c in "${CONFIGS[@]}"; do printf '%s [%s] ' "$c" "${TPS[$cpu/$mode/$c]% }"; done)"
+  done
 done
-tp=$(median "${TPS[pgphase]}")
-tt=$(median "${TPS[trigger]}")
-ratio=$(awk -v a="$tp" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
-verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.9) ? "PASS" : "MISS" }')
 echo
-echo "pgphase dual write / trigger dual write: ${ratio}x (target >= 0.9x): $verdict"
-echo "TPS per round: $(for c in direct trigger pgbouncer+trigger pgphase; do printf '%s [%s] ' "$c" "${TPS[$c]% }"; done)"
+echo "## Ratios (medians of the same run)"
+echo
+for cpu in "${CPU_MODES[@]}"; do
+  for mode in "${MODES[@]}"; do
+    r=$(ratio "$(median "${TPS[$cpu/$mode/pgphase]}")" "$(median "${TPS[$cpu/$mode/trigger]}")")
+    target=""
+    [ "$cpu" = pinned ] && target=" (target >= 0.9x pinned): $(verdict "$r")"
+    echo "$cpu -M $mode: pgphase dual write / trigger dual write: ${r}x$target"
+  done
+  if [[ " ${MODES[*]} " == *" simple "* && " ${MODES[*]} " == *" prepared "* ]]; then
+    r=$(ratio "$(median "${TPS[$cpu/simple/pgphase]}")" "$(median "${TPS[$cpu/prepared/pgphase]}")")
+    echo "$cpu: pgphase -M simple / -M prepared: ${r}x (target >= 0.9x): $(verdict "$r")"
+  fi
+done
 
 # The copy equals the source? (The direct runs write without dual write, so compare only after a
 # pgphase-only resync: copy everything once more, then one more pgphase run.)
 "${PSQL[@]}" -d "$DB" -c "TRUNCATE pgbench_accounts_copy; INSERT INTO pgbench_accounts_copy SELECT * FROM pgbench_accounts"
-run_pgbench "$listen" >/dev/null
+run_pgbench "$listen" "${MODES[0]}" >/dev/null
 diff=$("${PSQL[@]}" -d "$DB" -c "SELECT (SELECT count(*) FROM (TABLE pgbench_accounts EXCEPT TABLE pgbench_accounts_copy) a) + (SELECT count(*) FROM (TABLE pgbench_accounts_copy EXCEPT TABLE pgbench_accounts) b)")
 echo "rows differing between pgbench_accounts and its copy after a pgphase run: $diff"
 if [ -x "$ROUTER_BENCH" ]; then

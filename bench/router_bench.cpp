@@ -24,6 +24,7 @@
 #include "intercept/rewriter.h"
 #include "protocol/extended.h"
 #include "protocol/wire.h"
+#include "router/plan_lookup.h"
 #include "router/planner.h"
 
 using namespace pgphase;
@@ -197,8 +198,9 @@ int main(int argc, char** argv) {
     (void)b;
   });
   const std::string write = "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2";
-  cache.insert(1, write,
-               std::make_shared<const router::QueryPlan>(router::plan_query(*table, write)));
+  cache.insert(
+      1, write,
+      {std::make_shared<const router::QueryPlan>(router::plan_query(*table, write)), nullptr});
   measure("find the cached plan of a write", n, [&] {
     volatile bool b = cache.find(1, write) != nullptr;
     (void)b;
@@ -292,6 +294,56 @@ int main(int argc, char** argv) {
   round_trip("one unnamed Parse/Bind/Execute of a write (both ways)",
              {&unnamed_parse, &unnamed_bind, &execute, &sync},
              {&parse_complete, &bind_complete, &data_row, &command_complete, &ready});
+  // An application that inlines literals (psycopg2, Django, Rails in the simple protocol):
+  // every write a new text of one shape (pgbench's UPDATE in -M simple), its plan rendered from
+  // the shape's template. The rendered plan is new, so this path allocates.
+  std::vector<std::string> literal_writes;
+  for (size_t i = 0; i < n + n / 10 + 2; ++i) {
+    literal_writes.push_back(msg('Q', "UPDATE pgbench_accounts SET abalance = abalance + " +
+                                          std::to_string(static_cast<long>(i % 5000) - 2500) +
+                                          " WHERE aid = " + std::to_string(i + 1) + '\0'));
+  }
+  const std::string count_description = one_column_description("count", 20, 8);  // int8
+  size_t next_write = 0;
+  measure(
+      "one Query write with new literals, shape cached (both ways)", n,
+      [&] {
+        out.clear();
+        ask({&literal_writes[next_write++]});
+        answer({&count_description, &data_row, &command_complete, &ready});
+      },
+      false);
+  // First sight of a shape against planning a text without the cache (what every such text
+  // cost before shapes were cached): texts of distinct shapes (a comment differs).
+  const size_t firsts = n / 20;
+  std::vector<std::string> shapes;
+  for (size_t i = 0; i < firsts + firsts / 10 + 1; ++i) {
+    shapes.push_back("UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid = 3 /* " +
+                     std::to_string(i) + " */");
+  }
+  size_t next_shape = 0;
+  router::PlanCache by_text(64u << 20);
+  measure(
+      "first sight of a text, cached by text (before shapes)", firsts,
+      [&] {
+        const std::string& sql = shapes[next_shape++];
+        if (by_text.find(1, sql) == nullptr) {
+          auto p = std::make_shared<const router::QueryPlan>(router::plan_query(*table, sql));
+          by_text.insert(1, sql, {std::move(p), nullptr});
+        }
+      },
+      false);
+  router::PlanCache fresh(64u << 20);
+  router::LookupScratch scratch;
+  next_shape = 0;
+  measure(
+      "first sight of a shape (plan, template, cache)", firsts,
+      [&] {
+        volatile bool b =
+            router::find_or_plan(fresh, *table, shapes[next_shape++], {}, scratch).cached;
+        (void)b;
+      },
+      false);
   std::printf("reads counted: %llu source, %llu target; writes mirrored: %llu\n",
               static_cast<unsigned long long>(observer.reads_[0]),
               static_cast<unsigned long long>(observer.reads_[1]),

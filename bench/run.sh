@@ -444,12 +444,6 @@ check_alive
 # PIN_CLIENT_CPU; back to the script's own CPUs for the shared rows.
 ALL_CPUS=""
 command -v taskset >/dev/null && ALL_CPUS=$(taskset -pc $$ 2>/dev/null | awk -F': ' '{ print $2 }')
-# set_affinity CPULIST PID...: every thread of every PID; a process that has gone is skipped.
-set_affinity() {
-  local cpus=$1 pid
-  shift
-  for pid in "$@"; do taskset -a -p -c "$cpus" "$pid" >/dev/null 2>&1 || true; done
-}
 affinity_of() { taskset -pc "$1" 2>/dev/null | awk -F': ' '{ print $2 }'; }
 CPU_MODE=shared
 set_cpu_mode() { # shared | pinned
@@ -459,11 +453,8 @@ set_cpu_mode() { # shared | pinned
     pg_cpus=$PIN_PG_CPU
     proxy_cpus=$PIN_CLIENT_CPU
   fi
-  # The postmaster first: the backends it forks from then on inherit its affinity.
-  set_affinity "$pg_cpus" "$PG_POSTMASTER_PID"
-  # shellcheck disable=SC2046 # one pid per word
-  set_affinity "$pg_cpus" $(bench_children "$PG_POSTMASTER_PID")
-  set_affinity "$proxy_cpus" "${PGPHASE_PIDS[@]}" "$BOUNCER_PID"
+  bench_pin_postgres "$pg_cpus" "$PG_POSTMASTER_PID"
+  bench_set_affinity "$proxy_cpus" "${PGPHASE_PIDS[@]}" "$BOUNCER_PID"
   CPU_MODE=$1
 }
 PINNED_ACTIVE=0

@@ -103,14 +103,10 @@ PlanPtr Rewriter::plan(std::string_view sql) {
   const auto t = table();
   if (t == nullptr || t->empty() || !t->may_touch(sql)) return nullptr;
   const auto start = std::chrono::steady_clock::now();
-  const router::PlanContext ctx = context();
   // Plans are cached for the default context only (sessions with other settings are rare).
-  PlanPtr p = ctx.is_default() ? cache_.find(t->generation(), sql) : nullptr;
-  const bool hit = p != nullptr;
-  if (!hit) {
-    p = std::make_shared<const router::QueryPlan>(router::plan_query(*t, sql, ctx));
-    if (ctx.is_default()) cache_.insert(t->generation(), sql, p);
-  }
+  router::Lookup found = router::find_or_plan(cache_, *t, sql, context(), scratch_);
+  const bool hit = found.cached;
+  PlanPtr p = std::move(found.plan);
   if (p->shadows_source) names_shadowed_ = true;
   observer_.analysed(hit,
                      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(

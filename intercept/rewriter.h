@@ -29,6 +29,7 @@
 #include "intercept/statement_registry.h"
 #include "protocol/message_splitter.h"
 #include "router/plan_cache.h"
+#include "router/plan_lookup.h"
 #include "router/planner.h"
 #include "router/query_plan.h"
 #include "router/routing_table.h"
@@ -90,6 +91,7 @@ class Rewriter {
 
   TableSource tables_;
   router::PlanCache& cache_;
+  router::LookupScratch scratch_;  // reused by every lookup
   RewriteObserver& observer_;
   router::TableRef table_;  // as of the last table(); valid until the next
   StatementRegistry registry_;

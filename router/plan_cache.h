@@ -1,5 +1,6 @@
-// Analysis results by query text, bounded in bytes (texts and plans), least recently used out
-// first. One per worker thread: no locks. Cleared when the routing table changes.
+// Analysis results by query text or by shape (statement_shape.h), bounded in bytes (keys, plans
+// and templates), least recently used out first. One per worker thread: no locks. Cleared when
+// the routing table changes. plan_lookup.h says which key a text is found by.
 #pragma once
 
 #include <cstdint>
@@ -10,16 +11,38 @@
 #include <unordered_map>
 
 #include "router/query_plan.h"
+#include "router/statement_shape.h"
+#include "router/text_template.h"
 
 namespace pgphase::router {
+
+// The plan of every text of one shape, as a template: the plan of the text first planned, with
+// its literals, and its texts described so that they render for another text of the shape.
+struct ShapePlan {
+  std::shared_ptr<const QueryPlan> plan;
+  std::vector<Literal> literals;
+  TextTemplate sql;
+  TextTemplate sql_target;
+  [[nodiscard]] size_t bytes() const noexcept {
+    return sizeof(ShapePlan) + plan->bytes() + literals.capacity() * sizeof(Literal) + sql.bytes() +
+           sql_target.bytes();
+  }
+};
+
+struct CachedPlan {
+  // The plan of the text (cached by text), or of every text of the shape when `shape` is null
+  // (a plan whose texts are the client's own: nothing rewritten, no read routed).
+  std::shared_ptr<const QueryPlan> plan;
+  std::shared_ptr<const ShapePlan> shape;
+};
 
 class PlanCache {
  public:
   explicit PlanCache(size_t max_bytes) : max_bytes_(max_bytes) {}
 
   // nullptr when absent (or cached for another routing generation).
-  [[nodiscard]] std::shared_ptr<const QueryPlan> find(uint64_t generation, std::string_view sql);
-  void insert(uint64_t generation, std::string_view sql, std::shared_ptr<const QueryPlan> plan);
+  [[nodiscard]] const CachedPlan* find(uint64_t generation, std::string_view key);
+  void insert(uint64_t generation, std::string_view key, CachedPlan plan);
 
   [[nodiscard]] size_t bytes() const noexcept { return bytes_; }
   [[nodiscard]] size_t entries() const noexcept { return map_.size(); }
@@ -28,7 +51,7 @@ class PlanCache {
 
  private:
   struct Entry {
-    std::shared_ptr<const QueryPlan> plan;
+    CachedPlan plan;
     std::list<std::string_view>::iterator lru;
     size_t bytes;
   };

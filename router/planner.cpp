@@ -193,9 +193,15 @@ Outcome Planner::rewrite_truncate(const PgQuery__TruncateStmt& s, Tokens& t) {
   Outcome o;
   o.kind = Outcome::kRewrite;
   o.route = first_route;
-  o.text = renamed_text(t, t.first, at, renames);
+  o.text = renamed_text(t, t.first, at, renames, &o.fragments);
   for (const auto& e : extra) o.text += ", " + e;
-  if (at < t.last) o.text += " " + renamed_text(t, at, t.last, renames);
+  if (at < t.last) {
+    std::vector<TextFragment> tail;
+    const std::string rest = renamed_text(t, at, t.last, renames, &tail);
+    const size_t base = o.text.size() + 1;
+    o.text += " " + rest;
+    for (const TextFragment& f : tail) o.fragments.push_back({base + f.at, f.from, f.length});
+  }
   return o;
 }
 
@@ -541,16 +547,11 @@ void Planner::guard_lexing(std::vector<Piece>& pieces) {
   }
 }
 
-static uint32_t chars(std::string_view s) {
-  uint32_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
-  return n;
-}
-
 QueryPlan Planner::run() {
   if (!table_.may_touch(sql_)) return {};
   const std::unique_ptr<ParseTree> tree = ParseTree::parse(sql_);
   if (tree == nullptr) return refuse_unparsed();  // else a syntax error the server reports
+  if (texts_ != nullptr) texts_->parsed = true;
   const PgQuery__ParseResult& pr = tree->result();
   std::vector<Piece> pieces;
   for (size_t i = 0; i < pr.n_stmts; ++i) {
@@ -580,7 +581,12 @@ QueryPlan Planner::run() {
     pieces.push_back(std::move(p));
   }
   guard_lexing(pieces);
-  return assemble_plan(pieces);
+  QueryPlan plan = assemble_plan(pieces);
+  if (texts_ != nullptr && tokens_) {
+    texts_->tokens = std::move(*tokens_);
+    texts_->scanned = true;
+  }
+  return plan;
 }
 
 QueryPlan Planner::assemble_plan(std::vector<Piece>& pieces) {
@@ -629,35 +635,38 @@ QueryPlan Planner::assemble_plan(std::vector<Piece>& pieces) {
   }
   plan.rewritten = any_rewrite;
   for (const auto& r : table_.routes()) plan.route_ids.push_back(r.migration_id);
-  // Builds one variant of the text: rewritten writes always, reads to the target when `reads`.
-  auto assemble = [&](bool reads, std::string& out, std::vector<TextSegment>& segments) {
+  // Describes one variant of the text: rewritten writes always, reads to the target when
+  // `reads`; rendered for this text here, and for others of its shape by the shape cache.
+  auto describe = [&](bool reads, TextTemplate& text) {
     size_t copied = 0;  // bytes of sql_ consumed
-    auto copy_original = [&](size_t upto) {
-      if (upto <= copied) return;
-      const std::string_view part = sql_.substr(copied, upto - copied);
-      segments.push_back({chars(out), chars(sql_.substr(0, copied)), chars(part)});
-      out += part;
-      copied = upto;
-    };
     for (const Piece& p : pieces) {
       if (p.outcome.kind == Outcome::kPass) continue;
       if (p.outcome.kind == Outcome::kRead && !reads) continue;
-      copy_original(p.begin);
+      text.client(copied, p.begin - copied);
       // Inside a rewritten statement, the client's text is split up; an error position maps to
       // the statement's start.
-      const uint32_t base = chars(out);
-      segments.push_back({base, chars(sql_.substr(0, p.begin)), 0});
+      text.statement_start(p.begin);
+      size_t done = 0;  // bytes of p.outcome.text described
       for (const auto& f : p.outcome.fragments) {
-        segments.push_back({base + chars(std::string_view(p.outcome.text).substr(0, f.at)),
-                            chars(sql_.substr(0, f.from)), chars(sql_.substr(f.from, f.length))});
+        text.own(std::string_view(p.outcome.text).substr(done, f.at - done));
+        text.client(f.from, f.length);
+        done = f.at + f.length;
       }
-      out += p.outcome.text;
+      text.own(std::string_view(p.outcome.text).substr(done));
       copied = p.end;
     }
-    copy_original(sql_.size());
+    text.client(copied, sql_.size() - copied);
   };
-  if (plan.rewritten) assemble(false, plan.sql, plan.segments);
-  if (plan.read_route >= 0) assemble(true, plan.sql_target, plan.segments_target);
+  PlanTexts local;
+  PlanTexts& texts = texts_ != nullptr ? *texts_ : local;
+  if (plan.rewritten) {
+    describe(false, texts.sql);
+    texts.sql.render(sql_, {}, plan.sql, plan.segments);
+  }
+  if (plan.read_route >= 0) {
+    describe(true, texts.sql_target);
+    texts.sql_target.render(sql_, {}, plan.sql_target, plan.segments_target);
+  }
   return plan;
 }
 
@@ -681,8 +690,9 @@ std::optional<uint32_t> QueryPlan::original_position(uint32_t rewritten_1based, 
   return std::nullopt;
 }
 
-QueryPlan plan_query(const RoutingTable& table, std::string_view sql, const PlanContext& context) {
-  return detail::Planner(table, sql, context).run();
+QueryPlan plan_query(const RoutingTable& table, std::string_view sql, const PlanContext& context,
+                     PlanTexts* texts) {
+  return detail::Planner(table, sql, context, texts).run();
 }
 
 }  // namespace pgphase::router

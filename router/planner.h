@@ -5,9 +5,12 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "router/query_plan.h"
 #include "router/routing_table.h"
+#include "router/sql_tree.h"
+#include "router/text_template.h"
 
 namespace pgphase::router {
 
@@ -28,7 +31,17 @@ struct PlanContext {
   }
 };
 
+// What a plan's texts were built from, for the shape cache (plan_lookup.h): each text variant
+// as a template, libpg_query's tokens of the client's text, and whether libpg_query parsed it.
+struct PlanTexts {
+  TextTemplate sql;
+  TextTemplate sql_target;
+  std::vector<Token> tokens;  // when the planner scanned them
+  bool scanned = false;
+  bool parsed = false;
+};
+
 [[nodiscard]] QueryPlan plan_query(const RoutingTable& table, std::string_view sql,
-                                   const PlanContext& context = {});
+                                   const PlanContext& context = {}, PlanTexts* texts = nullptr);
 
 }  // namespace pgphase::router

@@ -140,8 +140,9 @@ struct Piece {
 
 class Planner {
  public:
-  Planner(const RoutingTable& table, std::string_view sql, const PlanContext& context)
-      : table_(table), sql_(sql), context_(context) {}
+  Planner(const RoutingTable& table, std::string_view sql, const PlanContext& context,
+          PlanTexts* texts = nullptr)
+      : table_(table), sql_(sql), context_(context), texts_(texts) {}
 
   QueryPlan run();
 
@@ -235,6 +236,7 @@ class Planner {
   const RoutingTable& table_;
   std::string_view sql_;
   PlanContext context_;
+  PlanTexts* texts_;  // filled when given
   bool shadows_ = false;
   std::optional<std::vector<Token>> tokens_;
 };

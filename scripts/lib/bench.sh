@@ -138,3 +138,18 @@ bench_vmrss_kib() {
 bench_children() {
   bench_proc_stats | awk -v p="$1" '$2 == p { print $1 }'
 }
+
+# bench_set_affinity CPULIST PID...: every thread of every PID; a process that has gone is skipped.
+bench_set_affinity() {
+  local cpus=$1 pid
+  shift
+  for pid in "$@"; do taskset -a -p -c "$cpus" "$pid" >/dev/null 2>&1 || true; done
+}
+
+# bench_pin_postgres CPULIST POSTMASTER_PID: the postmaster first (the backends it forks from then
+# on inherit its affinity), then every live backend.
+bench_pin_postgres() {
+  bench_set_affinity "$1" "$2"
+  # shellcheck disable=SC2046 # one pid per word
+  bench_set_affinity "$1" $(bench_children "$2")
+}

@@ -4,6 +4,7 @@
 #include "router/dual_write_sql.h"
 #include "router/plan_cache.h"
 #include "router/planner.h"
+#include "users_migration.h"
 
 using namespace pgphase;
 using router::ResultTransform;
@@ -44,14 +45,7 @@ router::QueryPlan plan(const migration::Snapshot& s, std::string_view sql) {
 }
 
 migration::Snapshot switching(migration::Snapshot s) {
-  migration::SwitchConfig sw;
-  sw.config_id = "users_sw";
-  sw.table_name = "users";
-  sw.migration_id = "users_mig";
-  sw.status = migration::SwitchStatus::kActive;
-  sw.switch_percentage = 50;
-  s.switches.push_back(sw);
-  return s;
+  return test::with_users_switch(std::move(s));
 }
 
 router::QueryPlan plan_in(const migration::Snapshot& s, std::string_view sql,
@@ -215,7 +209,7 @@ TEST_CASE("a migration whose shape has a problem refuses writes with the reason"
 TEST_CASE("plan cache: bounded in bytes, cleared by a new generation") {
   router::PlanCache cache(4096);
   auto plan_ptr = std::make_shared<const router::QueryPlan>();
-  for (int i = 0; i < 200; ++i) cache.insert(1, "SELECT " + std::to_string(i), plan_ptr);
+  for (int i = 0; i < 200; ++i) cache.insert(1, "SELECT " + std::to_string(i), {plan_ptr, nullptr});
   CHECK(cache.bytes() <= 4096);
   CHECK(cache.entries() < 200);
   CHECK(cache.find(1, "SELECT 199") != nullptr);

@@ -24,4 +24,16 @@ inline migration::Snapshot users_snapshot(migration::Phase phase, uint64_t gener
   return s;
 }
 
+// `s` with the switch users_sw of users_mig's `users` active at `percentage`.
+inline migration::Snapshot with_users_switch(migration::Snapshot s, double percentage = 50) {
+  migration::SwitchConfig sw;
+  sw.config_id = "users_sw";
+  sw.table_name = "users";
+  sw.migration_id = "users_mig";
+  sw.status = migration::SwitchStatus::kActive;
+  sw.switch_percentage = percentage;
+  s.switches.push_back(sw);
+  return s;
+}
+
 }  // namespace pgphase::test
