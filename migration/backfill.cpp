@@ -1,5 +1,7 @@
 #include "migration/backfill.h"
 
+#include <optional>
+
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -222,6 +224,14 @@ void BackfillManager::scan_loop() {
   }
 }
 
+namespace {
+// The migration's tables are in another database than the one `control` is connected to.
+bool in_other_database(const Migration& m, pg::Connection& control) {
+  const char* here = PQdb(control.raw());
+  return !m.database.empty() && (here == nullptr || m.database != here);
+}
+}  // namespace
+
 void BackfillManager::run(const std::string& id) {
   auto finish = [&] {
     publish(id, -1, -1, false);
@@ -237,6 +247,7 @@ void BackfillManager::run(const std::string& id) {
       return;
     }
     log::info("backfill ", id, ": running here");
+    pg::Connection data;  // to the migration's database, when it is not the control database
     auto last_batch = std::chrono::steady_clock::now();
     for (;;) {
       {
@@ -285,9 +296,15 @@ void BackfillManager::run(const std::string& id) {
             "updated_at = now() WHERE migration_id = $1",
             {id,
              "the migration is gone or its tables are not resolved (it must be past "
-             "preparation, with both tables in the control database)"});
+             "preparation)"});
         break;
       }
+      // The rows are copied in the migration's database (the control database or another one
+      // of the same server); the progress is kept in the control database.
+      if (in_other_database(*m, c) && !data.alive()) {
+        data = pg::Connection::open(dsn_, kConnectTimeout, -1, m->database);
+      }
+      pg::Connection& rows = in_other_database(*m, c) ? data : c;
       std::string sql;
       try {
         sql = backfill_batch_sql(*m, *shape, row.is_null(0, 5));
@@ -302,8 +319,13 @@ void BackfillManager::run(const std::string& id) {
       if (!row.is_null(0, 5)) last = row.str(0, 5);
       int64_t read = 0;
       {
+        // One transaction when both are in one database; else the batch commits first (copying
+        // a range again after a failure in between is harmless: a key already there is skipped).
+        std::optional<pg::Transaction> copy;
+        if (&rows != &c) copy.emplace(rows);
         pg::Transaction tx(c);
-        const pg::Result b = c.exec(sql, {last, std::to_string(batch)});
+        const pg::Result b = rows.exec(sql, {last, std::to_string(batch)});
+        if (copy) copy->commit();
         read = std::stoll(b.str(0, 0));
         const int64_t inserted = std::stoll(b.str(0, 1));
         if (read == 0) {
@@ -363,13 +385,18 @@ json::object BackfillManager::start_backfill(const std::string& migration_id,
   if (!active) {
     // A new run (the first, or after completion, cancellation or failure) starts from the first
     // key; the estimate is PostgreSQL's (reltuples), or a count when it has none.
-    int64_t estimate = std::stoll(c.exec("SELECT reltuples::bigint FROM pg_class WHERE oid = "
-                                         "to_regclass($1)",
-                                         {quote_table(m->source_table)})
+    pg::Connection data;
+    if (in_other_database(*m, c)) {
+      data = pg::Connection::open(dsn_, kConnectTimeout, -1, m->database);
+    }
+    pg::Connection& rows = data.ok() ? data : c;
+    int64_t estimate = std::stoll(rows.exec("SELECT reltuples::bigint FROM pg_class WHERE oid = "
+                                            "to_regclass($1)",
+                                            {quote_table(m->source_table)})
                                       .str(0, 0));
     if (estimate < 0)
       estimate =
-          std::stoll(c.exec("SELECT count(*) FROM " + quote_table(m->source_table)).str(0, 0));
+          std::stoll(rows.exec("SELECT count(*) FROM " + quote_table(m->source_table)).str(0, 0));
     c.exec(
         "INSERT INTO t_sys_backfills (migration_id, status, total_estimate, actor) VALUES "
         "($1, 'running', $2, $3) ON CONFLICT (migration_id) DO UPDATE SET status = "

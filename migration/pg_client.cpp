@@ -118,7 +118,7 @@ int64_t Result::affected() const {
 // ---- Connection --------------------------------------------------------------------------------
 
 Connection Connection::open(const std::string& conninfo, std::chrono::milliseconds timeout,
-                            int wake_fd) {
+                            int wake_fd, const std::string& database) {
   char* parse_error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &parse_error);
   if (parsed == nullptr) {
@@ -131,12 +131,26 @@ Connection Connection::open(const std::string& conninfo, std::chrono::millisecon
   }
   PQconninfoFree(parsed);
 
-  // Defaults first, the conninfo (expanded from "dbname") last so that it overrides them.
-  const char* keys[] = {
-      "application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
-      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
-  const char* values[] = {"pgphase-control", "1",    "10", "5", "3", "15000",
-                          conninfo.c_str(),  nullptr};
+  // Defaults first, the conninfo (expanded from the first "dbname") so that it overrides them,
+  // then the database asked for (libpq keeps the last value of a repeated keyword).
+  const char* keys[] = {"application_name",
+                        "keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
+                        database.empty() ? nullptr : "dbname",
+                        nullptr};
+  const char* values[] = {"pgphase-control",
+                          "1",
+                          "10",
+                          "5",
+                          "3",
+                          "15000",
+                          conninfo.c_str(),
+                          database.empty() ? nullptr : database.c_str(),
+                          nullptr};
   Connection conn(PQconnectStartParams(keys, values, 1));
   if (!conn.c_) throw PgError("08001", "out of memory starting a libpq connection", true);
   PQsetNoticeProcessor(conn.raw(), &notice_to_log, nullptr);

@@ -72,9 +72,10 @@ class Connection {
   Connection() = default;
   // Connects within `timeout`. A readable `wake_fd` (>= 0) aborts the attempt (PgError). Adds
   // application_name=pgphase-control and TCP keepalive/user-timeout defaults that the conninfo
-  // may override. A conninfo libpq cannot parse is refused without echoing it.
+  // may override. A conninfo libpq cannot parse is refused without echoing it. A non-empty
+  // `database` replaces the conninfo's dbname (same server and credentials, another database).
   static Connection open(const std::string& conninfo, std::chrono::milliseconds timeout,
-                         int wake_fd = -1);
+                         int wake_fd = -1, const std::string& database = "");
 
   [[nodiscard]] bool ok() const noexcept;
   // ok(), after reading whatever an idle connection has received: a server that shut down or

@@ -69,6 +69,10 @@ struct Snapshot {
   // transaction as `migrations`.
   std::map<std::string, TableShape> shapes;
   std::chrono::system_clock::time_point loaded_at{};
+  // The control database's name: a migration with an empty `database` has its tables there, and
+  // only sessions of that database are rewritten for it ("" = any database: snapshots built
+  // without a control plane, as in unit tests).
+  std::string control_database;
 
   [[nodiscard]] const Migration* find_migration(std::string_view id) const noexcept;
   [[nodiscard]] const SwitchConfig* find_switch(std::string_view id) const noexcept;

@@ -214,7 +214,8 @@ std::shared_ptr<const RoutingTable> RoutingTable::build(const migration::Snapsho
   t->generation_ = snapshot.generation;
   for (const auto& m : snapshot.migrations) {
     if (m.phase == migration::Phase::kPreparation) continue;
-    if (!m.database.empty() && m.database != database) continue;
+    const std::string& tables_in = m.database.empty() ? snapshot.control_database : m.database;
+    if (!tables_in.empty() && tables_in != database) continue;  // another database's tables
     MigrationRoute r;
     r.migration_id = m.migration_id;
     try {

@@ -103,8 +103,9 @@ struct MigrationRoute {
 
 class RoutingTable {
  public:
-  // Migrations of `snapshot` that apply to sessions on `database` (those with an empty database,
-  // or this one) and are past preparation.
+  // Migrations of `snapshot` that apply to sessions on `database` (those whose tables are in it:
+  // `database`, or the control database when the migration names none) and are past
+  // preparation. Sessions of any other database are never rewritten.
   static std::shared_ptr<const RoutingTable> build(const migration::Snapshot& snapshot,
                                                    std::string_view database);
 

@@ -17,8 +17,9 @@ namespace {
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr std::size_t kKeptJobs = 200;
 
-pg::Connection open(const std::string& dsn) {
-  return pg::Connection::open(dsn, kConnectTimeout);
+// To the control database, or to `database` of the same server.
+pg::Connection open(const std::string& dsn, const std::string& database = "") {
+  return pg::Connection::open(dsn, kConnectTimeout, -1, database);
 }
 
 // Fills the request's tables, key and column_map from its migration.
@@ -30,6 +31,7 @@ void resolve_migration(pg::Connection& c, ValidationRequest& r) {
   r.spec.target_table = m->target_table;
   r.spec.key_columns = m->key_columns;
   r.spec.column_map = m->column_map;
+  r.database = m->database;
 }
 
 }  // namespace
@@ -48,11 +50,12 @@ ValidationJobs::~ValidationJobs() {
 
 json::object ValidationJobs::start(ValidationRequest request) {
   {
-    pg::Connection a = open(dsn_);
-    pg::Connection b = open(dsn_);
-    resolve_migration(a, request);
+    pg::Connection control = open(dsn_);
+    resolve_migration(control, request);
     if (request.spec.source_table.empty() || request.spec.target_table.empty())
       throw ValidationInvalid("give migration_id, or source_table and target_table");
+    pg::Connection a = open(dsn_, request.database);
+    pg::Connection b = open(dsn_, request.database);
     try {
       (void)describe_pair(a, b, request.spec);
     } catch (const std::invalid_argument& e) {
@@ -82,8 +85,8 @@ void ValidationJobs::run(std::string id, ValidationRequest request) {
     job = jobs_[id];
   }
   try {
-    pg::Connection source = open(dsn_);
-    pg::Connection target = open(dsn_);
+    pg::Connection source = open(dsn_, request.database);
+    pg::Connection target = open(dsn_, request.database);
     Report report;
     report.check_id = id;
     Options o;
@@ -95,7 +98,12 @@ void ValidationJobs::run(std::string id, ValidationRequest request) {
     if (request.repair || request.dry_run)
       report.repair =
           repair(source, target, request.spec, report, request.dry_run || !request.repair, true);
-    store_report(source, report);
+    if (request.database.empty()) {
+      store_report(source, report);
+    } else {
+      pg::Connection control = open(dsn_);  // reports are kept with the migration's state
+      store_report(control, report);
+    }
     log::info("validation ", id, " of ", report.source_table, " -> ", report.target_table, " (",
               to_string(report.level), "): score ", report.consistency_score, ", ",
               report.differences_count(), " differences");

@@ -22,6 +22,8 @@ namespace pgphase::validator {
 struct ValidationRequest {
   std::string migration_id;  // or the tables
   PairSpec spec;
+  // The database holding both tables ("" = the control database): the migration's.
+  std::string database;
   Level level = Level::kBasic;
   int sample_size = 1000;
   bool repair = false;
