@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Read-switch benchmark: pgbench select-only (-S, -M prepared, 8 clients) on pgbench_accounts,
+# Read-switch benchmark: pgbench select-only (-S, -M prepared or BENCH_MODE, 8 clients) on pgbench_accounts,
 # which migrates to a copy table, in one run on one machine:
 #
 #   plain            pgphase without a control plane (byte relay, nothing parsed)
@@ -12,13 +12,15 @@
 #                    dropped and counted)
 #
 # Rounds alternate the configurations; the report gives median TPS and the cost of routing and
-# rewriting relative to no-migration (target: at most 3%). A measurement, not a test.
+# rewriting relative to no-migration (target: at most 3%) and to plain (with -M simple, where
+# every read is a new text of one shape: switch 50% at most 3% below plain). A measurement, not
+# a test.
 #
 #   bench/read_switch.sh            # 5 rounds x 10 s (~5 minutes)
 #   bench/read_switch.sh --quick    # 1 round x 3 s
 #
 # Environment: BENCH_DURATION, BENCH_ROUNDS, BENCH_SCALE (default 10), BENCH_CLIENTS (8),
-# PGPHASE_BIN.
+# BENCH_MODE (pgbench -M, default prepared), PGPHASE_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,6 +33,7 @@ if [ "$QUICK" = 1 ]; then DURATION=${BENCH_DURATION:-3}; ROUNDS=${BENCH_ROUNDS:-
   DURATION=${BENCH_DURATION:-10}; ROUNDS=${BENCH_ROUNDS:-5}; fi
 SCALE=${BENCH_SCALE:-10}
 CLIENTS=${BENCH_CLIENTS:-8}
+MODE=${BENCH_MODE:-prepared}
 PGPHASE_BIN=${PGPHASE_BIN:-$ROOT/${BUILD_DIR:-build}/pgphase}
 [ -x "$PGPHASE_BIN" ] || die "pgphase binary not found at $PGPHASE_BIN; run: bash scripts/build.sh"
 for cmd in pgbench psql curl awk; do
@@ -113,7 +116,7 @@ use_switch() { # CONFIG_ID: make it the active switch config of the migration
 
 run_pgbench() { # PORT -> tps
   local out
-  out=$(pgbench -n -S -T "$DURATION" -c "$CLIENTS" -j 2 -M prepared -h 127.0.0.1 -p "$1" "$DB" 2>&1) ||
+  out=$(pgbench -n -S -T "$DURATION" -c "$CLIENTS" -j 2 -M "$MODE" -h 127.0.0.1 -p "$1" "$DB" 2>&1) ||
     { echo "$out" >&2; die "pgbench against port $1 failed"; }
   awk '/^tps = / { print $3; exit }' <<<"$out"
 }
@@ -144,15 +147,20 @@ done
 target_share=$(curl -sS "http://127.0.0.1:$ADMIN_switch/metrics" |
   awk '/^pgphase_read_switch_statements_total/ && /side="target"/ { t += $2 } /^pgphase_read_switch_statements_total/ { a += $2 } END { if (a > 0) printf "%.1f", 100 * t / a; else print "n/a" }')
 echo
-echo "## Read-switch benchmark: select-only, $CLIENTS clients, -M prepared, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
+echo "## Read-switch benchmark: select-only, $CLIENTS clients, -M $MODE, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
 echo
-printf '| %-14s | %10s | %16s |\n' configuration "median TPS" "vs no-migration"
-printf '|%s|%s|%s|\n' "----------------" "------------" "------------------"
+printf '| %-14s | %10s | %16s | %10s |\n' configuration "median TPS" "vs no-migration" "vs plain"
+printf '|%s|%s|%s|%s|\n' "----------------" "------------" "------------------" "------------"
 base=$(median "${TPS[no-migration]}")
+plain=$(median "${TPS[plain]}")
 for cfg in "${CONFIGS[@]}"; do
   t=$(median "${TPS[$cfg]}")
-  printf '| %-14s | %10.1f | %15.3fx |\n' "$cfg" "$t" "$(awk -v a="$t" -v b="$base" 'BEGIN { print a / b }')"
+  printf '| %-14s | %10.1f | %15.3fx | %9.3fx |\n' "$cfg" "$t" "$(awk -v a="$t" -v b="$base" 'BEGIN { print a / b }')" \
+    "$(awk -v a="$t" -v b="$plain" 'BEGIN { print a / b }')"
 done
+r=$(awk -v a="$(median "${TPS[switch 50%]}")" -v b="$plain" 'BEGIN { printf "%.3f", a / b }')
+echo
+echo "switch 50% / plain pgphase: ${r}x (target >= 0.97x): $(awk -v r="$r" 'BEGIN { print (r >= 0.97) ? "PASS" : "MISS" }')"
 echo
 echo "share of routed reads answered by the copy over all switch runs: ${target_share}%"
 curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN_switch/api/v1/switches/accounts_shadow/analytics" |
