@@ -270,6 +270,10 @@ done
 run_pgbench "$listen" "${MODES[0]}" >/dev/null
 diff=$("${PSQL[@]}" -d "$DB" -c "SELECT (SELECT count(*) FROM (TABLE pgbench_accounts EXCEPT TABLE pgbench_accounts_copy) a) + (SELECT count(*) FROM (TABLE pgbench_accounts_copy EXCEPT TABLE pgbench_accounts) b)")
 echo "rows differing between pgbench_accounts and its copy after a pgphase run: $diff"
+# How pgphase found its plans over the whole run (a hit: by text or rendered from the shape).
+curl -sS "http://127.0.0.1:$admin/metrics" |
+  awk '/^pgphase_statement_analysis_total/ { if ($0 ~ /"hit"/) h = $2; else m = $2 }
+       END { printf "statements analysed by pgphase: %d from the cache (text or shape), %d planned\n", h, m }'
 if [ -x "$ROUTER_BENCH" ]; then
   echo
   echo "## Router microbenchmark (bench/router_bench)"

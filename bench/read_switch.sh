@@ -86,6 +86,7 @@ start_pgphase() { # NAME [serve args...] -> PORT_<NAME>, ADMIN_<NAME>
     >"$TMP/pgphase-$name.log" 2>&1 &
   PIDS+=($!)
   wait_for_listen "$listen" 30 "$!" || die "pgphase ($name) did not start"
+  printf -v "PID_$name" '%s' "$!"
   printf -v "PORT_$name" '%s' "$listen"
   printf -v "ADMIN_$name" '%s' "$admin"
 }
@@ -114,34 +115,42 @@ use_switch() { # CONFIG_ID: make it the active switch config of the migration
   ACTIVE=$1
 }
 
-run_pgbench() { # PORT -> tps
-  local out
+CLK_TCK=$(getconf CLK_TCK)
+run_pgbench() { # PORT PID -> "tps cpu_us_per_txn" (the proxy's CPU: utime + stime, all threads)
+  local out t0 t1
+  t0=$(bench_proc_ticks "$2")
   out=$(pgbench -n -S -T "$DURATION" -c "$CLIENTS" -j 2 -M "$MODE" -h 127.0.0.1 -p "$1" "$DB" 2>&1) ||
     { echo "$out" >&2; die "pgbench against port $1 failed"; }
-  awk '/^tps = / { print $3; exit }' <<<"$out"
+  t1=$(bench_proc_ticks "$2")
+  awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" '/^tps = / { tps = $3 }
+    /^number of transactions actually processed/ { n = $6 }
+    END { printf "%s %.1f\n", tps, (n > 0 ? d * 1e6 / hz / n : 0) }' <<<"$out"
 }
-declare -A TPS
+declare -A TPS CPU
 CONFIGS=(plain no-migration "switch 0%" "switch 50%" "switch 100%" "shadow 10%")
 for ((r = 1; r <= ROUNDS; r++)); do
   for cfg in "${CONFIGS[@]}"; do
     case $cfg in
-      plain) tps=$(run_pgbench "$PORT_plain") ;;
-      no-migration) tps=$(run_pgbench "$PORT_empty") ;;
+      plain) tps=$(run_pgbench "$PORT_plain" "$PID_plain") ;;
+      no-migration) tps=$(run_pgbench "$PORT_empty" "$PID_empty") ;;
       "switch "*)
         pct=${cfg#switch }
         pct=${pct%\%}
         use_switch accounts_sw
         api POST /api/v1/switches/accounts_sw/percentage "{\"percentage\":$pct,\"reason\":\"bench\"}" || true
-        tps=$(run_pgbench "$PORT_switch")
+        tps=$(run_pgbench "$PORT_switch" "$PID_switch")
         ;;
       "shadow 10%")
         use_switch accounts_shadow
         api POST /api/v1/switches/accounts_shadow/percentage '{"percentage":10,"reason":"bench"}' || true
-        tps=$(run_pgbench "$PORT_switch")
+        tps=$(run_pgbench "$PORT_switch" "$PID_switch")
         ;;
     esac
+    cpu=${tps##* }
+    tps=${tps%% *}
+    CPU[$cfg]+="$cpu "
     TPS[$cfg]+="$tps "
-    log "round $r $cfg: tps $tps"
+    log "round $r $cfg: tps $tps, proxy CPU $cpu µs/txn"
   done
 done
 target_share=$(curl -sS "http://127.0.0.1:$ADMIN_switch/metrics" |
@@ -149,14 +158,14 @@ target_share=$(curl -sS "http://127.0.0.1:$ADMIN_switch/metrics" |
 echo
 echo "## Read-switch benchmark: select-only, $CLIENTS clients, -M $MODE, scale $SCALE, ${DURATION}s x $ROUNDS rounds ($(nproc) CPUs)"
 echo
-printf '| %-14s | %10s | %16s | %10s |\n' configuration "median TPS" "vs no-migration" "vs plain"
-printf '|%s|%s|%s|%s|\n' "----------------" "------------" "------------------" "------------"
+printf '| %-14s | %10s | %16s | %10s | %16s |\n' configuration "median TPS" "vs no-migration" "vs plain" "proxy µs/txn"
+printf '|%s|%s|%s|%s|%s|\n' "----------------" "------------" "------------------" "------------" "------------------"
 base=$(median "${TPS[no-migration]}")
 plain=$(median "${TPS[plain]}")
 for cfg in "${CONFIGS[@]}"; do
   t=$(median "${TPS[$cfg]}")
-  printf '| %-14s | %10.1f | %15.3fx | %9.3fx |\n' "$cfg" "$t" "$(awk -v a="$t" -v b="$base" 'BEGIN { print a / b }')" \
-    "$(awk -v a="$t" -v b="$plain" 'BEGIN { print a / b }')"
+  printf '| %-14s | %10.1f | %15.3fx | %9.3fx | %16.1f |\n' "$cfg" "$t" "$(awk -v a="$t" -v b="$base" 'BEGIN { print a / b }')" \
+    "$(awk -v a="$t" -v b="$plain" 'BEGIN { print a / b }')" "$(median "${CPU[$cfg]}")"
 done
 r=$(awk -v a="$(median "${TPS[switch 50%]}")" -v b="$plain" 'BEGIN { printf "%.3f", a / b }')
 echo

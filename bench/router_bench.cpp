@@ -266,13 +266,29 @@ int main(int argc, char** argv) {
   round_trip("one select-only Query, no migrating table (both ways)", {&query},
              {&row_description, &data_row, &command_complete, &ready});
   // One routed read in the simple protocol (read_switch, gradual 50%): Query in, its answer out,
-  // the read counted per side.
+  // the read counted per side. A text without literals is found by its text.
   const std::string routed_query =
-      msg('Q', std::string("SELECT name FROM bench_users WHERE id = 1") + '\0');
+      msg('Q', std::string("SELECT name FROM bench_users WHERE name IS NOT NULL") + '\0');
   const std::string name_description = one_column_description("name", 25, -1);  // text
   const std::string name_row = msg('D', std::string("\0\x01\0\0\0\x01", 6) + "x");
   round_trip("one routed read Query, read_switch 50% (both ways)", {&routed_query},
              {&name_description, &name_row, &command_complete, &ready});
+  // The same with inlined literals, a new text each time (pgbench -S -M simple): its plan is
+  // rendered from the shape's (a new plan, so this path allocates).
+  std::vector<std::string> literal_reads;
+  for (size_t i = 0; i < n + n / 10 + 2; ++i) {
+    literal_reads.push_back(
+        msg('Q', "SELECT name FROM bench_users WHERE id = " + std::to_string(i + 1) + '\0'));
+  }
+  size_t next_read = 0;
+  measure(
+      "one routed read Query with new literals, shape cached", n,
+      [&] {
+        out.clear();
+        ask({&literal_reads[next_read++]});
+        answer({&name_description, &name_row, &command_complete, &ready});
+      },
+      false);
   // The same read prepared once (named), then Bind/Execute/Sync per execution: half of them
   // bind the statement's target-reading twin.
   out.clear();

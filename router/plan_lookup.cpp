@@ -88,10 +88,10 @@ Lookup find_or_plan(PlanCache& cache, const RoutingTable& table, std::string_vie
   shape_key(sql, scratch.literals, scratch.key);
   if (const CachedPlan* c = cache.find(generation, scratch.key); c != nullptr) {
     if (c->shape == nullptr) return {c->plan, true};
-    auto plan = render_shape(*c->shape, sql, scratch.literals);
-    // Cached by its text too: a text sent again is found without scanning or rendering.
-    cache.insert(generation, sql, {plan, nullptr});
-    return {std::move(plan), true};
+    // Not cached by its text: texts with inlined literals are mostly new, and caching each one
+    // filled the cache with entries used once (measured: the cache's hash lookups and evictions
+    // were the largest user-space cost of a read switch in -M simple).
+    return {render_shape(*c->shape, sql, scratch.literals), true};
   }
   std::shared_ptr<const QueryPlan> plan;
   std::shared_ptr<const ShapePlan> shape = plan_shape(table, sql, scratch.literals, plan);
