@@ -254,6 +254,21 @@ int main(int argc, char** argv) {
       answer(replies);
     });
   };
+  // One row of Query messages, a new text each iteration (`text(i)`, built before timing), and
+  // the server's `replies`: a path that renders plans from a shape, so it may allocate.
+  auto new_texts = [&](const char* what, auto text, Messages replies) {
+    std::vector<std::string> queries;
+    for (size_t i = 0; i < n + n / 10 + 2; ++i) queries.push_back(msg('Q', text(i) + '\0'));
+    size_t next = 0;
+    measure(
+        what, n,
+        [&] {
+          out.clear();
+          ask({&queries[next++]});
+          answer(replies);
+        },
+        false);
+  };
   answer({&parse_complete});
   round_trip("one execution of a cached prepared write (both ways)", {&bind, &execute, &sync},
              {&bind_complete, &data_row, &command_complete, &ready});
@@ -275,20 +290,10 @@ int main(int argc, char** argv) {
              {&name_description, &name_row, &command_complete, &ready});
   // The same with inlined literals, a new text each time (pgbench -S -M simple): its plan is
   // rendered from the shape's (a new plan, so this path allocates).
-  std::vector<std::string> literal_reads;
-  for (size_t i = 0; i < n + n / 10 + 2; ++i) {
-    literal_reads.push_back(
-        msg('Q', "SELECT name FROM bench_users WHERE id = " + std::to_string(i + 1) + '\0'));
-  }
-  size_t next_read = 0;
-  measure(
-      "one routed read Query with new literals, shape cached", n,
-      [&] {
-        out.clear();
-        ask({&literal_reads[next_read++]});
-        answer({&name_description, &name_row, &command_complete, &ready});
-      },
-      false);
+  new_texts(
+      "one routed read Query with new literals, shape cached",
+      [](size_t i) { return "SELECT name FROM bench_users WHERE id = " + std::to_string(i + 1); },
+      {&name_description, &name_row, &command_complete, &ready});
   // The same read prepared once (named), then Bind/Execute/Sync per execution: half of them
   // bind the statement's target-reading twin.
   out.clear();
@@ -313,22 +318,14 @@ int main(int argc, char** argv) {
   // An application that inlines literals (psycopg2, Django, Rails in the simple protocol):
   // every write a new text of one shape (pgbench's UPDATE in -M simple), its plan rendered from
   // the shape's template. The rendered plan is new, so this path allocates.
-  std::vector<std::string> literal_writes;
-  for (size_t i = 0; i < n + n / 10 + 2; ++i) {
-    literal_writes.push_back(msg('Q', "UPDATE pgbench_accounts SET abalance = abalance + " +
-                                          std::to_string(static_cast<long>(i % 5000) - 2500) +
-                                          " WHERE aid = " + std::to_string(i + 1) + '\0'));
-  }
   const std::string count_description = one_column_description("count", 20, 8);  // int8
-  size_t next_write = 0;
-  measure(
-      "one Query write with new literals, shape cached (both ways)", n,
-      [&] {
-        out.clear();
-        ask({&literal_writes[next_write++]});
-        answer({&count_description, &data_row, &command_complete, &ready});
-      },
-      false);
+  new_texts("one Query write with new literals, shape cached (both ways)",
+            [](size_t i) {
+              return "UPDATE pgbench_accounts SET abalance = abalance + " +
+                     std::to_string(static_cast<long>(i % 5000) - 2500) +
+                     " WHERE aid = " + std::to_string(i + 1);
+            },
+            {&count_description, &data_row, &command_complete, &ready});
   // First sight of a shape against planning a text without the cache (what every such text
   // cost before shapes were cached): texts of distinct shapes (a comment differs).
   const size_t firsts = n / 20;
