@@ -26,8 +26,11 @@ void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}
 }  // namespace
 
 MigrationCollector::MigrationCollector(std::function<migration::SnapshotPtr()> snapshot,
-                                       std::function<bool()> connected)
-    : snapshot_(std::move(snapshot)), connected_(std::move(connected)) {}
+                                       std::function<bool()> connected,
+                                       std::function<std::optional<StoredFigures>()> stored)
+    : snapshot_(std::move(snapshot)),
+      connected_(std::move(connected)),
+      stored_(std::move(stored)) {}
 
 std::vector<MetricFamily> MigrationCollector::Collect() const {
   std::vector<MetricFamily> out;
@@ -67,6 +70,20 @@ std::vector<MetricFamily> MigrationCollector::Collect() const {
   }
   out.push_back(std::move(percentage));
   out.push_back(std::move(active));
+
+  const std::optional<StoredFigures> stored = stored_ ? stored_() : std::nullopt;
+  if (stored) {
+    auto score = gauge_family("pgphase_consistency_score",
+                              "Score of the migration's latest consistency check (0-1)");
+    for (const auto& [id, v] : stored->consistency_scores) add(score, v, {{"migration_id", id}});
+    auto logs = gauge_family("pgphase_migration_log_entries",
+                             "Operations on the migration logged in t_sys_migration_logs, by status");
+    for (const auto& [key, n] : stored->log_entries) {
+      add(logs, static_cast<double>(n), {{"migration_id", key.first}, {"status", key.second}});
+    }
+    out.push_back(std::move(score));
+    out.push_back(std::move(logs));
+  }
   return out;
 }
 

@@ -141,7 +141,11 @@ int run(AppConfig config) {
   std::shared_ptr<admin::MigrationCollector> collector;
   if (control) {
     collector = std::make_shared<admin::MigrationCollector>(
-        snapshots, [c = control.get()] { return c->connected(); });
+        snapshots, [c = control.get()] { return c->connected(); },
+        [c = control.get()]() -> std::optional<admin::MigrationCollector::StoredFigures> {
+          if (!c->connected()) return std::nullopt;  // a scrape never waits for a reconnect
+          return c->stored_figures();
+        });
     metrics.add_collectable(collector);
     log::info("control plane: starting (", config.control.config_files.size(), " config files)");
     try {

@@ -642,6 +642,26 @@ std::optional<double> ControlPlane::latest_consistency_score(const SwitchConfig&
   return r.ok() ? *r.value : std::nullopt;
 }
 
+std::optional<ControlPlane::StoredFigures> ControlPlane::stored_figures() {
+  auto r = impl_->run<StoredFigures>("read the stored figures", false, [&](pg::Connection& c) {
+    StoredFigures f;
+    const pg::Result scores = c.exec(
+        "SELECT DISTINCT ON (migration_id) migration_id, consistency_score::text "
+        "FROM t_sys_consistency_checks WHERE migration_id IS NOT NULL "
+        "ORDER BY migration_id, created_at DESC");
+    for (int i = 0; i < scores.rows(); ++i)
+      f.consistency_scores[scores.str(i, 0)] = std::stod(scores.str(i, 1));
+    const pg::Result logs = c.exec(
+        "SELECT migration_id, status, count(*)::text FROM t_sys_migration_logs "
+        "GROUP BY migration_id, status");
+    for (int i = 0; i < logs.rows(); ++i)
+      f.log_entries[{logs.str(i, 0), logs.str(i, 1)}] = std::stoll(logs.str(i, 2));
+    return OpResult<StoredFigures>::success(std::move(f));
+  });
+  if (!r.ok()) return std::nullopt;
+  return std::move(*r.value);
+}
+
 void ControlPlane::record_flagged_write(const std::string& migration_id, const std::string& reason,
                                         const std::string& sql) {
   store::LogRow row;

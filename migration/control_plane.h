@@ -6,6 +6,7 @@
 // snapshot stays in force, changes are refused with kUnavailable, and it reconnects by itself.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,6 +140,14 @@ class ControlPlane {
   // The latest consistency check score of the migration `s` belongs to; nullopt when there is
   // none or the control database cannot be read.
   std::optional<double> latest_consistency_score(const SwitchConfig& s);
+  // Figures for /metrics read from the control database: each migration's latest consistency
+  // score, and its log entries (t_sys_migration_logs) counted by status. nullopt when the
+  // control database cannot be read.
+  struct StoredFigures {
+    std::map<std::string, double> consistency_scores;                      // by migration_id
+    std::map<std::pair<std::string, std::string>, int64_t> log_entries;  // (migration_id, status)
+  };
+  std::optional<StoredFigures> stored_figures();
   // Records a write the proxy passed although it cannot mirror it (allow_and_flag) as a
   // divergence in t_sys_migration_logs (action "unsupported_write", status "flagged"), which the
   // next validation must clear. Never blocks: entries are queued and written by a background

@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libpg-query-dev libprotobuf-c-dev libssl-dev openssl libjemalloc-dev prometheus-cpp-dev catch2 libpq-dev
-  postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer
+  postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer prometheus
   default-jdk-headless libpostgresql-jdbc-java curl procps util-linux
 )
 missing=()
