@@ -21,9 +21,9 @@ void method_not_allowed(std::string_view allow) {
   throw ApiError{std::move(r)};
 }
 
-void require_auth(const HttpRequest& request, const AdminContext& ctx) {
+void require_auth(const HttpRequest& request, const AdminContext& ctx, Role needed) {
   if (!ctx.auth) fail(401, "unauthorized", "no admin token configured: set PGPHASE_ADMIN_TOKEN");
-  if (auto refused = ctx.auth->check(request)) throw ApiError{std::move(*refused)};
+  if (auto refused = ctx.auth->check(request, needed)) throw ApiError{std::move(*refused)};
 }
 
 migration::ControlPlane& require_control(const AdminContext& ctx) {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admin/auth.h"
 #include "admin/http.h"
 #include "migration/control_plane.h"
 #include "migration/model.h"
@@ -40,8 +41,11 @@ HttpResponse handle_silences(const HttpRequest& request, const Segments& rest, A
 HttpResponse handle_alert_channels(const HttpRequest& request, const Segments& rest,
                                    AdminContext& ctx);
 
-// 401 unless the request carries the admin token.
-void require_auth(const HttpRequest& request, const AdminContext& ctx);
+// 401 unless the request carries a token of a role that may do what `needed` may (the
+// operator's for changes; a viewer's or the operator's for reads of row values); 403 for a
+// viewer's token where an operator's is needed.
+void require_auth(const HttpRequest& request, const AdminContext& ctx,
+                  Role needed = Role::kOperator);
 // The control plane, or 503 when none is configured.
 migration::ControlPlane& require_control(const AdminContext& ctx);
 // Every change request passes these gates, in this order: POST (else 405 with `allow`), the admin

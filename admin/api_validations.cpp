@@ -62,7 +62,7 @@ HttpResponse handle_validations(const HttpRequest& request, const Segments& rest
                                 AdminContext& ctx) {
   if (rest.empty()) {
     if (request.method == "GET") {
-      require_auth(request, ctx);
+      require_auth(request, ctx, Role::kViewer);  // reports hold row values
       return jobs_op(ctx, 200,
                      [](validator::ValidationJobs& j) { return json::value(j.list(50)); });
     }
@@ -72,7 +72,7 @@ HttpResponse handle_validations(const HttpRequest& request, const Segments& rest
   }
   if (rest.size() == 1) {
     if (request.method != "GET") method_not_allowed("GET");
-    require_auth(request, ctx);
+    require_auth(request, ctx, Role::kViewer);
     return jobs_op(ctx, 200, [&](validator::ValidationJobs& j) { return j.get(rest[0]); });
   }
   fail(404, "not found", "no such endpoint: " + request.target);

@@ -45,25 +45,58 @@ bool constant_time_equal(const std::string& a, const std::string& b) noexcept {
   return CRYPTO_memcmp(ha.data(), hb.data(), ha.size()) == 0;
 }
 
-AdminAuth::AdminAuth(std::string token, std::string env_name)
-    : token_(std::move(token)), env_name_(std::move(env_name)) {}
+AdminAuth::AdminAuth(std::string token, std::string env_name, std::string viewer_token,
+                     std::string viewer_env_name)
+    : token_(std::move(token)),
+      env_name_(std::move(env_name)),
+      viewer_token_(std::move(viewer_token)),
+      viewer_env_name_(std::move(viewer_env_name)) {}
 
-AdminAuth AdminAuth::from_env(const std::string& env_name) {
-  const char* value = env_name.empty() ? nullptr : std::getenv(env_name.c_str());
-  return AdminAuth(value ? trim(value) : std::string(), env_name);
+AdminAuth AdminAuth::from_env(const std::string& env_name, const std::string& viewer_env_name) {
+  const auto read = [](const std::string& name) {
+    const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+    return value ? trim(value) : std::string();
+  };
+  return AdminAuth(read(env_name), env_name, read(viewer_env_name), viewer_env_name);
 }
 
-std::optional<HttpResponse> AdminAuth::check(const HttpRequest& request) const {
-  if (token_.empty())
-    return unauthorized("no admin token configured: set " +
-                        (env_name_.empty() ? std::string("PGPHASE_ADMIN_TOKEN") : env_name_));
+namespace {
+// The bearer token of the request, nullopt when the header is missing or not "Bearer <token>".
+std::optional<std::string> bearer(const HttpRequest& request) {
+  const std::string header = trim(request.authorization);
+  const auto space = header.find(' ');
+  if (header.empty() || space == std::string::npos ||
+      !iequals(std::string_view(header).substr(0, space), "Bearer"))
+    return std::nullopt;
+  return trim(header.substr(space + 1));
+}
+}  // namespace
+
+std::optional<Role> AdminAuth::role_of(const HttpRequest& request) const {
+  const std::optional<std::string> token = bearer(request);
+  if (!token) return std::nullopt;
+  // Both compared whatever the first gives, so the time does not tell which one matched.
+  const bool op = !token_.empty() && constant_time_equal(*token, token_);
+  const bool viewer = !viewer_token_.empty() && constant_time_equal(*token, viewer_token_);
+  if (op) return Role::kOperator;
+  if (viewer) return Role::kViewer;
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> AdminAuth::check(const HttpRequest& request, Role needed) const {
+  const std::string env = env_name_.empty() ? std::string("PGPHASE_ADMIN_TOKEN") : env_name_;
+  if (token_.empty() && (needed == Role::kOperator || viewer_token_.empty()))
+    return unauthorized("no admin token configured: set " + env);
   const std::string header = trim(request.authorization);
   if (header.empty()) return unauthorized("missing \"Authorization: Bearer <token>\" header");
-  const auto space = header.find(' ');
-  if (space == std::string::npos || !iequals(std::string_view(header).substr(0, space), "Bearer"))
-    return unauthorized("the Authorization header must be \"Bearer <token>\"");
-  if (!constant_time_equal(trim(header.substr(space + 1)), token_))
-    return unauthorized("wrong admin token");
+  if (!bearer(request)) return unauthorized("the Authorization header must be \"Bearer <token>\"");
+  const std::optional<Role> role = role_of(request);
+  if (!role) return unauthorized("wrong admin token");
+  if (needed == Role::kOperator && *role != Role::kOperator) {
+    return json_error(403, "forbidden",
+                      "the viewer token ($" + viewer_env_name_ +
+                          ") may only read; changes need the operator token ($" + env + ")");
+  }
   return std::nullopt;
 }
 

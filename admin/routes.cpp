@@ -1,9 +1,12 @@
 #include "admin/routes.h"
 
+#include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <optional>
 #include <string_view>
 
 #include "admin/api_common.h"
+#include "admin/auth.h"
 #include "admin/metrics.h"
 #include "admin/responses.h"
 #include "common/log.h"
@@ -23,6 +26,20 @@ HttpResponse route_api(const HttpRequest& request, const Segments& segments, Adm
     if (segments[2] == "alert-rules") return handle_alert_rules(request, rest, ctx);
     if (segments[2] == "silences") return handle_silences(request, rest, ctx);
     if (segments[2] == "alert-channels") return handle_alert_channels(request, rest, ctx);
+    if (segments[2] == "auth" && rest.empty()) {
+      // What the request's token may do (the console shows it; no token needed to ask).
+      if (request.method != "GET") method_not_allowed("GET");
+      const std::optional<Role> role = ctx.auth ? ctx.auth->role_of(request) : std::nullopt;
+      boost::json::object o;
+      o["role"] = !role                      ? boost::json::value(nullptr)
+                  : *role == Role::kOperator ? boost::json::value("operator")
+                                             : boost::json::value("viewer");
+      o["may_read_reports"] = role.has_value();
+      o["may_change"] = role == Role::kOperator;
+      o["operator_token_configured"] = ctx.auth != nullptr && ctx.auth->configured();
+      o["viewer_token_configured"] = ctx.auth != nullptr && ctx.auth->viewer_configured();
+      return json_response(200, o);
+    }
   } catch (const ApiError& e) {
     return e.response;
   }

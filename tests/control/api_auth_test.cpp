@@ -167,3 +167,51 @@ TEST_CASE("plain curl works: lower-case header names, curl's default form conten
   CHECK(str(get_migration(s.api, "curl_mig"), "phase") == "dual_write");
   CHECK(str(api_logs(s.api, "curl_mig").back(), "actor") == "curl_user");
 }
+
+TEST_CASE("roles: the viewer token reads reports; every change needs the operator token (403)") {
+  const Stack& s = shared_stack();
+  setup_auth_objects(s.api);
+  setenv("PGPHASE_VIEWER_TOKEN", "viewer-s3cret", 1);
+  std::unique_ptr<it::ProxyProcess> roles;
+  try {
+    roles = start_pgphase(serve_on(*s.pg));
+  } catch (...) {
+    unsetenv("PGPHASE_VIEWER_TOKEN");
+    throw;
+  }
+  unsetenv("PGPHASE_VIEWER_TOKEN");
+  const Api op = api_for(*roles);
+  const Api viewer = op.with_token("viewer-s3cret");
+  const Api anonymous = op.with_token("");
+
+  // What each token may do, as the console asks.
+  const json::object who_op = body_object(op.get("/api/v1/auth"));
+  CHECK(who_op.at("role").as_string() == "operator");
+  CHECK(who_op.at("may_change").as_bool());
+  const json::object who_viewer = body_object(viewer.get("/api/v1/auth"));
+  CHECK(who_viewer.at("role").as_string() == "viewer");
+  CHECK(who_viewer.at("may_read_reports").as_bool());
+  CHECK_FALSE(who_viewer.at("may_change").as_bool());
+  const json::object who_none = body_object(anonymous.get("/api/v1/auth"));
+  CHECK(who_none.at("role").is_null());
+  CHECK(who_none.at("viewer_token_configured").as_bool());
+
+  // Reports with row values: a token of either role, none without.
+  CHECK(viewer.get("/api/v1/validations").status == 200);
+  CHECK(op.get("/api/v1/validations").status == 200);
+  CHECK(anonymous.get("/api/v1/validations").status == 401);
+  CHECK(op.with_token("guess").get("/api/v1/validations").status == 401);
+
+  // Every change with the viewer token: 403 naming both variables, nothing changed.
+  const std::string before = state(s.api);
+  for (const Post& p : every_post()) {
+    INFO("POST " << p.path);
+    const std::string why = expect_error(viewer.post(p.path, p.body), 403);
+    CHECK(it::contains(why, "PGPHASE_VIEWER_TOKEN"));
+    CHECK(it::contains(why, kTokenEnv));
+  }
+  CHECK(state(s.api) == before);
+  // The operator token still changes.
+  CHECK(op.post("/api/v1/switches/auth_sw/percentage", R"({"percentage": 0})").status != 403);
+  stop_pgphase(*roles);
+}

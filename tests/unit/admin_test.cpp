@@ -52,6 +52,31 @@ TEST_CASE("no token configured: every change is refused, naming the variable") {
              Catch::Contains("no admin token configured: set PGPHASE_ADMIN_TOKEN"));
 }
 
+TEST_CASE("roles: the viewer token reads, only the operator token changes") {
+  const AdminAuth auth("op-token", "PGPHASE_ADMIN_TOKEN", "view-token", "PGPHASE_VIEWER_TOKEN");
+  CHECK(auth.role_of(req("GET", "/x", "", "Bearer op-token")) == Role::kOperator);
+  CHECK(auth.role_of(req("GET", "/x", "", "Bearer view-token")) == Role::kViewer);
+  CHECK(auth.role_of(req("GET", "/x", "", "Bearer other")) == std::nullopt);
+  CHECK(auth.role_of(req("GET", "/x", "", "")) == std::nullopt);
+  CHECK(auth.check(req("GET", "/x", "", "Bearer view-token"), Role::kViewer) == std::nullopt);
+  CHECK(auth.check(req("GET", "/x", "", "Bearer op-token"), Role::kViewer) == std::nullopt);
+  CHECK(auth.check(req("POST", "/x", "", "Bearer op-token"), Role::kOperator) == std::nullopt);
+  const auto forbidden = auth.check(req("POST", "/x", "", "Bearer view-token"), Role::kOperator);
+  REQUIRE(forbidden);
+  CHECK(forbidden->status == 403);
+  CHECK_THAT(error_of(*forbidden), Catch::Contains("may only read") &&
+                                       Catch::Contains("PGPHASE_ADMIN_TOKEN"));
+  const auto wrong = auth.check(req("GET", "/x", "", "Bearer nope"), Role::kViewer);
+  REQUIRE(wrong);
+  CHECK(wrong->status == 401);
+  // A viewer token alone: reads work, changes are refused for want of an operator token.
+  const AdminAuth viewer_only("", "PGPHASE_ADMIN_TOKEN", "v", "PGPHASE_VIEWER_TOKEN");
+  CHECK(viewer_only.check(req("GET", "/x", "", "Bearer v"), Role::kViewer) == std::nullopt);
+  const auto none = viewer_only.check(req("POST", "/x", "", "Bearer v"), Role::kOperator);
+  REQUIRE(none);
+  CHECK(none->status == 401);
+}
+
 TEST_CASE("constant_time_equal") {
   CHECK(constant_time_equal("abc", "abc"));
   CHECK_FALSE(constant_time_equal("abc", "abd"));
