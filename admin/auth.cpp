@@ -83,6 +83,12 @@ std::optional<Role> AdminAuth::role_of(const HttpRequest& request) const {
   return std::nullopt;
 }
 
+const char* AdminAuth::role_name(const HttpRequest& request) const {
+  const std::optional<Role> role = role_of(request);
+  if (!role) return "none";
+  return *role == Role::kOperator ? "operator" : "viewer";
+}
+
 std::optional<HttpResponse> AdminAuth::check(const HttpRequest& request, Role needed) const {
   const std::string env = env_name_.empty() ? std::string("PGPHASE_ADMIN_TOKEN") : env_name_;
   if (token_.empty() && (needed == Role::kOperator || viewer_token_.empty()))

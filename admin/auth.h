@@ -31,6 +31,8 @@ class AdminAuth {
   // The role of the request's "Authorization: Bearer <token>", nullopt when it carries none or
   // a token that is neither.
   [[nodiscard]] std::optional<Role> role_of(const HttpRequest& request) const;
+  // "operator", "viewer" or "none": role_of() as the audit log and GET /api/v1/auth name it.
+  [[nodiscard]] const char* role_name(const HttpRequest& request) const;
   // nullopt when the request's token may do what `needed` may; else the 401 (no token, a wrong
   // one, none configured) or the 403 (a viewer's token where an operator's is needed).
   [[nodiscard]] std::optional<HttpResponse> check(const HttpRequest& request,

@@ -29,13 +29,11 @@ HttpResponse route_api(const HttpRequest& request, const Segments& segments, Adm
     if (segments[2] == "auth" && rest.empty()) {
       // What the request's token may do (the console shows it; no token needed to ask).
       if (request.method != "GET") method_not_allowed("GET");
-      const std::optional<Role> role = ctx.auth ? ctx.auth->role_of(request) : std::nullopt;
+      const std::string_view role = ctx.auth ? ctx.auth->role_name(request) : "none";
       boost::json::object o;
-      o["role"] = !role                      ? boost::json::value(nullptr)
-                  : *role == Role::kOperator ? boost::json::value("operator")
-                                             : boost::json::value("viewer");
-      o["may_read_reports"] = role.has_value();
-      o["may_change"] = role == Role::kOperator;
+      o["role"] = role == "none" ? boost::json::value(nullptr) : boost::json::value(role);
+      o["may_read_reports"] = role != "none";
+      o["may_change"] = role == "operator";
       o["operator_token_configured"] = ctx.auth != nullptr && ctx.auth->configured();
       o["viewer_token_configured"] = ctx.auth != nullptr && ctx.auth->viewer_configured();
       return json_response(200, o);
@@ -89,6 +87,17 @@ HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx) {
     if (request.method == "POST") {
       const std::string_view actor = std::string_view(request.actor).substr(0, 128);
       log::info("admin: ", actor.empty() ? "api" : actor, " POST ", path, " -> ", response.status);
+      // Every change request is audited, refused ones too, with the role of its token.
+      if (ctx.control != nullptr) {
+        migration::AuditRow row;
+        row.actor = actor.empty() ? "api" : std::string(actor);
+        row.role = ctx.auth ? ctx.auth->role_name(request) : "none";
+        row.method = request.method;
+        row.path = std::string(path);
+        row.status = static_cast<int>(response.status);
+        if (!ctx.control->record_audit(row))
+          log::warn("admin: could not record the audit entry of POST ", path);
+      }
     }
     return response;
   }

@@ -662,6 +662,16 @@ std::optional<ControlPlane::StoredFigures> ControlPlane::stored_figures() {
   return std::move(*r.value);
 }
 
+bool ControlPlane::record_audit(const AuditRow& row) {
+  return impl_
+      ->run<bool>("record the audit entry", false,
+                  [&](pg::Connection& c) {
+                    store::insert_audit(c, row);
+                    return OpResult<bool>::success(true);
+                  })
+      .ok();
+}
+
 void ControlPlane::record_flagged_write(const std::string& migration_id, const std::string& reason,
                                         const std::string& sql) {
   store::LogRow row;

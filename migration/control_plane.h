@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "migration/audit_row.h"
 #include "migration/model.h"
 #include "migration/snapshot.h"
 
@@ -144,10 +145,13 @@ class ControlPlane {
   // score, and its log entries (t_sys_migration_logs) counted by status. nullopt when the
   // control database cannot be read.
   struct StoredFigures {
-    std::map<std::string, double> consistency_scores;                      // by migration_id
+    std::map<std::string, double> consistency_scores;                    // by migration_id
     std::map<std::pair<std::string, std::string>, int64_t> log_entries;  // (migration_id, status)
   };
   std::optional<StoredFigures> stored_figures();
+  // Records a change request to the admin API in t_sys_audit_log (false when the control
+  // database cannot be written; the caller logs it).
+  bool record_audit(const AuditRow& row);
   // Records a write the proxy passed although it cannot mirror it (allow_and_flag) as a
   // divergence in t_sys_migration_logs (action "unsupported_write", status "flagged"), which the
   // next validation must clear. Never blocks: entries are queued and written by a background

@@ -435,6 +435,25 @@ VALUES (7, 't_sys_mirror_rows: typed row images, resolved names')
 ON CONFLICT (version) DO NOTHING;
 )SQL";
 
+// Version 8: the admin API's audit log: every change request (POST), with who sent it, the
+// role of the token it carried (operator, viewer, none) and how it was answered.
+constexpr const char* kSchemaV8 = R"SQL(
+CREATE TABLE IF NOT EXISTS t_sys_audit_log (
+  id bigserial PRIMARY KEY,
+  actor text NOT NULL,
+  role text NOT NULL,
+  method text NOT NULL,
+  path text NOT NULL,
+  status integer NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS idx_audit_log_created ON t_sys_audit_log (created_at);
+
+INSERT INTO t_sys_schema_version (version, description)
+VALUES (8, 'admin audit log: actor and role of every change request')
+ON CONFLICT (version) DO NOTHING;
+)SQL";
+
 // The columns pgphase reads and writes, per table (a table made by another tool may lack some).
 const std::map<std::string, std::set<std::string>>& required_columns() {
   static const std::map<std::string, std::set<std::string>> kColumns = {
@@ -459,6 +478,7 @@ const std::map<std::string, std::set<std::string>>& required_columns() {
         "version", "created_at", "updated_at"}},
       {"t_sys_read_switch_history",
        {"id", "config_id", "from_percentage", "to_percentage", "actor", "reason", "created_at"}},
+      {"t_sys_audit_log", {"id", "actor", "role", "method", "path", "status", "created_at"}},
   };
   return kColumns;
 }
@@ -477,7 +497,8 @@ void check_columns(pg::Connection& c) {
       "WHERE c.oid = ANY (ARRAY[to_regclass('t_sys_schema_version'), "
       "to_regclass('t_sys_migrations'), to_regclass('t_sys_migration_logs'), "
       "to_regclass('t_sys_dual_write_logs'), to_regclass('t_sys_consistency_checks'), "
-      "to_regclass('t_sys_read_switch_configs'), to_regclass('t_sys_read_switch_history')]) "
+      "to_regclass('t_sys_read_switch_configs'), to_regclass('t_sys_read_switch_history'), "
+      "to_regclass('t_sys_audit_log')]) "
       "AND a.attnum > 0 AND NOT a.attisdropped");
   std::map<std::string, std::set<std::string>> found;
   for (int i = 0; i < r.rows(); ++i) found[r.str(i, 0)].insert(r.str(i, 1));
@@ -518,6 +539,7 @@ int ensure_schema(pg::Connection& c) {
     if (version < 5) c.exec(kSchemaV5);
     if (version < 6) c.exec(kSchemaV6);
     if (version < 7) c.exec(kSchemaV7);
+    if (version < 8) c.exec(kSchemaV8);
     if (version == 0) {
       log::info("control database ", c.describe(), ": created the t_sys_* tables (schema version ",
                 kSchemaVersion, ")");

@@ -10,7 +10,7 @@ namespace pgphase::migration {
 
 // 1: the manual's tables. 2: t_sys_migrations.unsupported_write_policy. 3: eventual dual writes.
 // 4: backfills. 5: alerting. 6: t_sys_mirror_delete.
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 // The control database holds tables pgphase cannot use (a newer schema version, or t_sys_* tables
 // made by another tool without the columns pgphase needs).

@@ -249,6 +249,13 @@ void insert_log(pg::Connection& c, const LogRow& row) {
        row.details_json.empty() ? pg::Param{} : pg::Param{row.details_json}});
 }
 
+void insert_audit(pg::Connection& c, const AuditRow& row) {
+  c.exec(
+      "INSERT INTO t_sys_audit_log (actor, role, method, path, status) VALUES ($1, $2, $3, $4, "
+      "$5::int)",
+      {row.actor, row.role, row.method, row.path, std::to_string(row.status)});
+}
+
 std::vector<LogEntry> list_logs(pg::Connection& c, const std::string& migration_id, int limit) {
   const pg::Result r = c.exec(
       "SELECT id, migration_id, action, actor, coalesce(from_state, ''), coalesce(to_state, ''), "

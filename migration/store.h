@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "migration/audit_row.h"
 #include "migration/control_plane.h"
 #include "migration/model.h"
 #include "migration/pg_client.h"
@@ -46,6 +47,8 @@ struct LogRow {
   std::string details_json;  // a JSON object, or "" for NULL
 };
 void insert_log(pg::Connection& c, const LogRow& row);
+
+void insert_audit(pg::Connection& c, const AuditRow& row);
 // Latest first.
 [[nodiscard]] std::vector<LogEntry> list_logs(pg::Connection& c, const std::string& migration_id,
                                               int limit);

@@ -213,5 +213,14 @@ TEST_CASE("roles: the viewer token reads reports; every change needs the operato
   CHECK(state(s.api) == before);
   // The operator token still changes.
   CHECK(op.post("/api/v1/switches/auth_sw/percentage", R"({"percentage": 0})").status != 403);
+  // Every change request is audited with its actor, the role of its token and its answer.
+  const it::PgConn control = control_conn(*s.pg);
+  CHECK(control.scalar("SELECT count(*) FROM t_sys_audit_log WHERE role = 'viewer' AND status = "
+                       "403 AND actor = 'tester'") == std::to_string(every_post().size()));
+  CHECK(control.scalar("SELECT count(*) FROM t_sys_audit_log WHERE role = 'operator' AND path = "
+                       "'/api/v1/switches/auth_sw/percentage'") != "0");
+  (void)anonymous.post("/api/v1/migrations/auth_mig/rollback", R"({"reason": "anonymous"})");
+  CHECK(control.scalar("SELECT role || ' ' || status FROM t_sys_audit_log ORDER BY id DESC "
+                       "LIMIT 1") == "none 401");
   stop_pgphase(*roles);
 }

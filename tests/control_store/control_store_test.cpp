@@ -46,18 +46,18 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
 
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM t_sys_schema_version") ==
-        "1,2,3,4,5,6,7");
+        "1,2,3,4,5,6,7,8");
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
             "WHERE tablename LIKE 't_sys_%'") ==
         "t_sys_alert_notifications,t_sys_alert_rules,t_sys_alert_silences,t_sys_alerts,"
-        "t_sys_backfills,t_sys_consistency_checks,t_sys_dual_write_logs,t_sys_migration_logs,t_sys_"
+        "t_sys_audit_log,t_sys_backfills,t_sys_consistency_checks,t_sys_dual_write_logs,t_sys_migration_logs,t_sys_"
         "migrations,"
         "t_sys_read_switch_configs,t_sys_read_switch_history,t_sys_schema_version");
   CHECK(sql(pg, "ctl_schema",
             "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
             "WHERE indexname LIKE 'idx_%'") ==
-        "idx_alerts_fired,idx_alerts_open,"
+        "idx_alerts_fired,idx_alerts_open,idx_audit_log_created,"
         "idx_consistency_checks_migration_created,idx_dual_write_logs_migration_created,"
         "idx_dual_write_logs_unrepaired,idx_migration_logs_migration_created,idx_migration_logs_"
         "status_created,"
@@ -76,7 +76,7 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
   // Once more on the existing schema: nothing changes.
   auto c = started(config(dsn));
   CHECK(c->connected());
-  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "7");
+  CHECK(sql(pg, "ctl_schema", "SELECT count(*) FROM t_sys_schema_version") == "8");
 }
 
 TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[schema]") {
@@ -95,8 +95,8 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
       "DROP FUNCTION t_sys_mirror_apply; DROP FUNCTION t_sys_mirror_delete; "
       "DROP TABLE t_sys_backfills; "
       "DROP TABLE t_sys_alert_rules, t_sys_alerts, t_sys_alert_silences, "
-      "t_sys_alert_notifications; "
-      "DELETE FROM t_sys_schema_version WHERE version IN (2, 3, 4, 5, 6, 7)",
+      "t_sys_alert_notifications, t_sys_audit_log; "
+      "DELETE FROM t_sys_schema_version WHERE version IN (2, 3, 4, 5, 6, 7, 8)",
       db);
   {
     auto b = started(config(dsn));
@@ -106,19 +106,19 @@ TEST_CASE("a version 1 schema is upgraded in place; a newer one is refused", "[s
     CHECK_FALSE(m->unsupported_write_policy.has_value());
     CHECK(sql(pg, db,
               "SELECT string_agg(version::text, ',' ORDER BY version) FROM "
-              "t_sys_schema_version") == "1,2,3,4,5,6,7");
+              "t_sys_schema_version") == "1,2,3,4,5,6,7,8");
     CHECK(sql(pg, db, "SELECT count(*) FROM pg_proc WHERE proname = 't_sys_mirror_apply'") == "1");
     CHECK(sql(pg, db, "SELECT coalesce(unsupported_write_policy, 'NULL') FROM t_sys_migrations") ==
           "NULL");
     b->stop();
   }
-  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (8, 'future')", db);
+  pg.psql("INSERT INTO t_sys_schema_version (version, description) VALUES (9, 'future')", db);
   mig::ControlPlane c(config(dsn));
   try {
     c.start();
-    FAIL("start() accepted schema version 8");
+    FAIL("start() accepted schema version 9");
   } catch (const mig::SchemaError& e) {
-    CHECK_THAT(e.what(), Catch::Contains("schema version 8, newer than this pgphase understands"));
+    CHECK_THAT(e.what(), Catch::Contains("schema version 9, newer than this pgphase understands"));
   }
 }
 
