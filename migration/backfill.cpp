@@ -148,15 +148,30 @@ BackfillManager::BackfillManager(std::string dsn, ControlPlane& control,
                         .Name("pgphase_backfill_running")
                         .Help("1 while this pgphase runs the migration's backfill")
                         .Register(*registry);
+  rate_ = &prometheus::BuildGauge()
+               .Name("pgphase_backfill_rows_per_second")
+               .Help("Rows copied per second since the backfill started (0 when not running)")
+               .Register(*registry);
+  eta_ = &prometheus::BuildGauge()
+              .Name("pgphase_backfill_eta_seconds")
+              .Help("Seconds left at the current rate to reach the estimate (0 when unknown)")
+              .Register(*registry);
 }
 
-void BackfillManager::publish(const std::string& id, int64_t copied, int64_t estimate,
-                              bool running) {
+void BackfillManager::publish(const std::string& id, int64_t copied, int64_t estimate, bool running,
+                              double elapsed_seconds) {
   if (copied_ == nullptr) return;
   const std::map<std::string, std::string> labels{{"migration_id", id}};
   if (copied >= 0) copied_->Add(labels).Set(static_cast<double>(copied));
   if (estimate >= 0) estimated_->Add(labels).Set(static_cast<double>(estimate));
   running_gauge_->Add(labels).Set(running ? 1 : 0);
+  // The same rate and ETA as the API's progress (rows copied over the run's elapsed time).
+  const double rate = running && copied > 0 && elapsed_seconds > 0
+                          ? static_cast<double>(copied) / elapsed_seconds
+                          : 0;
+  rate_->Add(labels).Set(rate);
+  eta_->Add(labels).Set(
+      rate > 0 && estimate > copied ? static_cast<double>(estimate - copied) / rate : 0);
 }
 
 BackfillManager::~BackfillManager() {
@@ -337,9 +352,13 @@ void BackfillManager::run(const std::string& id) {
           const pg::Result p = c.exec(
               "UPDATE t_sys_backfills SET last_key = $2::jsonb, rows_copied = rows_copied + "
               "$3, rows_inserted = rows_inserted + $4, updated_at = now() WHERE "
-              "migration_id = $1 RETURNING rows_copied, total_estimate",
+              "migration_id = $1 RETURNING rows_copied, total_estimate, "
+              "extract(epoch FROM now() - started_at)::float8",
               {id, b.str(0, 2), std::to_string(read), std::to_string(inserted)});
-          if (p.rows() == 1) publish(id, std::stoll(p.str(0, 0)), std::stoll(p.str(0, 1)), true);
+          if (p.rows() == 1) {
+            publish(id, std::stoll(p.str(0, 0)), std::stoll(p.str(0, 1)), true,
+                    std::stod(p.str(0, 2)));
+          }
         }
         tx.commit();
       }

@@ -95,7 +95,10 @@ class BackfillManager {
   prometheus::Family<prometheus::Gauge>* copied_ = nullptr;
   prometheus::Family<prometheus::Gauge>* estimated_ = nullptr;
   prometheus::Family<prometheus::Gauge>* running_gauge_ = nullptr;
-  void publish(const std::string& id, int64_t copied, int64_t estimate, bool running);
+  prometheus::Family<prometheus::Gauge>* rate_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* eta_ = nullptr;
+  void publish(const std::string& id, int64_t copied, int64_t estimate, bool running,
+               double elapsed_seconds = 0);
 };
 
 }  // namespace pgphase::migration

@@ -79,6 +79,16 @@ TEST_CASE("backfill under 30 s of concurrent dual writes ends with zero differen
   REQUIRE(start.status == 200);
   CHECK(str(body_object(start), "status") == "running");
   std::this_thread::sleep_for(std::chrono::seconds(5));
+  // While it runs: rows/s and ETA in the API and in /metrics (throttled to 1500 rows/s).
+  const json::object running = backfill_state(e.stack.api, "bf_mig");
+  CHECK(num(running, "rate_rows_per_second") > 100);
+  CHECK(num(running, "rate_rows_per_second") < 2000);
+  CHECK(num(running, "eta_seconds") > 0);
+  const it::Metrics m = it::scrape_metrics(e.stack.proxy->admin_port());
+  const double rate = m.get("pgphase_backfill_rows_per_second", {{"migration_id", "bf_mig"}});
+  CHECK(rate > 100);
+  CHECK(rate < 2000);
+  CHECK(m.get("pgphase_backfill_eta_seconds", {{"migration_id", "bf_mig"}}) > 0);
   // Faster once the writes are under way (settings change while it runs).
   CHECK(e.stack.api
             .post("/api/v1/migrations/bf_mig/backfill/settings", R"({"max_rows_per_second": 2500})")
