@@ -136,26 +136,19 @@ BackfillManager::BackfillManager(std::string dsn, ControlPlane& control,
                                  prometheus::Registry* registry)
     : dsn_(std::move(dsn)), control_(control) {
   if (registry == nullptr) return;
-  copied_ = &prometheus::BuildGauge()
-                 .Name("pgphase_backfill_rows_copied")
-                 .Help("Rows the backfill has copied (read from the source), by migration")
-                 .Register(*registry);
-  estimated_ = &prometheus::BuildGauge()
-                    .Name("pgphase_backfill_rows_estimated")
-                    .Help("Rows in the source when the backfill started (PostgreSQL's estimate)")
-                    .Register(*registry);
-  running_gauge_ = &prometheus::BuildGauge()
-                        .Name("pgphase_backfill_running")
-                        .Help("1 while this pgphase runs the migration's backfill")
-                        .Register(*registry);
-  rate_ = &prometheus::BuildGauge()
-               .Name("pgphase_backfill_rows_per_second")
-               .Help("Rows copied per second since the backfill started (0 when not running)")
-               .Register(*registry);
-  eta_ = &prometheus::BuildGauge()
-              .Name("pgphase_backfill_eta_seconds")
-              .Help("Seconds left at the current rate to reach the estimate (0 when unknown)")
-              .Register(*registry);
+  const auto gauge = [&](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry);
+  };
+  copied_ = gauge("pgphase_backfill_rows_copied",
+                  "Rows the backfill has copied (read from the source), by migration");
+  estimated_ = gauge("pgphase_backfill_rows_estimated",
+                     "Rows in the source when the backfill started (PostgreSQL's estimate)");
+  running_gauge_ =
+      gauge("pgphase_backfill_running", "1 while this pgphase runs the migration's backfill");
+  rate_ = gauge("pgphase_backfill_rows_per_second",
+                "Rows copied per second since the backfill started (0 when not running)");
+  eta_ = gauge("pgphase_backfill_eta_seconds",
+               "Seconds left at the current rate to reach the estimate (0 when unknown)");
 }
 
 void BackfillManager::publish(const std::string& id, int64_t copied, int64_t estimate, bool running,
