@@ -76,8 +76,9 @@ std::vector<MetricFamily> MigrationCollector::Collect() const {
     auto score = gauge_family("pgphase_consistency_score",
                               "Score of the migration's latest consistency check (0-1)");
     for (const auto& [id, v] : stored->consistency_scores) add(score, v, {{"migration_id", id}});
-    auto logs = gauge_family("pgphase_migration_log_entries",
-                             "Operations on the migration logged in t_sys_migration_logs, by status");
+    auto logs =
+        gauge_family("pgphase_migration_log_entries",
+                     "Operations on the migration logged in t_sys_migration_logs, by status");
     for (const auto& [key, n] : stored->log_entries) {
       add(logs, static_cast<double>(n), {{"migration_id", key.first}, {"status", key.second}});
     }

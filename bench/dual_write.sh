@@ -171,16 +171,7 @@ if [ "$PINNED" = 1 ]; then
   fi
 fi
 PG_POSTMASTER_PID=$(head -n1 "$PG_DATA/postmaster.pid")
-set_cpu_mode() { # shared | pinned
-  local pg=$ALL_CPUS proxies=$ALL_CPUS
-  if [ "$1" = pinned ]; then
-    pg=$PIN_PG_CPU
-    proxies=$PIN_CLIENT_CPU
-  fi
-  bench_pin_postgres "$pg" "$PG_POSTMASTER_PID"
-  bench_set_affinity "$proxies" "$PGPHASE_PID" "$BOUNCER_PID"
-  CPU_MODE=$1
-}
+set_cpu_mode() { bench_set_cpu_mode "$1" "$PG_POSTMASTER_PID" "$PGPHASE_PID" "$BOUNCER_PID"; }
 CPU_MODE=shared
 
 run_pgbench() { # PORT MODE -> "tps latency_ms"

@@ -447,15 +447,8 @@ command -v taskset >/dev/null && ALL_CPUS=$(taskset -pc $$ 2>/dev/null | awk -F'
 affinity_of() { taskset -pc "$1" 2>/dev/null | awk -F': ' '{ print $2 }'; }
 CPU_MODE=shared
 set_cpu_mode() { # shared | pinned
-  local pg_cpus=$ALL_CPUS proxy_cpus=$ALL_CPUS
   [ "$1" = "$CPU_MODE" ] && return 0
-  if [ "$1" = pinned ]; then
-    pg_cpus=$PIN_PG_CPU
-    proxy_cpus=$PIN_CLIENT_CPU
-  fi
-  bench_pin_postgres "$pg_cpus" "$PG_POSTMASTER_PID"
-  bench_set_affinity "$proxy_cpus" "${PGPHASE_PIDS[@]}" "$BOUNCER_PID"
-  CPU_MODE=$1
+  bench_set_cpu_mode "$1" "$PG_POSTMASTER_PID" "${PGPHASE_PIDS[@]}" "$BOUNCER_PID"
 }
 PINNED_ACTIVE=0
 PINNED_SKIPPED=""

@@ -22,6 +22,7 @@
 #include "migration/config_files.h"
 #include "migration/op_support.h"
 #include "migration/operations.h"
+#include "migration/other_database_shapes.h"
 #include "migration/pg_client.h"
 #include "migration/schema.h"
 #include "migration/store.h"
@@ -96,11 +97,8 @@ struct ControlPlane::Impl {
   uint64_t generation = 0;
   SnapshotCell snap;
   std::string shape_error;  // the last failure to read the table shapes, logged once
-  // Migrations whose tables are in another database of the same server: a connection to each
-  // such database (its catalog describes the shapes; pgphase's helper functions and
-  // t_sys_dual_write_logs are created there), used under publish_mu.
-  std::map<std::string, pg::Connection> data_conns;
-  std::map<std::string, std::string> data_errors;  // the last failure per database, logged once
+  // The shapes of migrations whose tables are in another database (used under publish_mu).
+  OtherDatabaseShapes other_databases;
 
   // Flagged writes waiting to be logged (record_flagged_write), written by `journal`.
   std::mutex journal_mu;
@@ -194,7 +192,7 @@ struct ControlPlane::Impl {
         tx.commit();
       }
     }
-    if (!catalog_failed) load_other_databases(c, migrations, *current, shapes);
+    if (!catalog_failed) other_databases.load(c, cfg.dsn, wake_r, migrations, *current, shapes);
     if (unchanged && shapes == current->shapes) return;
     auto next = std::make_shared<Snapshot>();
     next->generation = ++generation;
@@ -206,52 +204,6 @@ struct ControlPlane::Impl {
     log::debug("control plane: published state generation ", next->generation, " (",
                next->migrations.size(), " migrations, ", next->switches.size(), " switches)");
     snap.publish(std::move(next));
-  }
-
-  // The shapes of migrations whose `database` is not the control database, read from that
-  // database's catalog (over a connection kept per database, with pgphase's schema ensured
-  // there once: the rewritten writes call its functions in the session's own database). A
-  // database that cannot be read keeps the published shapes of its migrations, or says why.
-  void load_other_databases(pg::Connection& control, const std::vector<Migration>& migrations,
-                            const Snapshot& current, std::map<std::string, TableShape>& shapes) {
-    const std::string here = PQdb(control.raw()) != nullptr ? PQdb(control.raw()) : "";
-    std::map<std::string, std::vector<Migration>> by_database;
-    for (const Migration& m : migrations) {
-      if (!m.database.empty() && m.database != here && shapes.count(m.migration_id) != 0)
-        by_database[m.database].push_back(m);
-    }
-    for (auto it = data_conns.begin(); it != data_conns.end();) {
-      it = by_database.count(it->first) == 0 ? data_conns.erase(it) : std::next(it);
-    }
-    for (const auto& [database, ms] : by_database) {
-      try {
-        pg::Connection& dc = data_conns[database];
-        if (!dc.alive()) {
-          dc = pg::Connection::open(cfg.dsn, kConnectTimeout, wake_r, database);
-          ensure_schema(dc);
-          log::info("control plane: reading the shapes of database ", database, " on ",
-                    dc.describe());
-        }
-        pg::Transaction tx(dc, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        for (auto& [id, shape] : load_shapes(dc, ms)) shapes[id] = std::move(shape);
-        tx.commit();
-        data_errors.erase(database);
-      } catch (const std::exception& e) {
-        data_conns.erase(database);
-        const std::string why = std::string("cannot read database ") + database + ": " + e.what();
-        if (data_errors[database] != why) log::warn("control plane: ", why);
-        data_errors[database] = why;
-        for (const Migration& m : ms) {
-          const TableShape* published = current.shape_for(m.migration_id);
-          if (published != nullptr && published->problem.empty()) {
-            shapes[m.migration_id] = *published;
-          } else {
-            shapes[m.migration_id] = TableShape{};
-            shapes[m.migration_id].problem = why;
-          }
-        }
-      }
-    }
   }
 
   // Runs one operation on the command connection and maps failures to OpError kinds. After a

@@ -43,7 +43,6 @@ bool same_literals(const std::vector<Token>& tokens, const std::vector<Literal>&
 std::shared_ptr<const ShapePlan> plan_shape(const RoutingTable& table, std::string_view sql,
                                             const std::vector<Literal>& literals,
                                             std::shared_ptr<const QueryPlan>& plan) {
-  auto shape = std::make_shared<ShapePlan>();
   PlanTexts texts;
   plan = std::make_shared<const QueryPlan>(plan_query(table, sql, {}, &texts));
   if (!texts.parsed) return nullptr;  // a literal may be what libpg_query rejected
@@ -51,6 +50,7 @@ std::shared_ptr<const ShapePlan> plan_shape(const RoutingTable& table, std::stri
   if (!same_literals(texts.tokens, literals)) return nullptr;
   if (!texts.sql.keeps_literals_whole(literals) || !texts.sql_target.keeps_literals_whole(literals))
     return nullptr;
+  auto shape = std::make_shared<ShapePlan>();
   shape->plan = plan;
   shape->literals = literals;
   shape->sql = std::move(texts.sql);

@@ -40,9 +40,10 @@ void TextTemplate::own(std::string_view text) {
   if (!parts_.empty() && parts_.back().kind == Part::Kind::kOwn &&
       parts_.back().from + parts_.back().length == own_.size()) {
     parts_.back().length += static_cast<uint32_t>(text.size());
+    parts_.back().chars += chars(text);
   } else {
-    parts_.push_back(
-        {Part::Kind::kOwn, static_cast<uint32_t>(own_.size()), static_cast<uint32_t>(text.size())});
+    parts_.push_back({Part::Kind::kOwn, static_cast<uint32_t>(own_.size()),
+                      static_cast<uint32_t>(text.size()), chars(text)});
   }
   own_ += text;
 }
@@ -69,9 +70,8 @@ void TextTemplate::render(std::string_view client, const OffsetShift& shift, std
   for (const Part& p : parts_) {
     switch (p.kind) {
       case Part::Kind::kOwn: {
-        const std::string_view text = std::string_view(own_).substr(p.from, p.length);
-        out += text;
-        out_chars += chars(text);
+        out += std::string_view(own_).substr(p.from, p.length);
+        out_chars += p.chars;
         break;
       }
       case Part::Kind::kClient: {

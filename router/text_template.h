@@ -59,6 +59,7 @@ class TextTemplate {
     Kind kind;
     uint32_t from;  // kOwn: into own_; kClient, kStatementStart: into the client's text
     uint32_t length;
+    uint32_t chars = 0;  // kOwn: its characters, counted once
   };
   std::string own_;
   std::vector<Part> parts_;

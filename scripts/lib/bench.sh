@@ -153,3 +153,17 @@ bench_pin_postgres() {
   # shellcheck disable=SC2046 # one pid per word
   bench_set_affinity "$1" $(bench_children "$2")
 }
+
+# bench_set_cpu_mode shared|pinned POSTMASTER_PID PROXY_PID...: PostgreSQL on $PIN_PG_CPU and the
+# proxies on $PIN_CLIENT_CPU (pinned), or all of them back on $ALL_CPUS (shared); sets CPU_MODE.
+bench_set_cpu_mode() {
+  local mode=$1 postmaster=$2 pg=$ALL_CPUS proxies=$ALL_CPUS
+  shift 2
+  if [ "$mode" = pinned ]; then
+    pg=$PIN_PG_CPU
+    proxies=$PIN_CLIENT_CPU
+  fi
+  bench_pin_postgres "$pg" "$postmaster"
+  bench_set_affinity "$proxies" "$@"
+  CPU_MODE=$mode
+}

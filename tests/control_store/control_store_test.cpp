@@ -51,7 +51,8 @@ TEST_CASE("the schema is created once, concurrently and idempotently", "[schema]
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
             "WHERE tablename LIKE 't_sys_%'") ==
         "t_sys_alert_notifications,t_sys_alert_rules,t_sys_alert_silences,t_sys_alerts,"
-        "t_sys_audit_log,t_sys_backfills,t_sys_consistency_checks,t_sys_dual_write_logs,t_sys_migration_logs,t_sys_"
+        "t_sys_audit_log,t_sys_backfills,t_sys_consistency_checks,t_sys_dual_write_logs,t_sys_"
+        "migration_logs,t_sys_"
         "migrations,"
         "t_sys_read_switch_configs,t_sys_read_switch_history,t_sys_schema_version");
   CHECK(sql(pg, "ctl_schema",

@@ -150,9 +150,9 @@ TEST_CASE("table shapes are resolved from the catalog once a migration leaves pr
         "key_columns");
   REQUIRE(snap->shape_for("elsewhere_mig") != nullptr);
   // Its shapes are read from other_db's catalog, and other_db does not exist.
-  CHECK_THAT(snap->shape_for("elsewhere_mig")->problem,
-             Catch::StartsWith("cannot read database other_db: ") &&
-                 Catch::Contains("does not exist"));
+  CHECK_THAT(
+      snap->shape_for("elsewhere_mig")->problem,
+      Catch::StartsWith("cannot read database other_db: ") && Catch::Contains("does not exist"));
   CHECK(snap->shapes.size() == 7);
 
   // Creating the missing table is seen by the periodic reload (a shape with a problem is

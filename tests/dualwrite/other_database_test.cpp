@@ -78,9 +78,10 @@ TEST_CASE("a migration of another database: shapes from its catalog, its session
 
   // A validation of the migration compares the tables in od_app and keeps its report in the
   // control database: one difference injected in the target is found.
-  app_direct.exec_ok("UPDATE t_sys_od_users SET name = 'drifted' WHERE id = (SELECT max(id) FROM t_sys_od_users)");
-  const it::HttpResponse v =
-      e.stack.api.post("/api/v1/validations", R"({"migration_id": "od_mig", "level": "comprehensive"})");
+  app_direct.exec_ok(
+      "UPDATE t_sys_od_users SET name = 'drifted' WHERE id = (SELECT max(id) FROM t_sys_od_users)");
+  const it::HttpResponse v = e.stack.api.post(
+      "/api/v1/validations", R"({"migration_id": "od_mig", "level": "comprehensive"})");
   INFO(describe(v));
   REQUIRE(v.status == 202);
   const std::string vid(body_object(v).at("validation_id").as_string());

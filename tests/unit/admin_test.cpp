@@ -64,8 +64,8 @@ TEST_CASE("roles: the viewer token reads, only the operator token changes") {
   const auto forbidden = auth.check(req("POST", "/x", "", "Bearer view-token"), Role::kOperator);
   REQUIRE(forbidden);
   CHECK(forbidden->status == 403);
-  CHECK_THAT(error_of(*forbidden), Catch::Contains("may only read") &&
-                                       Catch::Contains("PGPHASE_ADMIN_TOKEN"));
+  CHECK_THAT(error_of(*forbidden),
+             Catch::Contains("may only read") && Catch::Contains("PGPHASE_ADMIN_TOKEN"));
   const auto wrong = auth.check(req("GET", "/x", "", "Bearer nope"), Role::kViewer);
   REQUIRE(wrong);
   CHECK(wrong->status == 401);

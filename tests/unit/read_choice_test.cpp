@@ -15,16 +15,9 @@ namespace {
 std::shared_ptr<const router::RoutingTable> table(
     migration::Phase phase, SwitchStrategy strategy = SwitchStrategy::kGradual,
     double percentage = 0, std::string conditions = "{}") {
-  migration::Snapshot s = test::users_snapshot(phase, 1);
-  migration::SwitchConfig sw;
-  sw.config_id = "users_sw";
-  sw.table_name = "users";
-  sw.migration_id = "users_mig";
-  sw.status = migration::SwitchStatus::kActive;
-  sw.strategy = strategy;
-  sw.switch_percentage = percentage;
-  sw.conditions_json = std::move(conditions);
-  s.switches.push_back(sw);
+  migration::Snapshot s = test::with_users_switch(test::users_snapshot(phase, 1), percentage);
+  s.switches.back().strategy = strategy;
+  s.switches.back().conditions_json = std::move(conditions);
   return router::RoutingTable::build(s, "app");
 }
 
