@@ -59,7 +59,8 @@ class Session final : public SessionTracker::Entry {
   // on are c2b_out_ / b2c_out_ (runs of the chunk, forwarded in place, and pgphase's own bytes).
   protocol::ScanError split_frontend(std::span<const uint8_t> chunk);
   protocol::ScanError split_backend(std::span<const uint8_t> chunk);
-  // Writes a splice to `to` (one write for one run, else one gather write).
+  // Writes a splice to `to` in one gather write: at once when the socket takes it all (plain
+  // sockets), the rest through the reactor.
   static asio::awaitable<error_code> write_splice(Stream& to, const protocol::Splice& s,
                                                   std::vector<asio::const_buffer>& gather);
   void on_frontend_message(const protocol::MessageView& m);

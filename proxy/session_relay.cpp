@@ -44,9 +44,11 @@ stats::ProtocolError to_metric(protocol::ScanError e) {
 
 // Reads whatever the source has. The read that waits for the peer lands in the direction's small
 // landing buffer, so an idle session holds no pool buffer; it is a speculative read in Asio's
-// reactor, which costs one recv per message on a quiet socket (a readiness wait would add an
-// epoll_ctl each time). When the landing buffer fills, or the previous chunk filled a pool
-// buffer, the rest is read without blocking into a pool buffer and relayed in one write.
+// reactor, which costs one recv per message on a quiet socket. (Waiting for readiness instead,
+// async_wait, costs the same: Asio's epoll reactor re-arms the descriptor with an epoll_ctl for
+// every non-speculative wait; measured with bench/syscalls.sh.) When the landing buffer fills, or
+// the previous chunk filled a pool buffer, the rest is read without blocking into a pool buffer
+// and relayed in one write.
 struct Chunk {
   BufferPool::Buffer pooled;  // set when the bytes live in a pool buffer
   const uint8_t* data = nullptr;
@@ -94,6 +96,14 @@ asio::awaitable<Chunk> read_chunk(Stream& src, std::span<uint8_t> landing, bool 
   c.data = c.pooled.get();
   co_return c;
 }
+
+// Drops the first n bytes of a gather list (after a short write).
+void consume(std::vector<asio::const_buffer>& bufs, size_t n) {
+  size_t i = 0;
+  while (i < bufs.size() && n >= bufs[i].size()) n -= bufs[i++].size();
+  bufs.erase(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(i));
+  if (n > 0 && !bufs.empty()) bufs.front() += n;
+}
 }  // namespace
 
 bool Session::idle() const noexcept {
@@ -129,15 +139,21 @@ protocol::ScanError Session::split_backend(std::span<const uint8_t> chunk) {
 
 asio::awaitable<error_code> Session::write_splice(Stream& to, const protocol::Splice& s,
                                                   std::vector<asio::const_buffer>& gather) {
-  if (s.runs() == 1) {
-    const auto r = s.run(0);
-    auto [ec, n] = co_await to.write_all(asio::buffer(r.data(), r.size()));
-    co_return ec;
-  }
   gather.clear();
+  size_t total = 0;
   for (size_t i = 0; i < s.runs(); ++i) {
     const auto r = s.run(i);
     gather.emplace_back(r.data(), r.size());
+    total += r.size();
+  }
+  if (to.supports_nonblocking_read()) {
+    // Most writes fit the socket buffer: written at once, without a trip through the reactor's
+    // queue (Asio's async_write would also send at once, then resume the coroutine by posting).
+    error_code ec;
+    const size_t n = to.write_nonblocking(gather, ec);
+    if (ec && !drained(ec)) co_return ec;
+    if (n == total) co_return error_code{};
+    consume(gather, n);
   }
   auto [ec, n] = co_await to.write_all(gather);
   co_return ec;

@@ -1,8 +1,12 @@
 #include "proxy/stream.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <array>
 #include <cerrno>
 
 namespace pgphase::proxy {
@@ -72,6 +76,37 @@ size_t Stream::read_nonblocking(asio::mutable_buffer buf, error_code& ec) {
     if (n == 0) {
       ec = asio::error::eof;
       return 0;
+    }
+    if (errno == EINTR) continue;
+    ec = error_code(errno, boost::system::system_category());
+    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
+      ec = asio::error::would_block;
+    return 0;
+  }
+}
+
+size_t Stream::write_nonblocking(std::span<const asio::const_buffer> bufs, error_code& ec) {
+  // At most kMaxIov buffers per call (well under IOV_MAX, 1024 on Linux); the caller writes the
+  // rest as it would after any short write.
+  constexpr size_t kMaxIov = 64;
+  std::array<iovec, kMaxIov> iov{};
+  const size_t count = std::min(bufs.size(), kMaxIov);
+  for (size_t i = 0; i < count; ++i) {
+    iov[i].iov_base = const_cast<void*>(bufs[i].data());
+    iov[i].iov_len = bufs[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = count;
+  const int fd = std::visit(
+      overloaded{[](std::unique_ptr<tls_stream>& s) { return s->lowest_layer().native_handle(); },
+                 [](auto& s) { return s.native_handle(); }},
+      s_);
+  for (;;) {
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      ec = {};
+      return static_cast<size_t>(n);
     }
     if (errno == EINTR) continue;
     ec = error_code(errno, boost::system::system_category());

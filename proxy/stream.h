@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
+#include <span>
 #include <tuple>
 #include <variant>
 #include <vector>
@@ -45,6 +46,9 @@ class Stream {
       const std::vector<asio::const_buffer>& bufs);
   // Non-blocking read on a plain socket; ec == would_block when nothing is there.
   size_t read_nonblocking(asio::mutable_buffer buf, error_code& ec);
+  // Non-blocking gather write on a plain socket (sendmsg, MSG_DONTWAIT | MSG_NOSIGNAL): the bytes
+  // written, which may be fewer than asked; ec == would_block when none could be.
+  size_t write_nonblocking(std::span<const asio::const_buffer> bufs, error_code& ec);
   // Bytes the kernel has buffered for reading (plain sockets; 0 for TLS).
   [[nodiscard]] size_t available() const;
 
