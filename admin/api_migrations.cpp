@@ -6,6 +6,7 @@
 #include "admin/routes.h"
 #include "migration/backfill.h"
 #include "migration/model.h"
+#include "stats/routing_stats.h"
 
 namespace pgphase::admin {
 
@@ -39,10 +40,33 @@ json::object with_actions(const Migration& m, json::object actions) {
   return out;
 }
 
+// This pgphase's dual writes of a migration since it started (the figures /metrics exports as
+// pgphase_dual_write_statements_total and pgphase_dual_write_rows_total).
+json::object dual_write_stats(const stats::RoutingTotals& t, const std::string& id) {
+  uint64_t ok = 0, failed = 0, rows = 0, refused = 0, flagged = 0;
+  if (const auto it = t.dual_writes.find(id); it != t.dual_writes.end()) {
+    for (size_t o = 0; o < stats::kWriteOps; ++o) {
+      failed += it->second.statements[o][0];
+      ok += it->second.statements[o][1];
+      rows += it->second.rows[o];
+    }
+    refused = it->second.refused;
+    flagged = it->second.flagged;
+  }
+  return {
+      {"ok", ok}, {"failed", failed}, {"rows", rows}, {"refused", refused}, {"flagged", flagged}};
+}
+
 HttpResponse list(const AdminContext& ctx) {
   const auto snap = require_snapshot(ctx);
   json::array items;
-  for (const auto& m : snap->migrations) items.push_back(migration::to_json(m));
+  const stats::RoutingTotals totals =
+      ctx.routing != nullptr ? ctx.routing->totals() : stats::RoutingTotals{};
+  for (const auto& m : snap->migrations) {
+    json::object o = migration::to_json(m);
+    o["dual_write_stats"] = dual_write_stats(totals, m.migration_id);
+    items.push_back(std::move(o));
+  }
   return json_response(200, json::object{{"migrations", std::move(items)}});
 }
 
@@ -51,6 +75,8 @@ HttpResponse status(const AdminContext& ctx, const std::string& id) {
   const Migration* m = snap->find_migration(id);
   if (!m) fail(404, "not found", "no migration \"" + id + "\"");
   json::object out = migration::to_json(*m);
+  if (ctx.routing != nullptr)
+    out["dual_write_stats"] = dual_write_stats(ctx.routing->totals(), m->migration_id);
   json::array logs;
   for (const auto& e : take(ctx.control->logs(id, kStatusLogs))) logs.push_back(log_json(e));
   out["logs"] = std::move(logs);

@@ -7,6 +7,7 @@
 
 #include "admin/api_common.h"
 #include "admin/auth.h"
+#include "admin/console.h"
 #include "admin/metrics.h"
 #include "admin/responses.h"
 #include "common/log.h"
@@ -101,6 +102,7 @@ HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx) {
     }
     return response;
   }
+  if (auto console = serve_console(request, path)) return std::move(*console);
   return json_error(404, "not found", "no such endpoint: " + std::string(path));
 }
 

@@ -13,6 +13,9 @@ class ReadStats;
 class AutoRollback;
 class BackfillManager;
 }  // namespace pgphase::migration
+namespace pgphase::stats {
+class RoutingStats;
+}
 namespace pgphase::validator {
 class ValidationJobs;
 }
@@ -35,6 +38,7 @@ struct AdminContext {
   migration::BackfillManager* backfill = nullptr;    // null without control plane
   validator::ValidationJobs* validations = nullptr;  // null without control plane
   alerting::Alerting* alerting = nullptr;            // null without control plane
+  const stats::RoutingStats* routing = nullptr;  // the workers' dual-write figures (this pgphase)
 };
 
 [[nodiscard]] HttpResponse handle_request(const HttpRequest& request, AdminContext& ctx);

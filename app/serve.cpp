@@ -175,7 +175,7 @@ int run(AppConfig config) {
                                 control.get(),  &auth,
                                 &read_stats,    auto_rollback.get(),
                                 backfill.get(), validations.get(),
-                                alerts.get()};
+                                alerts.get(),   &figures.routing()};
   std::unique_ptr<AdminThread> admin_thread;
   try {
     admin_thread = std::make_unique<AdminThread>(

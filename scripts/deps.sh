@@ -7,7 +7,7 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libpg-query-dev libprotobuf-c-dev libssl-dev openssl libjemalloc-dev prometheus-cpp-dev catch2 libpq-dev
   postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer prometheus
-  default-jdk-headless libpostgresql-jdbc-java curl procps util-linux
+  default-jdk-headless libpostgresql-jdbc-java curl procps util-linux chromium fonts-dejavu-core
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
