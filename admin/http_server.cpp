@@ -6,12 +6,16 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <optional>
 
 #include "admin/responses.h"
 #include "common/log.h"
@@ -29,11 +33,21 @@ struct HttpServer::Impl {
       : acceptor(ctx),
         handler(std::move(h)),
         options(std::move(o)),
-        pool(std::max(1u, options.blocking_threads)) {}
+        pool(std::max(1u, options.blocking_threads)) {
+    if (!options.tls_cert.empty()) {
+      tls.emplace(asio::ssl::context::tls_server);
+      tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+      tls->use_certificate_chain_file(options.tls_cert);
+      tls->use_private_key_file(options.tls_key, asio::ssl::context::pem);
+    }
+  }
   ~Impl() { pool.join(); }
   tcp::acceptor acceptor;
   HttpHandler handler;
   HttpServerOptions options;
+  std::optional<asio::ssl::context> tls;  // set: every connection is HTTPS
   asio::thread_pool pool;
 };
 
@@ -72,15 +86,18 @@ asio::awaitable<HttpResponse> respond(HttpServer::Impl& impl, const HttpRequest&
       asio::use_awaitable);
 }
 
-asio::awaitable<void> serve_connection(beast::tcp_stream stream, HttpServer::Impl& impl) {
+// Requests and answers on one connection (plain or TLS) until the peer or an error ends it.
+template <class Stream>
+asio::awaitable<void> serve_requests(Stream& stream, HttpServer::Impl& impl) {
   beast::flat_buffer buffer;
   for (;;) {
-    stream.expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
     http::request_parser<http::string_body> parser;
     parser.body_limit(HttpServer::kMaxBodyBytes);
     parser.header_limit(16 * 1024);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout)
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+        ec == asio::ssl::error::stream_truncated)
       break;
     if (ec) {
       // Malformed or oversized request: say so, then close.
@@ -98,6 +115,25 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, HttpServer::Imp
     auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
     if (wec || !keep_alive) break;
   }
+}
+
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, HttpServer::Impl& impl) {
+  if (impl.tls) {
+    beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), *impl.tls);
+    beast::get_lowest_layer(tls).expires_after(std::chrono::seconds(10));
+    auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    if (hec) {
+      // A plain-HTTP client or a failed handshake: nothing the peer could read as HTTP.
+      log::debug("admin: TLS handshake failed: ", hec.message());
+      co_return;
+    }
+    co_await serve_requests(tls, impl);
+    beast::get_lowest_layer(tls).expires_after(std::chrono::seconds(5));
+    auto [sec] = co_await tls.async_shutdown(use_nothrow);
+    (void)sec;  // the peer may close without its close_notify; the connection ends either way
+    co_return;
+  }
+  co_await serve_requests(stream, impl);
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }

@@ -20,13 +20,17 @@ struct HttpServerOptions {
   // True for requests whose handler may block; those run on the pool, the rest inline.
   std::function<bool(const HttpRequest&)> may_block;
   unsigned blocking_threads = 2;
+  // Both set: HTTPS only (TLS 1.2 or later), with this PEM certificate chain and private key.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 class HttpServer {
  public:
   static constexpr size_t kMaxBodyBytes = 1 << 20;
 
-  // Binds host:port at once (throws std::system_error with the reason if it cannot).
+  // Binds host:port at once (throws std::system_error with the reason if it cannot; a
+  // certificate or key that cannot be loaded throws too).
   HttpServer(boost::asio::io_context& ctx, const std::string& host, uint16_t port,
              HttpHandler handler, HttpServerOptions options = {});
   // Waits for handlers still running on the pool; destroy it before the io_context.

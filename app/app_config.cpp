@@ -57,6 +57,10 @@ bool apply_app_key(AppConfig& c, std::string_view key, const json::value& v) {
     for (const auto& f : v.get_array()) c.control.config_files.push_back(as_string(f, key));
   } else if (key == "admin_token_env") {
     c.admin.token_env = env_name(v, key);
+  } else if (key == "admin_tls_cert") {
+    c.admin.tls_cert = as_string(v, key);
+  } else if (key == "admin_tls_key") {
+    c.admin.tls_key = as_string(v, key);
   } else if (key == "state_reload_interval_ms") {
     c.control.reload_interval_seconds =
         static_cast<double>(as_positive(v, key, 3'600'000)) / 1000.0;
@@ -110,6 +114,13 @@ void validate(const AppConfig& c) {
     throw ConfigError("config_files: needs a control database (control_dsn)");
   for (const auto& f : c.control.config_files) {
     if (!std::ifstream(f)) throw ConfigError("config_files: cannot read \"" + f + "\"");
+  }
+  if (c.admin.tls_cert.empty() != c.admin.tls_key.empty())
+    throw ConfigError("set both admin_tls_cert and admin_tls_key or neither");
+  for (const auto* f : {&c.admin.tls_cert, &c.admin.tls_key}) {
+    if (!f->empty() && !std::ifstream(*f))
+      throw ConfigError((f == &c.admin.tls_cert ? "admin_tls_cert" : "admin_tls_key") +
+                        std::string(": cannot read \"") + *f + "\"");
   }
 }
 

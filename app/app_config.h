@@ -16,6 +16,8 @@ using proxy::ConfigError;
 
 struct AdminSettings {
   std::string token_env = "PGPHASE_ADMIN_TOKEN";  // environment variable holding the bearer token
+  std::string tls_cert;  // PEM certificate chain: the admin port speaks HTTPS (with tls_key)
+  std::string tls_key;   // PEM private key
 };
 
 // The alert evaluator's timing (alerting/engine.h).

@@ -36,18 +36,20 @@ std::string trim(std::string s) {
 
 }  // namespace
 
-AdminClient::AdminClient(const std::string& admin_url, std::string token, std::string actor)
-    : token_(trim(std::move(token))), actor_(std::move(actor)) {
+AdminClient::AdminClient(const std::string& admin_url, std::string token, std::string actor,
+                         std::string ca_file)
+    : token_(trim(std::move(token))), actor_(std::move(actor)), ca_file_(std::move(ca_file)) {
   const auto url = boost::urls::parse_uri(admin_url);
   if (!url) throw UsageError("--admin-url: \"" + admin_url + "\" is not a URL");
-  if (url->scheme() != "http")
-    throw UsageError("--admin-url: only http:// is supported (the admin API listens on loopback)");
+  if (url->scheme() != "http" && url->scheme() != "https")
+    throw UsageError("--admin-url: give http:// or https:// (an admin port with --admin-tls-cert)");
+  scheme_ = url->scheme();
   if (!url->has_authority() || url->host_address().empty())
     throw UsageError("--admin-url: \"" + admin_url + "\" has no host");
   if (url->has_query() || url->has_fragment() || url->has_userinfo())
-    throw UsageError("--admin-url: give only http://host[:port][/prefix]");
+    throw UsageError("--admin-url: give only http(s)://host[:port][/prefix]");
   host_ = url->host_address();
-  port_ = url->has_port() ? std::string(url->port()) : "80";
+  port_ = url->has_port() ? std::string(url->port()) : (scheme_ == "https" ? "443" : "80");
   host_header_ = url->encoded_host_and_port();
   prefix_ = url->encoded_path();
   while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
@@ -71,7 +73,8 @@ Answer AdminClient::request(bool post, std::initializer_list<std::string_view> s
   if (!query.empty()) target += "?" + query;
   http_client::Request req;
   req.method = post ? "POST" : "GET";
-  req.url = "http://" + host_header_ + target;
+  req.url = scheme_ + "://" + host_header_ + target;
+  req.ca_file = ca_file_;
   req.headers = {{"Accept", "application/json"}, {"User-Agent", "pgphase-cli"}};
   if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
   if (!actor_.empty()) req.headers.emplace_back("X-PGPhase-Actor", actor_);
@@ -99,8 +102,11 @@ void add_common_options(po::options_description& opts) {
       "json", "print the admin API's raw JSON answer")(
       "user", po::value<std::string>(), "who acts, recorded in the logs (default $USER)")(
       "admin-url", po::value<std::string>(),
-      "admin API (default $PGPHASE_ADMIN_URL, else http://127.0.0.1:8432)")(
-      "config-file", po::value<std::string>(), "register: every entry of the manual's JSON file")(
+      "admin API (default $PGPHASE_ADMIN_URL, else http://127.0.0.1:8432); https:// is verified")(
+      "admin-ca", po::value<std::string>(),
+      "CA certificate (PEM) to verify an https:// admin API with (default $PGPHASE_ADMIN_CA, else "
+      "the system's trust store)")("config-file", po::value<std::string>(),
+                                   "register: every entry of the manual's JSON file")(
       "db-url", po::value<std::string>(),
       "accepted for the manual's commands and ignored: the CLI talks to the admin API");
 }
@@ -147,7 +153,9 @@ AdminClient make_client(const po::variables_map& vm) {
   if (user.empty() && !vm.count("user")) {
     if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_name) user = pw->pw_name;
   }
-  return AdminClient(url, env("PGPHASE_ADMIN_TOKEN"), std::move(user));
+  std::string ca = vm.count("admin-ca") ? vm["admin-ca"].as<std::string>() : "";
+  if (ca.empty()) ca = env("PGPHASE_ADMIN_CA");
+  return AdminClient(url, env("PGPHASE_ADMIN_TOKEN"), std::move(user), std::move(ca));
 }
 
 std::string need(const po::variables_map& vm, const char* option, const std::string& action) {

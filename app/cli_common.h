@@ -36,8 +36,11 @@ struct Answer {
 
 class AdminClient {
  public:
-  // Throws UsageError for a URL that is not http://host[:port][/prefix].
-  AdminClient(const std::string& admin_url, std::string token, std::string actor);
+  // Throws UsageError for a URL that is not http(s)://host[:port][/prefix].
+  // `ca_file`: for an https:// URL, the PEM file of the CA that signed the admin port's
+  // certificate (empty: the system's trust store).
+  AdminClient(const std::string& admin_url, std::string token, std::string actor,
+              std::string ca_file = {});
 
   // `segments` are percent-encoded here: ids may hold any character.
   // `query`: "days=7" (already encoded), appended after "?".
@@ -49,7 +52,7 @@ class AdminClient {
  private:
   Answer request(bool post, std::initializer_list<std::string_view> segments,
                  const std::string& body, const std::string& query = {}) const;
-  std::string host_, port_, host_header_, prefix_, token_, actor_;
+  std::string scheme_, host_, port_, host_header_, prefix_, token_, actor_, ca_file_;
 };
 
 // Options every subcommand takes (--action, --json, --user, --admin-url, --config-file, ...).

@@ -51,6 +51,9 @@ po::options_description serve_options() {
       "workers", po::value<unsigned>(), "worker threads (default: one per core)")(
       "tls-cert", po::value<std::string>(), "certificate chain (PEM) for client TLS")(
       "tls-key", po::value<std::string>(), "private key (PEM) for client TLS")(
+      "admin-tls-cert", po::value<std::string>(),
+      "certificate chain (PEM): the admin port speaks HTTPS (with --admin-tls-key)")(
+      "admin-tls-key", po::value<std::string>(), "private key (PEM) of the admin port")(
       "backend-tls", po::value<std::string>(), "disable | prefer | require (default disable)")(
       "max-message-size", po::value<uint32_t>(),
       "largest protocol message accepted, bytes (default 1 GiB)")(
@@ -76,6 +79,8 @@ void apply_flags(AppConfig& config, const po::variables_map& vm) {
   if (vm.count("admin")) p.admin = parse_endpoint(vm["admin"].as<std::string>(), "--admin");
   if (vm.count("workers")) p.workers = vm["workers"].as<unsigned>();
   if (vm.count("tls-cert")) p.tls_cert = vm["tls-cert"].as<std::string>();
+  if (vm.count("admin-tls-cert")) config.admin.tls_cert = vm["admin-tls-cert"].as<std::string>();
+  if (vm.count("admin-tls-key")) config.admin.tls_key = vm["admin-tls-key"].as<std::string>();
   if (vm.count("tls-key")) p.tls_key = vm["tls-key"].as<std::string>();
   if (vm.count("backend-tls"))
     p.backend_tls = proxy::parse_backend_tls(vm["backend-tls"].as<std::string>());
@@ -181,7 +186,7 @@ int run(AppConfig config) {
     admin_thread = std::make_unique<AdminThread>(
         config.proxy.admin,
         [&admin_ctx](const admin::HttpRequest& r) { return admin::handle_request(r, admin_ctx); },
-        admin::HttpServerOptions{admin::may_block, 2});
+        admin::HttpServerOptions{admin::may_block, 2, config.admin.tls_cert, config.admin.tls_key});
   } catch (const boost::system::system_error& e) {
     log::error("cannot serve the admin API on ", config.proxy.admin.to_string(), ": ",
                e.code().message());
@@ -189,7 +194,8 @@ int run(AppConfig config) {
     if (control) control->stop();
     return 1;
   }
-  log::info("admin API on ", config.proxy.admin.host, ":", admin_thread->port());
+  log::info("admin API on ", config.admin.tls_cert.empty() ? "http://" : "https://",
+            config.proxy.admin.host, ":", admin_thread->port());
 
   const int rc = server.run();
   admin_thread->stop();

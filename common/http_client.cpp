@@ -97,7 +97,16 @@ asio::awaitable<void> run(const Request& r, const Target& t, Response& out) {
     co_return;
   }
   ssl::context ctx(ssl::context::tls_client);
-  ctx.set_default_verify_paths();
+  if (r.ca_file.empty()) {
+    ctx.set_default_verify_paths();
+  } else {
+    beast::error_code ec;
+    ctx.load_verify_file(r.ca_file, ec);
+    if (ec) {
+      out.failure = "cannot load the CA file " + r.ca_file + ": " + ec.message();
+      co_return;
+    }
+  }
   ctx.set_verify_mode(ssl::verify_peer);
   beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
   if (!SSL_set_tlsext_host_name(stream.native_handle(), t.host.c_str())) {

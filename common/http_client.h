@@ -17,6 +17,7 @@ struct Request {
   std::string body;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds answer_timeout{60000};
+  std::string ca_file;  // https: trust this PEM file's CAs instead of the system's store
 };
 
 struct Response {
