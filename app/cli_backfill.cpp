@@ -3,7 +3,6 @@
 // serve, so it survives the CLI; a restarted CLI or pgphase resumes from the checkpoint). `start`
 // (the default) waits and shows progress until the backfill ends or pauses, as a bar on a
 // terminal; --no-wait returns at once.
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -61,27 +60,27 @@ json::object settings_body(const po::variables_map& vm) {
   return body;
 }
 
-// Follows progress until the backfill is no longer running.
+// Follows progress until the backfill is no longer running (progress on stderr, the final
+// answer on stdout).
 int follow(const AdminClient& client, const std::string& id, bool as_json) {
-  const bool tty = ::isatty(STDOUT_FILENO) != 0 && !as_json;
+  ProgressPrinter progress(as_json);
   for (;;) {
     const Answer a = client.get({"migrations", id, "backfill"});
-    if (!a.ok() || !a.json.is_object()) return report(a, as_json, client, print_progress);
+    if (!a.ok() || !a.json.is_object()) {
+      progress.finish();
+      return report(a, as_json, client, print_progress);
+    }
     const auto& o = a.json.as_object();
     const std::string status(o.at("status").as_string());
-    if (tty) {
-      const int width = 30;
-      const int filled = static_cast<int>(std::lround(num(o, "percent") / 100.0 * width));
-      std::cout << "\r[" << std::string(static_cast<size_t>(std::max(0, filled)), '#')
-                << std::string(static_cast<size_t>(std::max(0, width - filled)), '.') << "] "
-                << line_of(o) << "   " << std::flush;
-    }
+    progress.update(status, num(o, "percent"),
+                    std::string(o.at("migration_id").as_string()) + " backfill " + line_of(o), o);
     if (status != "running") {
-      if (tty) std::cout << "\n";
+      progress.finish();
       const int rc = report(a, as_json, client, print_progress);
       return status == "completed" || status == "paused" ? rc : kFailed;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 1000));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(progress.style() == ProgressPrinter::Style::kBar ? 250 : 1000));
   }
 }
 

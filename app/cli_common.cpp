@@ -1,5 +1,6 @@
 #include "app/cli_common.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
@@ -94,6 +95,46 @@ Answer AdminClient::request(bool post, std::initializer_list<std::string_view> s
   a.json = json::parse(a.body, ec);
   if (ec) a.json = nullptr;
   return a;
+}
+
+ProgressPrinter::ProgressPrinter(bool json)
+    : style_(json                           ? Style::kJson
+             : ::isatty(STDERR_FILENO) != 0 ? Style::kBar
+                                            : Style::kLines) {}
+
+void ProgressPrinter::update(const std::string& stage, double percent, const std::string& text,
+                             const json::object& fields) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool new_stage = stage != last_stage_;
+  switch (style_) {
+    case Style::kBar: {
+      constexpr int kWidth = 30;
+      const int filled = std::clamp(static_cast<int>(percent / 100.0 * kWidth + 0.5), 0, kWidth);
+      std::cerr << "\r[" << std::string(static_cast<size_t>(filled), '#')
+                << std::string(static_cast<size_t>(kWidth - filled), '.') << "] " << text << "   "
+                << std::flush;
+      drawn_ = true;
+      break;
+    }
+    case Style::kLines:
+      if (new_stage || now - last_line_ >= std::chrono::seconds(5)) {
+        std::cerr << text << "\n" << std::flush;
+        last_line_ = now;
+      }
+      break;
+    case Style::kJson:
+      if (new_stage || now - last_line_ >= std::chrono::seconds(1)) {
+        std::cerr << json::serialize(fields) << "\n" << std::flush;
+        last_line_ = now;
+      }
+      break;
+  }
+  last_stage_ = stage;
+}
+
+void ProgressPrinter::finish() {
+  if (drawn_) std::cerr << "\n" << std::flush;
+  drawn_ = false;
 }
 
 void add_common_options(po::options_description& opts) {

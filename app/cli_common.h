@@ -5,8 +5,10 @@
 // 3 admin API unreachable.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <functional>
 #include <initializer_list>
 #include <stdexcept>
@@ -80,6 +82,26 @@ std::string reason_of(const Answer& a, const AdminClient& client);
 int register_from_file(const AdminClient& client, const std::string& path,
                        std::string_view collection, std::string_view id_key,
                        std::string_view endpoint, bool json);
+
+// Progress of a long operation (backfill, validation) on stderr, so stdout keeps only the result:
+// on a terminal one line redrawn with a bar; otherwise a plain line at each new stage and at most
+// every few seconds; with --json one JSON object per line.
+class ProgressPrinter {
+ public:
+  enum class Style { kBar, kLines, kJson };
+  explicit ProgressPrinter(bool json);
+  [[nodiscard]] Style style() const noexcept { return style_; }
+  // `stage` groups updates (a new stage always prints); `percent` in 0-100; `fields` the JSON form.
+  void update(const std::string& stage, double percent, const std::string& text,
+              const boost::json::object& fields);
+  void finish();  // ends the bar's line
+
+ private:
+  Style style_;
+  std::string last_stage_;
+  std::chrono::steady_clock::time_point last_line_{};
+  bool drawn_ = false;
+};
 
 // Human-readable output.
 std::string text_of(const boost::json::value& v);  // strings unquoted, arrays comma-joined

@@ -8,6 +8,8 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -122,7 +124,28 @@ int validate_command(int argc, char** argv) {
   if (vm.count("key-columns")) spec.key_columns = split(vm["key-columns"].as<std::string>());
 
   validator::Report report;
+  ProgressPrinter progress(vm.count("json") > 0);
+  const auto started = std::chrono::steady_clock::now();
+  o.on_progress = [&](const validator::Progress& p) {
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const validator::ProgressFigures f = validator::figures(p, elapsed);
+    char line[256];
+    std::snprintf(
+        line, sizeof line, "validation %s: %lld of %s rows (%.1f%%), %.0f rows/s, ETA %s",
+        p.stage.c_str(), static_cast<long long>(p.rows_done),
+        p.rows_total > 0 ? std::to_string(p.rows_total).c_str() : "?", f.percent, f.rows_per_second,
+        f.eta_seconds < 0 ? "?" : (std::to_string(std::lround(f.eta_seconds)) + " s").c_str());
+    progress.update(p.stage, f.percent, line,
+                    json::object{{"stage", p.stage},
+                                 {"rows_done", p.rows_done},
+                                 {"rows_total", p.rows_total},
+                                 {"percent", f.percent},
+                                 {"rows_per_second", f.rows_per_second},
+                                 {"eta_seconds", f.eta_seconds}});
+  };
   validator::validate(source, target, spec, o, report);
+  progress.finish();
   if (repair)
     report.repair = validator::repair(source, target, spec, report, dry_run, o.same_database);
   bool stored = false;

@@ -132,7 +132,9 @@ int run(AppConfig config) {
   }
 
   std::unique_ptr<validator::ValidationJobs> validations;
-  if (control) validations = std::make_unique<validator::ValidationJobs>(config.control.dsn);
+  if (control)
+    validations =
+        std::make_unique<validator::ValidationJobs>(config.control.dsn, &metrics.registry());
   std::unique_ptr<alerting::Alerting> alerts;
   if (control) {
     alerting::AlertingOptions ao;

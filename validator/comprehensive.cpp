@@ -191,7 +191,8 @@ constexpr int64_t kSplit = 64;
 }  // namespace
 
 void run_comprehensive(pg::Connection& source, pg::Connection& target, const TablePair& p,
-                       int bucket_count, Report& r) {
+                       int bucket_count, Report& r, ProgressReporter& progress) {
+  progress.stage("checksums");
   Buckets buckets = plan_buckets(source, target, p, bucket_count);
   auto grouped = [&](const Buckets& b, const Buckets* parent, const std::set<int64_t>* which) {
     auto sql = [&](bool s) {
@@ -208,6 +209,7 @@ void run_comprehensive(pg::Connection& source, pg::Connection& target, const Tab
   r.source_rows = diff.source_rows;
   r.target_rows = diff.target_rows;
   r.rows_examined = r.source_rows + r.target_rows;
+  progress.rows("bisection", r.rows_examined, r.rows_examined + diff.rows);
   json::array passes{json::object{{"buckets", buckets.count},
                                   {"differing", static_cast<int64_t>(diff.differing.size())},
                                   {"rows_in_differing", diff.rows}}};
@@ -232,6 +234,8 @@ void run_comprehensive(pg::Connection& source, pg::Connection& target, const Tab
     target.exec(declare(false));
     PairCursor sc{&source};
     PairCursor tc{&target};
+    const int64_t total = r.rows_examined + diff.rows;
+    progress.rows("comparing rows", r.rows_examined, total);
     std::vector<std::string> pending;
     auto flush = [&] {
       const Tally t = resolve(source, target, p, pending, [&](const Difference& d) { r.add(d); });
@@ -240,7 +244,10 @@ void run_comprehensive(pg::Connection& source, pg::Connection& target, const Tab
       pending.clear();
     };
     for (;;) {
-      if (sc.needs_rows() || tc.needs_rows()) refill(sc, tc, fetched);
+      if (sc.needs_rows() || tc.needs_rows()) {
+        refill(sc, tc, fetched);
+        progress.rows("comparing rows", r.rows_examined + fetched, total);
+      }
       if (sc.done && tc.done) break;
       if (tc.done || (!sc.done && sc.key() < tc.key())) {
         pending.push_back(sc.key());

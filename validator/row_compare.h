@@ -10,6 +10,7 @@
 
 #include "migration/pg_client.h"
 #include "validator/fix_sql.h"
+#include "validator/progress.h"
 #include "validator/report.h"
 #include "validator/table_pair.h"
 
@@ -49,6 +50,6 @@ Tally resolve(pg::Connection& source, pg::Connection& target, const TablePair& p
 
 // The comprehensive level (comprehensive.cpp).
 void run_comprehensive(pg::Connection& source, pg::Connection& target, const TablePair& p,
-                       int buckets, Report& r);
+                       int buckets, Report& r, ProgressReporter& progress);
 
 }  // namespace pgphase::validator::detail

@@ -1,5 +1,9 @@
 #include "validator/validation_jobs.h"
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <boost/json.hpp>
 #include <chrono>
 
@@ -36,7 +40,56 @@ void resolve_migration(pg::Connection& c, ValidationRequest& r) {
 
 }  // namespace
 
-ValidationJobs::ValidationJobs(std::string dsn) : dsn_(std::move(dsn)) {}
+ValidationJobs::ValidationJobs(std::string dsn, prometheus::Registry* registry)
+    : dsn_(std::move(dsn)) {
+  if (registry == nullptr) return;
+  auto gauge = [&](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry);
+  };
+  rows_done_ = gauge("pgphase_validation_rows_done",
+                     "Rows (both sides) a validation run by this pgphase has read or compared");
+  rows_total_ = gauge("pgphase_validation_rows_total",
+                      "Rows (both sides) the validation expects to read in all (0: not known yet)");
+  rate_ = gauge("pgphase_validation_rows_per_second",
+                "Rows read or compared per second since the validation started");
+  eta_ = gauge("pgphase_validation_eta_seconds",
+               "Seconds left at the current rate (0 when done, -1 when unknown)");
+  running_ = gauge("pgphase_validation_running", "1 while this pgphase runs the validation");
+}
+
+json::object ValidationJobs::progress_json(const std::string&, const Job& job) const {
+  const double elapsed =
+      job.status == "running"
+          ? std::chrono::duration<double>(std::chrono::steady_clock::now() - job.started).count()
+          : job.elapsed_seconds;
+  const ProgressFigures f = figures(job.progress, elapsed);
+  return {{"stage", job.progress.stage},
+          {"rows_done", job.progress.rows_done},
+          {"rows_total", job.progress.rows_total},
+          {"percent", f.percent},
+          {"rows_per_second", f.rows_per_second},
+          {"eta_seconds", f.eta_seconds},
+          {"elapsed_seconds", elapsed}};
+}
+
+void ValidationJobs::publish(const std::string& id, const Job& job) {
+  if (rows_done_ == nullptr) return;
+  const json::object p = progress_json(id, job);
+  const std::map<std::string, std::string> labels{{"validation_id", id}};
+  rows_done_->Add(labels).Set(static_cast<double>(job.progress.rows_done));
+  rows_total_->Add(labels).Set(static_cast<double>(job.progress.rows_total));
+  rate_->Add(labels).Set(p.at("rows_per_second").as_double());
+  eta_->Add(labels).Set(p.at("eta_seconds").as_double());
+  running_->Add(labels).Set(job.status == "running" ? 1 : 0);
+}
+
+void ValidationJobs::forget_gauges(const std::string& id) {
+  if (rows_done_ == nullptr) return;
+  const std::map<std::string, std::string> labels{{"validation_id", id}};
+  for (auto* f : {rows_done_, rows_total_, rate_, eta_, running_}) {
+    if (f->Has(labels)) f->Remove(&f->Add(labels));
+  }
+}
 
 ValidationJobs::~ValidationJobs() {
   std::vector<std::thread> threads;
@@ -66,9 +119,17 @@ json::object ValidationJobs::start(ValidationRequest request) {
   auto job = std::make_shared<Job>();
   std::lock_guard lock(mu_);
   // Forget the oldest finished jobs beyond kKeptJobs (their reports stay in the table).
-  for (auto it = jobs_.begin(); jobs_.size() >= kKeptJobs && it != jobs_.end();)
-    it = it->second->status != "running" ? jobs_.erase(it) : std::next(it);
+  for (auto it = jobs_.begin(); jobs_.size() >= kKeptJobs && it != jobs_.end();) {
+    if (it->second->status == "running") {
+      ++it;
+      continue;
+    }
+    forget_gauges(it->first);
+    it = jobs_.erase(it);
+  }
+  job->request = request;
   jobs_[id] = job;
+  publish(id, *job);
   json::object out{{"validation_id", id},
                    {"status", "running"},
                    {"level", to_string(request.level)},
@@ -94,6 +155,11 @@ void ValidationJobs::run(std::string id, ValidationRequest request) {
     o.sample_size = request.sample_size;
     o.same_database = true;
     o.migration_id = request.migration_id;
+    o.on_progress = [this, &id, &job](const Progress& p) {
+      std::lock_guard lock(mu_);
+      job->progress = p;
+      publish(id, *job);
+    };
     validate(source, target, request.spec, o, report);
     if (request.repair || request.dry_run)
       report.repair =
@@ -110,11 +176,17 @@ void ValidationJobs::run(std::string id, ValidationRequest request) {
     std::lock_guard lock(mu_);
     job->report = summary_json(report);
     job->status = "completed";
+    job->elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - job->started).count();
+    publish(id, *job);
   } catch (const std::exception& e) {
     log::warn("validation ", id, " failed: ", e.what());
     std::lock_guard lock(mu_);
     job->status = "failed";
     job->error = e.what();
+    job->elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - job->started).count();
+    publish(id, *job);
   }
 }
 
@@ -126,6 +198,7 @@ json::object ValidationJobs::get(const std::string& id) {
       json::object o{{"validation_id", id}, {"status", it->second->status}};
       if (!it->second->error.empty()) o["error"] = it->second->error;
       if (it->second->report) o["report"] = *it->second->report;
+      o["progress"] = progress_json(id, *it->second);
       return o;
     }
   }
@@ -146,6 +219,19 @@ json::array ValidationJobs::list(int limit) {
       "FROM t_sys_consistency_checks ORDER BY created_at DESC, check_id DESC LIMIT $1",
       {pg::param(static_cast<int64_t>(std::clamp(limit, 1, 1000)))});
   json::array out;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, job] : jobs_) {
+      if (job->status != "running") continue;
+      out.push_back(json::object{{"validation_id", id},
+                                 {"status", "running"},
+                                 {"migration_id", job->request.migration_id},
+                                 {"source_table", job->request.spec.source_table},
+                                 {"target_table", job->request.spec.target_table},
+                                 {"level", to_string(job->request.level)},
+                                 {"progress", progress_json(id, *job)}});
+    }
+  }
   for (int i = 0; i < r.rows(); ++i)
     out.push_back(json::object{{"validation_id", r.str(i, 0)},
                                {"migration_id", r.str(i, 1)},

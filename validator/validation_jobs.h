@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,8 +15,16 @@
 #include <thread>
 #include <vector>
 
+#include "validator/progress.h"
 #include "validator/report.h"
 #include "validator/table_pair.h"
+
+namespace prometheus {
+class Registry;
+template <class T>
+class Family;
+class Gauge;
+}  // namespace prometheus
 
 namespace pgphase::validator {
 
@@ -40,7 +49,8 @@ struct ValidationNotFound : std::out_of_range {
 
 class ValidationJobs {
  public:
-  explicit ValidationJobs(std::string dsn);
+  // `registry` (optional) gets the pgphase_validation_* progress gauges, by validation_id.
+  explicit ValidationJobs(std::string dsn, prometheus::Registry* registry = nullptr);
   ~ValidationJobs();  // waits for running validations
   ValidationJobs(const ValidationJobs&) = delete;
   ValidationJobs& operator=(const ValidationJobs&) = delete;
@@ -48,9 +58,12 @@ class ValidationJobs {
   // Checks the request against the catalog (tables, key, column_map), then starts it; answers
   // {validation_id, status: "running", ...}.
   boost::json::object start(ValidationRequest request);
-  // {validation_id, status: running|completed|failed, error?, report?}.
+  // {validation_id, status: running|completed|failed, error?, report?, progress?} (progress:
+  // stage, rows_done, rows_total, percent, rows_per_second, eta_seconds, elapsed_seconds, while
+  // this pgphase runs it or remembers it).
   boost::json::object get(const std::string& id);
-  // The latest stored checks (summary fields only), newest first.
+  // The validations this pgphase is running (status "running", with progress), then the latest
+  // stored checks (summary fields only), newest first.
   boost::json::array list(int limit);
 
  private:
@@ -58,8 +71,22 @@ class ValidationJobs {
     std::string status = "running";
     std::string error;
     std::optional<boost::json::object> report;
+    ValidationRequest request;
+    Progress progress;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    double elapsed_seconds = 0;  // frozen when it ends
   };
   void run(std::string id, ValidationRequest request);
+  // Under mu_: the job's progress as JSON, and the gauges set from it.
+  boost::json::object progress_json(const std::string& id, const Job& job) const;
+  void publish(const std::string& id, const Job& job);
+  void forget_gauges(const std::string& id);
+
+  prometheus::Family<prometheus::Gauge>* rows_done_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* rows_total_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* rate_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* eta_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* running_ = nullptr;
 
   std::string dsn_;
   std::mutex mu_;

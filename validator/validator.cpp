@@ -61,11 +61,22 @@ std::string begin_snapshots(pg::Connection& source, pg::Connection& target, bool
   return when;
 }
 
+// PostgreSQL's estimate of a table's rows (pg_class.reltuples; 0 when unknown).
+int64_t estimate_rows(pg::Connection& c, const std::string& table) {
+  const pg::Result r = c.exec(
+      "SELECT greatest(coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), "
+      "0), 0)::bigint",
+      {table});
+  return r.rows() == 1 ? r.int64(0, 0) : 0;
+}
+
 bool text_like(const std::string& type) {
   return type == "text" || type.find("char") != std::string::npos || type == "name";
 }
 
-void run_basic(pg::Connection& source, pg::Connection& target, const TablePair& p, Report& r) {
+void run_basic(pg::Connection& source, pg::Connection& target, const TablePair& p, Report& r,
+               ProgressReporter& progress) {
+  progress.stage("counting");
   auto sql = [&](bool s) {
     std::string q = "SELECT count(*)";
     for (std::size_t n = 0; n < p.key.size(); ++n) {
@@ -141,7 +152,8 @@ void run_basic(pg::Connection& source, pg::Connection& target, const TablePair& 
 }
 
 void run_detailed(pg::Connection& source, pg::Connection& target, const TablePair& p,
-                  const Options& o, Report& r) {
+                  const Options& o, Report& r, ProgressReporter& progress) {
+  progress.stage("sampling");
   const std::string limit = std::to_string(std::max(1, o.sample_size));
   source.send("SELECT count(*) FROM " + p.source_sql);
   target.send("SELECT count(*) FROM " + p.target_sql);
@@ -158,10 +170,14 @@ void run_detailed(pg::Connection& source, pg::Connection& target, const TablePai
   for (int i = 0; i < tr.rows(); ++i) keys.insert(tr.str(i, 0));
   std::vector<std::string> batch;
   int64_t differing = 0;
+  int64_t compared = 0;
+  progress.rows("comparing rows", 0, static_cast<int64_t>(keys.size()));
   auto flush = [&] {
     const Tally t = resolve(source, target, p, batch, [&](const Difference& d) { r.add(d); });
     differing += t.differing_keys;
     r.keys_with_field_mismatch += t.keys_with_field_mismatch;
+    compared += static_cast<int64_t>(batch.size());
+    progress.rows("comparing rows", compared, static_cast<int64_t>(keys.size()));
     batch.clear();
   };
   for (const auto& k : keys) {
@@ -217,18 +233,25 @@ void validate(pg::Connection& source, pg::Connection& target, const PairSpec& sp
   prepare_session(target);
   const TablePair p = describe_pair(source, target, spec);
   report.notes = p.notes;
+  ProgressReporter progress(options.on_progress);
+  if (options.on_progress) {
+    // PostgreSQL's estimate of both tables' rows, so a first pass over every row has an ETA.
+    progress.stage("estimating");
+    progress.set_estimate(estimate_rows(source, spec.source_table) +
+                          estimate_rows(target, spec.target_table));
+  }
   report.snapshot_time =
       begin_snapshots(source, target, options.same_database, report.shared_snapshot);
   try {
     switch (options.level) {
       case Level::kBasic:
-        run_basic(source, target, p, report);
+        run_basic(source, target, p, report, progress);
         break;
       case Level::kDetailed:
-        run_detailed(source, target, p, options, report);
+        run_detailed(source, target, p, options, report, progress);
         break;
       case Level::kComprehensive:
-        run_comprehensive(source, target, p, options.buckets, report);
+        run_comprehensive(source, target, p, options.buckets, report, progress);
         break;
     }
   } catch (...) {
@@ -239,6 +262,7 @@ void validate(pg::Connection& source, pg::Connection& target, const PairSpec& sp
   source.exec("COMMIT");
   target.exec("COMMIT");
   recommend(report);
+  progress.finish(report.rows_examined);
   report.duration_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

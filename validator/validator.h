@@ -16,6 +16,7 @@
 #include <string>
 
 #include "migration/pg_client.h"
+#include "validator/progress.h"
 #include "validator/report.h"
 #include "validator/table_pair.h"
 
@@ -27,6 +28,7 @@ struct Options {
   int buckets = 0;             // comprehensive: 0 chooses from the table size (~64 rows each)
   bool same_database = false;  // share one snapshot between the two connections
   std::string migration_id;    // recorded in the report
+  ProgressFn on_progress;      // called at each stage and as rows are compared (may be empty)
 };
 
 // Runs one validation over the two connections (distinct connections, possibly to the same

@@ -329,7 +329,11 @@ async function loadValidations() {
     },
       el("td", {}, v.validation_id), el("td", {}, v.migration_id || "–"), el("td", {}, v.level),
       el("td", {}, `${v.source_table} → ${v.target_table}`),
-      el("td", {}, v.total_records),
+      el("td", {}, v.status === "running"
+        ? progressCell({ status: v.progress.stage, rows_copied: v.progress.rows_done,
+                         total_estimate: v.progress.rows_total, percent: v.progress.percent,
+                         rate_rows_per_second: v.progress.rows_per_second, eta_seconds: v.progress.eta_seconds })
+        : v.total_records),
       el("td", { class: v.consistency_score < 1 ? "error" : "ok" }, pct(v.consistency_score)),
       el("td", { class: v.differences_count ? "error" : "" }, v.differences_count),
       el("td", {}, when(v.created_at))));
@@ -337,6 +341,11 @@ async function loadValidations() {
   const detail = $("#validation-detail");
   const v = items.find((x) => x.validation_id === state.validation) || items[0];
   if (!v) { detail.replaceChildren(el("p", { class: "muted" }, "No validations yet.")); return; }
+  if (v.status === "running") {
+    detail.replaceChildren(el("div", { class: "panel", id: "validation-panel" },
+      el("h3", {}, `Validation ${v.validation_id} (${v.level}) running: ${v.progress.stage}`)));
+    return;
+  }
   const full = await api("GET", `/api/v1/validations/${encodeURIComponent(v.validation_id)}`);
   const report = full.report || {};
   const diffs = report.differences || report.sample_differences || [];

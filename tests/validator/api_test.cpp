@@ -3,6 +3,7 @@
 // refused on a low score, allowed after repair and a clean check); repair through the API; bad
 // requests answered with clear 400/401/404/422s.
 #include <catch2/catch.hpp>
+#include <sstream>
 #include <thread>
 
 #include "val_env.h"
@@ -119,4 +120,99 @@ TEST_CASE("bad validation requests get clear answers") {
   CHECK(anonymous.get("/api/v1/validations/chk_nope").status == 401);
   CHECK(anonymous.get("/api/v1/validations").status == 401);
   CHECK(api.post("/api/v1/validations/x/y", "{}").status == 404);
+}
+
+TEST_CASE("a running validation reports its progress in the API, /metrics and the CLI") {
+  Env& e = env();
+  const Api& api = e.stack.api;
+  e.direct.exec_ok(
+      "CREATE TABLE pr_src (id int PRIMARY KEY, v text);"
+      "INSERT INTO pr_src SELECT g, 'v' || g FROM generate_series(1, 20000) g;"
+      "CREATE TABLE pr_dst (LIKE pr_src INCLUDING ALL);"
+      "INSERT INTO pr_dst SELECT * FROM pr_src WHERE id % 100 <> 0;"  // 200 missing
+      "ANALYZE pr_src; ANALYZE pr_dst;");
+  // The target locked: the validation waits in its checksum pass, where it can be watched.
+  it::PgConn locker = it::PgConn::connect(e.stack.pg->conninfo(kControlDb));
+  locker.exec_ok("BEGIN");
+  locker.exec_ok("LOCK TABLE pr_dst IN ACCESS EXCLUSIVE MODE");
+  const it::HttpResponse started =
+      api.post("/api/v1/validations",
+               R"({"source_table": "pr_src", "target_table": "pr_dst", "level": "comprehensive"})");
+  INFO(describe(started));
+  REQUIRE(started.status == 202);
+  const std::string id = str(body_object(started), "validation_id");
+  json::object running;
+  REQUIRE(ctl::time_until(
+              [&] {
+                running = body_object(api.get("/api/v1/validations/" + id));
+                return str(obj(running, "progress"), "stage") == "checksums";
+              },
+              std::chrono::seconds(20), std::chrono::milliseconds(50))
+              .has_value());
+  INFO(json::serialize(running));
+  CHECK(str(running, "status") == "running");
+  const json::object& p = obj(running, "progress");
+  CHECK(num(p, "rows_total") == Approx(39800).margin(2000));  // PostgreSQL's estimate
+  CHECK(num(p, "rows_done") == 0);
+  CHECK(num(p, "eta_seconds") == -1);  // no rate yet
+  // The list shows it running, with the same progress.
+  bool listed = false;
+  const json::value list = parse_json(api.get("/api/v1/validations").body);
+  for (const auto& v : list.as_array()) {
+    const auto& o = v.as_object();
+    if (str(o, "validation_id") != id) continue;
+    listed = true;
+    CHECK(str(o, "status") == "running");
+    CHECK(str(obj(o, "progress"), "stage") == "checksums");
+  }
+  CHECK(listed);
+  const it::Metrics m = it::scrape_metrics(e.stack.proxy->admin_port());
+  CHECK(m.get("pgphase_validation_running", {{"validation_id", id}}) == 1);
+  CHECK(m.get("pgphase_validation_rows_total", {{"validation_id", id}}) > 30000);
+  locker.exec_ok("COMMIT");
+
+  json::object done;
+  REQUIRE(ctl::time_until(
+              [&] {
+                done = body_object(api.get("/api/v1/validations/" + id));
+                return str(done, "status") != "running";
+              },
+              std::chrono::seconds(60), std::chrono::milliseconds(50))
+              .has_value());
+  INFO(json::serialize(done));
+  REQUIRE(str(done, "status") == "completed");
+  const json::object& f = obj(done, "progress");
+  CHECK(str(f, "stage") == "done");
+  CHECK(num(f, "rows_done") == 20000 + 19800);
+  CHECK(num(f, "rows_total") == num(f, "rows_done"));
+  CHECK(num(f, "percent") == 100);
+  CHECK(num(f, "eta_seconds") == 0);
+  CHECK(num(f, "rows_per_second") > 0);
+  const it::Metrics after = it::scrape_metrics(e.stack.proxy->admin_port());
+  CHECK(after.get("pgphase_validation_running", {{"validation_id", id}}) == 0);
+  CHECK(after.get("pgphase_validation_rows_done", {{"validation_id", id}}) == 39800);
+
+  // The CLI: plain progress lines on stderr (not a terminal), JSON lines with --json; stdout
+  // keeps the report.
+  const it::RunResult plain =
+      ctl::cli({"validate", "--db-url", db_url(), "--source-table", "pr_src", "--target-table",
+                "pr_dst", "--level", "comprehensive", "--no-store"});
+  INFO(plain.describe());
+  CHECK(plain.exit_code == 1);  // differences remain
+  CHECK(it::contains(plain.err, "validation checksums:"));
+  CHECK(it::contains(plain.err, "validation done: 39800 of 39800 rows (100.0%)"));
+  CHECK_FALSE(it::contains(plain.out, "validation checksums:"));
+  const it::RunResult js =
+      ctl::cli({"validate", "--db-url", db_url(), "--source-table", "pr_src", "--target-table",
+                "pr_dst", "--level", "detailed", "--sample-size", "50", "--no-store", "--json"});
+  INFO(js.describe());
+  CHECK(json::parse(js.out).is_object());  // stdout is the report alone
+  bool saw_done = false;
+  std::istringstream lines(js.err);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("{")) continue;
+    const json::value v = json::parse(line);
+    if (str(v.as_object(), "stage") == "done") saw_done = true;
+  }
+  CHECK(saw_done);
 }
