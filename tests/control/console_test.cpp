@@ -62,6 +62,17 @@ void setup_console_objects(const Stack& s) {
       10s));
   const it::PgConn c = it::PgConn::connect(s.proxy->conninfo(kControlDb, "postgres", "", ""));
   c.exec_ok("UPDATE con_src SET v = 'c' WHERE id = 2");
+  // A backfill that has run (its progress shows in the migrations view).
+  direct.exec_ok("INSERT INTO con_src SELECT g, 'x' FROM generate_series(3, 500) g");
+  const it::HttpResponse bf = s.api.post("/api/v1/migrations/con_mig/backfill", "{}");
+  INFO(describe(bf));
+  REQUIRE(bf.status < 300);
+  REQUIRE(it::wait_until(
+      [&] {
+        return str(body_object(s.api.get("/api/v1/migrations/con_mig/backfill")), "status") ==
+               "completed";
+      },
+      30s));
   advance_to(s.api, "con_mig", "read_switch");
   (void)register_switch(s.api, "con_sw", "con_src", "con_mig", {{"strategy", "gradual"}});
   REQUIRE(s.api.post("/api/v1/switches/con_sw/activate", "{}").status == 200);
@@ -128,6 +139,11 @@ TEST_CASE("the console in Chromium shows what the API says and performs an actio
   INFO("row: " << row);
   CHECK(it::icontains(row, "read_switch"));
   CHECK(it::icontains(row, std::to_string(static_cast<int>(num(dw, "ok"))) + " / 0"));
+  // The backfill's progress as the API has it: completed, rows copied, rows/s.
+  const json::object bf = body_object(s.api.get("/api/v1/migrations/con_mig/backfill"));
+  CHECK(it::icontains(
+      row, "completed · " + std::to_string(static_cast<int64_t>(num(bf, "rows_copied"))) + " / "));
+  CHECK(it::icontains(row, "rows/s"));
   CHECK(it::icontains(page_text(b, "#migration-panel"), "Who changed what"));
   shoot(b, "migrations");
 
@@ -186,6 +202,30 @@ TEST_CASE("the console in Chromium shows what the API says and performs an actio
                      json::serialize(json::value(vid)) + ")"));
   REQUIRE(b.wait_for("!!document.querySelector('#validation-panel')"));
   shoot(b, "validations");
+  // A running validation (held by a lock on the target) shows its stage and a bar.
+  {
+    it::PgConn locker = control_conn(*s.pg);
+    locker.exec_ok("BEGIN");
+    locker.exec_ok("LOCK TABLE t_sys_con_src IN ACCESS EXCLUSIVE MODE");
+    const it::HttpResponse v = s.api.post(
+        "/api/v1/validations", R"({"migration_id": "con_mig", "level": "comprehensive"})");
+    REQUIRE(v.status == 202);
+    const std::string running = str(body_object(v), "validation_id");
+    REQUIRE(
+        b.wait_for("(() => { const r = [...document.querySelectorAll('#validations-table "
+                   "tr')].find((t) => t.textContent.includes(" +
+                   json::serialize(json::value(running)) +
+                   ")); return !!r && !!r.querySelector('.bar') && "
+                   "r.textContent.includes('checksums'); })()"));
+    shoot(b, "validation-running");
+    locker.exec_ok("COMMIT");
+    REQUIRE(it::wait_until(
+        [&] {
+          return str(body_object(s.api.get("/api/v1/validations/" + running)), "status") !=
+                 "running";
+        },
+        30s));
+  }
   b.navigate(console_url(s, "", "alerts"));
   REQUIRE(b.wait_for("document.body.dataset.loaded === 'alerts'"));
   shoot(b, "alerts");

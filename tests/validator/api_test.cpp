@@ -6,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "harness/proxy_process.h"
 #include "val_env.h"
 
 using namespace pgphase;
@@ -215,4 +216,12 @@ TEST_CASE("a running validation reports its progress in the API, /metrics and th
     if (str(v.as_object(), "stage") == "done") saw_done = true;
   }
   CHECK(saw_done);
+
+  // On a terminal (a pty from script(1)): a bar redrawn in place.
+  const std::string cmd = it::ProxyProcess::binary() + " validate --db-url '" + db_url() +
+                          "' --source-table pr_src --target-table pr_dst --level basic --no-store";
+  const it::RunResult tty = it::run({"script", "-q", "-e", "-c", cmd, "/dev/null"});
+  INFO(tty.describe());
+  CHECK(it::contains(tty.out, "\r["));
+  CHECK(it::contains(tty.out, "##############################] validation done"));
 }
