@@ -348,17 +348,18 @@ async function loadValidations() {
   }
   const full = await api("GET", `/api/v1/validations/${encodeURIComponent(v.validation_id)}`);
   const report = full.report || {};
-  const diffs = report.differences || report.sample_differences || [];
+  const diffs = report.differences || [];
   detail.replaceChildren(el("div", { class: "panel", id: "validation-panel" },
     el("h3", {}, `Report ${v.validation_id}: ${v.source_table} → ${v.target_table}`),
     el("p", {}, `status ${full.status} · consistency ${pct(v.consistency_score)} · ` +
       `${v.differences_count} differences in ${v.total_records} records`),
     Array.isArray(diffs) && diffs.length ? el("table", {}, el("thead", {}, el("tr", {},
         ["kind", "key", "detail", "fix"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, diffs.slice(0, 50).map((d) => el("tr", {},
-        el("td", {}, d.type || d.kind || ""), el("td", {}, JSON.stringify(d.key ?? d.record_id ?? "")),
-        el("td", {}, d.column ? `${d.column}: ${JSON.stringify(d.source_value)} ≠ ${JSON.stringify(d.target_value)}` : (d.detail || "")),
-        el("td", {}, el("code", {}, d.fix_sql || d.fix || "")))))) : null,
+      el("tbody", {}, diffs.slice(0, 50).map((d) => el("tr", { class: "difference" },
+        el("td", {}, d.difference_type), el("td", {}, d.record_id),
+        el("td", {}, (d.field_name ? d.field_name + ": " : "") +
+          `${JSON.stringify(d.source_value)} ≠ ${JSON.stringify(d.target_value)}`),
+        el("td", {}, el("code", {}, d.suggested_fix || "")))))) : null,
     el("h3", {}, "Whole report"),
     el("pre", {}, JSON.stringify(report, null, 2))));
 }
