@@ -140,11 +140,9 @@ protocol::ScanError Session::split_backend(std::span<const uint8_t> chunk) {
 asio::awaitable<error_code> Session::write_splice(Stream& to, const protocol::Splice& s,
                                                   std::vector<asio::const_buffer>& gather) {
   gather.clear();
-  size_t total = 0;
   for (size_t i = 0; i < s.runs(); ++i) {
     const auto r = s.run(i);
     gather.emplace_back(r.data(), r.size());
-    total += r.size();
   }
   if (to.supports_nonblocking_read()) {
     // Most writes fit the socket buffer: written at once, without a trip through the reactor's
@@ -152,7 +150,7 @@ asio::awaitable<error_code> Session::write_splice(Stream& to, const protocol::Sp
     error_code ec;
     const size_t n = to.write_nonblocking(gather, ec);
     if (ec && !drained(ec)) co_return ec;
-    if (n == total) co_return error_code{};
+    if (n == s.size()) co_return error_code{};
     consume(gather, n);
   }
   auto [ec, n] = co_await to.write_all(gather);

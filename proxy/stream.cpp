@@ -17,7 +17,22 @@ struct overloaded : Fs... {
 };
 template <class... Fs>
 overloaded(Fs...) -> overloaded<Fs...>;
+
+// errno of a failed non-blocking call as an error code; EAGAIN/EWOULDBLOCK as would_block.
+error_code nonblocking_error() {
+  error_code ec(errno, boost::system::system_category());
+  if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
+    ec = asio::error::would_block;
+  return ec;
+}
 }  // namespace
+
+int Stream::native_fd() {
+  return std::visit(
+      overloaded{[](std::unique_ptr<tls_stream>& s) { return s->lowest_layer().native_handle(); },
+                 [](auto& s) { return s.native_handle(); }},
+      s_);
+}
 
 tls_stream& Stream::upgrade_to_tls(asio::ssl::context& ctx) {
   auto tls = std::make_unique<tls_stream>(std::move(std::get<tcp::socket>(s_)), ctx);
@@ -63,10 +78,7 @@ size_t Stream::read_nonblocking(asio::mutable_buffer buf, error_code& ec) {
   // MSG_DONTWAIT whatever the descriptor's mode: a socket's synchronous read_some waits in poll()
   // when Asio, not the user, made it non-blocking (backend sockets, after async_connect), which
   // would stall every session of the worker until the peer sent more.
-  const int fd = std::visit(
-      overloaded{[](std::unique_ptr<tls_stream>& s) { return s->lowest_layer().native_handle(); },
-                 [](auto& s) { return s.native_handle(); }},
-      s_);
+  const int fd = native_fd();
   for (;;) {
     const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
     if (n > 0) {
@@ -78,9 +90,7 @@ size_t Stream::read_nonblocking(asio::mutable_buffer buf, error_code& ec) {
       return 0;
     }
     if (errno == EINTR) continue;
-    ec = error_code(errno, boost::system::system_category());
-    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
-      ec = asio::error::would_block;
+    ec = nonblocking_error();
     return 0;
   }
 }
@@ -98,10 +108,7 @@ size_t Stream::write_nonblocking(std::span<const asio::const_buffer> bufs, error
   msghdr msg{};
   msg.msg_iov = iov.data();
   msg.msg_iovlen = count;
-  const int fd = std::visit(
-      overloaded{[](std::unique_ptr<tls_stream>& s) { return s->lowest_layer().native_handle(); },
-                 [](auto& s) { return s.native_handle(); }},
-      s_);
+  const int fd = native_fd();
   for (;;) {
     const ssize_t n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) {
@@ -109,9 +116,7 @@ size_t Stream::write_nonblocking(std::span<const asio::const_buffer> bufs, error
       return static_cast<size_t>(n);
     }
     if (errno == EINTR) continue;
-    ec = error_code(errno, boost::system::system_category());
-    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
-      ec = asio::error::would_block;
+    ec = nonblocking_error();
     return 0;
   }
 }

@@ -58,6 +58,7 @@ class Stream {
   [[nodiscard]] bool is_open() const noexcept;
 
  private:
+  [[nodiscard]] int native_fd();  // the socket's descriptor (TLS: the TCP socket's)
   std::variant<tcp::socket, unix_socket, std::unique_ptr<tls_stream>> s_;
 };
 

@@ -57,11 +57,14 @@ ValidationJobs::ValidationJobs(std::string dsn, prometheus::Registry* registry)
   running_ = gauge("pgphase_validation_running", "1 while this pgphase runs the validation");
 }
 
-json::object ValidationJobs::progress_json(const std::string&, const Job& job) const {
-  const double elapsed =
-      job.status == "running"
-          ? std::chrono::duration<double>(std::chrono::steady_clock::now() - job.started).count()
-          : job.elapsed_seconds;
+double ValidationJobs::elapsed_of(const Job& job) {
+  return job.status == "running"
+             ? std::chrono::duration<double>(std::chrono::steady_clock::now() - job.started).count()
+             : job.elapsed_seconds;
+}
+
+json::object ValidationJobs::progress_json(const Job& job) {
+  const double elapsed = elapsed_of(job);
   const ProgressFigures f = figures(job.progress, elapsed);
   return {{"stage", job.progress.stage},
           {"rows_done", job.progress.rows_done},
@@ -74,12 +77,12 @@ json::object ValidationJobs::progress_json(const std::string&, const Job& job) c
 
 void ValidationJobs::publish(const std::string& id, const Job& job) {
   if (rows_done_ == nullptr) return;
-  const json::object p = progress_json(id, job);
+  const ProgressFigures f = figures(job.progress, elapsed_of(job));
   const std::map<std::string, std::string> labels{{"validation_id", id}};
   rows_done_->Add(labels).Set(static_cast<double>(job.progress.rows_done));
   rows_total_->Add(labels).Set(static_cast<double>(job.progress.rows_total));
-  rate_->Add(labels).Set(p.at("rows_per_second").as_double());
-  eta_->Add(labels).Set(p.at("eta_seconds").as_double());
+  rate_->Add(labels).Set(f.rows_per_second);
+  eta_->Add(labels).Set(f.eta_seconds);
   running_->Add(labels).Set(job.status == "running" ? 1 : 0);
 }
 
@@ -198,7 +201,7 @@ json::object ValidationJobs::get(const std::string& id) {
       json::object o{{"validation_id", id}, {"status", it->second->status}};
       if (!it->second->error.empty()) o["error"] = it->second->error;
       if (it->second->report) o["report"] = *it->second->report;
-      o["progress"] = progress_json(id, *it->second);
+      o["progress"] = progress_json(*it->second);
       return o;
     }
   }
@@ -229,7 +232,7 @@ json::array ValidationJobs::list(int limit) {
                                  {"source_table", job->request.spec.source_table},
                                  {"target_table", job->request.spec.target_table},
                                  {"level", to_string(job->request.level)},
-                                 {"progress", progress_json(id, *job)}});
+                                 {"progress", progress_json(*job)}});
     }
   }
   for (int i = 0; i < r.rows(); ++i)

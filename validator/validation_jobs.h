@@ -77,8 +77,10 @@ class ValidationJobs {
     double elapsed_seconds = 0;  // frozen when it ends
   };
   void run(std::string id, ValidationRequest request);
-  // Under mu_: the job's progress as JSON, and the gauges set from it.
-  boost::json::object progress_json(const std::string& id, const Job& job) const;
+  // Under mu_: seconds the job has run (so far, or in all once ended), its progress as JSON, and
+  // the gauges set from the same figures.
+  [[nodiscard]] static double elapsed_of(const Job& job);
+  [[nodiscard]] static boost::json::object progress_json(const Job& job);
   void publish(const std::string& id, const Job& job);
   void forget_gauges(const std::string& id);
 

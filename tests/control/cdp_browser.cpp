@@ -82,7 +82,7 @@ struct CdpBrowser::Impl {
     ws->write(asio::buffer(text));
     for (;;) {
       beast::flat_buffer buf;
-      error_code_guard(buf);
+      read_message(buf);
       json::value v = json::parse(beast::buffers_to_string(buf.data()));
       const json::object& o = v.as_object();
       const auto it = o.find("id");
@@ -95,7 +95,7 @@ struct CdpBrowser::Impl {
   }
 
   // Reads one message; a read timeout (SO_RCVTIMEO) surfaces as an exception.
-  void error_code_guard(beast::flat_buffer& buf) {
+  void read_message(beast::flat_buffer& buf) {
     beast::error_code ec;
     ws->read(buf, ec);
     if (ec) throw std::runtime_error("cdp: reading from chromium failed: " + ec.message());
