@@ -60,7 +60,13 @@ po::options_description serve_options() {
       "shutdown-timeout", po::value<unsigned>(),
       "seconds sessions get to finish on SIGTERM (default 30)")(
       "connect-timeout-ms", po::value<unsigned>(), "backend connect timeout (default 5000)")(
-      "max-client-connections", po::value<unsigned>(), "client connection limit (default 10000)")(
+      "query-timeout", po::value<unsigned>(),
+      "seconds a client's request may wait for the server's ReadyForQuery before pgphase closes "
+      "the session with an error (default 0: off)")(
+      "client-idle-timeout", po::value<unsigned>(),
+      "seconds a session may stay idle outside a transaction before pgphase closes it (default "
+      "0: off)")("max-client-connections", po::value<unsigned>(),
+                 "client connection limit (default 10000)")(
       "log-level", po::value<std::string>(), "debug | info | warn | error (default info)")(
       "control-dsn", po::value<std::string>(),
       "libpq conninfo of the control database (default $PGPHASE_CONTROL_DSN); without one pgphase "
@@ -89,6 +95,9 @@ void apply_flags(AppConfig& config, const po::variables_map& vm) {
     p.shutdown_timeout_seconds = vm["shutdown-timeout"].as<unsigned>();
   if (vm.count("connect-timeout-ms"))
     p.connect_timeout_ms = vm["connect-timeout-ms"].as<unsigned>();
+  if (vm.count("query-timeout")) p.query_timeout_seconds = vm["query-timeout"].as<unsigned>();
+  if (vm.count("client-idle-timeout"))
+    p.client_idle_timeout_seconds = vm["client-idle-timeout"].as<unsigned>();
   if (vm.count("max-client-connections"))
     p.max_client_connections = vm["max-client-connections"].as<unsigned>();
   if (vm.count("log-level")) p.log_level = vm["log-level"].as<std::string>();

@@ -96,6 +96,8 @@ inline constexpr const char* kCannotConnectNow = "57P03";
 inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kTooManyConnections = "53300";
 inline constexpr const char* kInternalError = "XX000";
+inline constexpr const char* kQueryCanceled = "57014";
+inline constexpr const char* kIdleSessionTimeout = "57P05";
 }  // namespace sqlstate
 
 }  // namespace pgphase::protocol

@@ -117,6 +117,10 @@ bool apply_key(ProxyConfig& c, std::string_view key, const json::value& v) {
     c.connect_timeout_ms = static_cast<unsigned>(as_uint(v, key, 600000));
   else if (key == "startup_timeout")
     c.startup_timeout_seconds = static_cast<unsigned>(as_uint(v, key, 3600));
+  else if (key == "query_timeout")
+    c.query_timeout_seconds = static_cast<unsigned>(as_uint(v, key, 86400));
+  else if (key == "client_idle_timeout")
+    c.client_idle_timeout_seconds = static_cast<unsigned>(as_uint(v, key, 86400 * 30));
   else if (key == "max_client_connections")
     c.max_client_connections = static_cast<unsigned>(as_uint(v, key, 1000000));
   else if (key == "log_level")

@@ -45,6 +45,13 @@ struct ProxyConfig {
   unsigned shutdown_timeout_seconds = 30;
   unsigned connect_timeout_ms = 5000;     // to the backend
   unsigned startup_timeout_seconds = 60;  // PostgreSQL's authentication_timeout default
+  // 0 = off (PgBouncer's defaults). query_timeout: a session whose client awaits an answer and
+  // whose server has sent no ReadyForQuery for this long is closed, with an error to the client
+  // (a hung server or a network that stopped delivering without a reset). client_idle_timeout: a
+  // session idle outside a transaction for this long is closed (a client that vanished without a
+  // FIN holds a backend connection otherwise). Checked once a second: up to a second late.
+  unsigned query_timeout_seconds = 0;
+  unsigned client_idle_timeout_seconds = 0;
   unsigned max_client_connections = 10000;
   std::string log_level = "info";
 

@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -50,6 +51,18 @@ std::unique_ptr<asio::ssl::context> make_client_tls(const ProxyConfig& c) {
   ctx->use_certificate_chain_file(c.tls_cert);
   ctx->use_private_key_file(c.tls_key, asio::ssl::context::pem);
   return ctx;
+}
+
+// Session timeouts (query_timeout, client_idle_timeout): each session is looked at once a second
+// on its own worker, instead of a timer armed per request on the relay path.
+asio::awaitable<void> sweep_sessions(SessionTracker& tracker) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await timer.async_wait(use_nothrow);
+    if (ec) co_return;
+    tracker.sweep_all();
+  }
 }
 
 }  // namespace
@@ -209,7 +222,10 @@ int Server::run() {
     s.begin_shutdown();
   });
 
+  const bool sweeps =
+      s.config.query_timeout_seconds > 0 || s.config.client_idle_timeout_seconds > 0;
   for (auto& w : s.workers) {
+    if (sweeps) asio::co_spawn(w->ctx, sweep_sessions(w->tracker), asio::detached);
     w->thread = std::thread([&ctx = w->ctx] { ctx.run(); });
   }
   asio::co_spawn(s.main_ctx, s.accept_loop(), asio::detached);

@@ -83,6 +83,39 @@ void Session::shutdown(bool force) {
   }
 }
 
+void Session::sweep() {
+  if (!relaying_ || fatal_for_client_) return;
+  const ProxyConfig& c = env_.config;
+  const auto close_with = [this](const char* sqlstate, std::string message) {
+    log::warn("session: ", message, "; closing");
+    fatal_for_client_ = Fatal{sqlstate, std::move(message)};
+    // The backend->client pump wakes, sends the error at a message boundary and closes.
+    close_backend();
+  };
+  if (c.query_timeout_seconds > 0) {
+    const bool stuck = awaiting_ready_ && ready_count_ == swept_ready_;
+    unanswered_sweeps_ = stuck ? unanswered_sweeps_ + 1 : 0;
+    swept_ready_ = ready_count_;
+    if (unanswered_sweeps_ > c.query_timeout_seconds) {
+      close_with(protocol::sqlstate::kQueryCanceled,
+                 "no answer from the server within " + std::to_string(c.query_timeout_seconds) +
+                     " s (pgphase query_timeout); the connection is closed");
+      return;
+    }
+  }
+  if (c.client_idle_timeout_seconds > 0) {
+    const bool quiet = idle() && client_reads_ == swept_reads_;
+    idle_sweeps_ = quiet ? idle_sweeps_ + 1 : 0;
+    swept_reads_ = client_reads_;
+    if (idle_sweeps_ > c.client_idle_timeout_seconds) {
+      close_with(protocol::sqlstate::kIdleSessionTimeout,
+                 "terminating connection due to idle-session timeout (pgphase "
+                 "client_idle_timeout, " +
+                     std::to_string(c.client_idle_timeout_seconds) + " s)");
+    }
+  }
+}
+
 asio::awaitable<void> Session::send_fatal(std::string_view sqlstate, std::string_view message) {
   const std::string msg = protocol::encode_error_response({"FATAL", sqlstate, message});
   co_await client_.write_all(asio::buffer(msg));

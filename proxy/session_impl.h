@@ -35,6 +35,7 @@ class Session final : public SessionTracker::Entry {
 
   asio::awaitable<void> run();
   void shutdown(bool force) override;
+  void sweep() override;
 
  private:
   struct Fatal {
@@ -103,6 +104,14 @@ class Session final : public SessionTracker::Entry {
   bool awaiting_ready_ = false;
   bool b2c_cut_clean_ = false;  // the server sent garbage, forwarded up to a message boundary
   bool relaying_ = false;
+  // Session timeouts (proxy/config.h), counted in sweeps (one a second) rather than timed on the
+  // relay path: what moved since the last sweep, and for how many sweeps it has not.
+  uint64_t ready_count_ = 0;   // ReadyForQuery messages from the server
+  uint64_t client_reads_ = 0;  // reads from the client
+  uint64_t swept_ready_ = 0;
+  uint64_t swept_reads_ = 0;
+  unsigned unanswered_sweeps_ = 0;
+  unsigned idle_sweeps_ = 0;
 };
 
 }  // namespace pgphase::proxy

@@ -176,6 +176,7 @@ void Session::on_backend_message(const protocol::MessageView& m) {
   last_was_fatal_error_ = false;
   switch (m.type) {
     case protocol::be::kReadyForQuery: {
+      ++ready_count_;
       if (!m.peek.empty()) tx_status_ = static_cast<char>(m.peek[0]);
       if (const uint64_t start = pending_.pop(); start != 0)
         env_.stats.observe_latency_ns(now_ns() - start);
@@ -212,6 +213,7 @@ asio::awaitable<void> Session::pump_client_to_backend() {
   for (;;) {
     Chunk c = co_await read_chunk(client_, c2b_landing_, more);
     if (c.ec) break;  // client closed (or we were told to stop): the backend goes too
+    ++client_reads_;
     more = c.filled_pool_buffer();
     const auto data = std::span<const uint8_t>(c.data, c.size);
     const protocol::ScanError error = split_frontend(data);

@@ -17,14 +17,6 @@ bool healthz_ok(uint16_t admin_port) {
   return it::http_get(admin_port, "/healthz").status == 200;
 }
 
-// The first error result among `results` (a default, null PgResult when there is none).
-it::PgResult first_error(const std::vector<it::PgResult>& results) {
-  for (const auto& r : results) {
-    if (r.status() == PGRES_FATAL_ERROR) return r;
-  }
-  return {};
-}
-
 }  // namespace
 
 TEST_CASE("backend down: clients get 08006 at connect, pgphase keeps serving", "[down]") {

@@ -113,4 +113,11 @@ std::string hex(const std::string& s, size_t max) {
   return out + (s.size() > max ? "..." : "") + " (" + std::to_string(s.size()) + " bytes)";
 }
 
+it::PgResult first_error(const std::vector<it::PgResult>& results) {
+  for (const auto& r : results) {
+    if (r.status() == PGRES_FATAL_ERROR) return r;
+  }
+  return {};
+}
+
 }  // namespace pgphase::rob

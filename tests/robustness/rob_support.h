@@ -32,6 +32,9 @@ int wait_backend_pid(const it::PgConn& direct, const std::string& app, const std
 // idle (e.g. a FATAL before a close) to the notice receiver, like notices.
 void record_sqlstate(void* arg, const PGresult* r);
 
+// The first error result among `results` (a default, null PgResult when there is none).
+it::PgResult first_error(const std::vector<it::PgResult>& results);
+
 // Connects a RawClient, sends `bytes` in one write, and reads until the peer closes or
 // `timeout` passes. `shut_write` half-closes the socket after the write.
 struct Exchange {

@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 namespace pgphase::app {
 namespace {
@@ -12,8 +15,11 @@ TEST_CASE("the flat file dispatches keys to their owners") {
   AppConfig c;
   apply_json(c, R"({"listen": "127.0.0.1:7000", "workers": 3, "control_dsn": "dbname=ctl",
                     "config_files": ["a.json", "b.json"], "admin_token_env": "MY_TOKEN",
-                    "state_reload_interval_ms": 500, "max_check_age_seconds": 60})");
+                    "state_reload_interval_ms": 500, "max_check_age_seconds": 60,
+                    "query_timeout": 30, "client_idle_timeout": 600})");
   CHECK(c.proxy.listen.port == 7000);
+  CHECK(c.proxy.query_timeout_seconds == 30);
+  CHECK(c.proxy.client_idle_timeout_seconds == 600);
   CHECK(c.proxy.workers == 3);
   CHECK(c.control.dsn == "dbname=ctl");
   CHECK(c.control.config_files == std::vector<std::string>{"a.json", "b.json"});
@@ -36,6 +42,19 @@ TEST_CASE("unknown keys, wrong types and bad values are refused by name") {
   refused(R"({"admin_token_env": "NOT A NAME"})", "admin_token_env");
   refused(R"({"control_dsn": "x", "control_dsn_env": "Y"})", "control_dsn_env");
   refused(R"({"workers": "two"})", "workers");
+  refused(R"({"query_timeout": -5})", "query_timeout");
+  refused(R"({"client_idle_timeout": "10"})", "client_idle_timeout");
+}
+
+TEST_CASE("conf/pgphase.json, the shipped example, loads as it is") {
+  std::ifstream in(std::string(PGPHASE_SOURCE_DIR) + "/conf/pgphase.json");
+  REQUIRE(in);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  AppConfig c;
+  apply_json(c, text);
+  CHECK(c.proxy.query_timeout_seconds == 0);
+  CHECK(c.proxy.client_idle_timeout_seconds == 0);
+  CHECK(c.proxy.startup_timeout_seconds == 60);
 }
 
 TEST_CASE("the control DSN from the environment; the DSN is never echoed") {
