@@ -64,6 +64,8 @@ bool apply_app_key(AppConfig& c, std::string_view key, const json::value& v) {
   } else if (key == "state_reload_interval_ms") {
     c.control.reload_interval_seconds =
         static_cast<double>(as_positive(v, key, 3'600'000)) / 1000.0;
+  } else if (key == "control_answer_timeout_ms") {
+    c.control.answer_timeout_ms = static_cast<unsigned>(as_positive(v, key, 3'600'000));
   } else if (key == "alert_interval_ms") {
     c.alerts.interval_ms = static_cast<int>(as_positive(v, key, 3'600'000));
   } else if (key == "alert_resolve_after_ms") {

@@ -71,6 +71,9 @@ po::options_description serve_options() {
       "control-dsn", po::value<std::string>(),
       "libpq conninfo of the control database (default $PGPHASE_CONTROL_DSN); without one pgphase "
       "is a plain pass-through")(
+      "control-answer-timeout-ms", po::value<unsigned>(),
+      "how long a control-database statement may go unanswered before its connection is given "
+      "up and reopened (default 35000; above the control sessions' statement_timeout of 30 s)")(
       "config-file", po::value<std::vector<std::string>>(),
       "the manual's migration_configs.json / read_switch_configs.json / alerting_config.json to "
       "register at start (repeatable)");
@@ -104,6 +107,11 @@ void apply_flags(AppConfig& config, const po::variables_map& vm) {
   if (vm.count("control-dsn")) {
     config.control.dsn = vm["control-dsn"].as<std::string>();
     if (config.control.dsn.empty()) throw ConfigError("--control-dsn: empty");
+  }
+  if (vm.count("control-answer-timeout-ms")) {
+    config.control.answer_timeout_ms = vm["control-answer-timeout-ms"].as<unsigned>();
+    if (config.control.answer_timeout_ms == 0)
+      throw ConfigError("--control-answer-timeout-ms: must be at least 1");
   }
   if (vm.count("config-file"))
     config.control.config_files = vm["config-file"].as<std::vector<std::string>>();

@@ -120,6 +120,7 @@ struct ControlPlane::Impl {
 
   pg::Connection open_connection() {
     pg::Connection c = pg::Connection::open(cfg.dsn, kConnectTimeout, wake_r);
+    c.set_answer_timeout(std::chrono::milliseconds(cfg.answer_timeout_ms));
     c.exec(kSessionSettings);
     return c;
   }

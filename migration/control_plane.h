@@ -23,6 +23,9 @@ struct ControlConfig {
   double reload_interval_seconds = 2.0;
   double max_check_age_seconds = 30 * 60;  // consistency checks older than this do not count
   std::vector<std::string> config_files;   // the manual's JSON files, loaded at start
+  // How long a control connection waits for the server's answer before it is given up as lost
+  // (pg::Connection::set_answer_timeout); above the sessions' statement_timeout of 30 s.
+  unsigned answer_timeout_ms = 35'000;
 };
 
 // Errors of control-plane operations, mapped to HTTP statuses at the admin edge.

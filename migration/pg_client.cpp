@@ -231,6 +231,14 @@ void Connection::fail(PGresult* r) const {
 
 Result Connection::exec(const std::string& sql, const std::vector<Param>& params) {
   if (!c_) throw PgError("08003", "not connected", true);
+  if (answer_timeout_.count() > 0) {
+    if (params.empty()) {
+      if (PQsendQuery(c_.get(), sql.c_str()) != 1) fail(nullptr);  // may hold several statements
+    } else {
+      send(sql, params);
+    }
+    return receive();
+  }
   PGresult* r = nullptr;
   if (params.empty()) {
     r = PQexec(c_.get(), sql.c_str());
@@ -256,24 +264,49 @@ void Connection::send(const std::string& sql, const std::vector<Param>& params) 
     fail(nullptr);
 }
 
+void Connection::await_answer() {
+  if (answer_timeout_.count() <= 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + answer_timeout_;
+  while (PQisBusy(c_.get()) == 1) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      const std::string where = describe();
+      c_.reset();
+      throw PgError("08006",
+                    "no answer from " + where + " within " +
+                        std::to_string(answer_timeout_.count()) + " ms; connection closed",
+                    true);
+    }
+    pollfd fd{PQsocket(c_.get()), POLLIN, 0};
+    const int n = ::poll(&fd, 1, static_cast<int>(left.count()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw PgError("08006", std::string("poll: ") + std::strerror(errno), true);
+    }
+    if (n > 0 && PQconsumeInput(c_.get()) != 1) return;  // broken: PQgetResult reports it
+  }
+}
+
 Result Connection::receive() {
   if (!c_) throw PgError("08003", "not connected", true);
-  // The last result of the statement wins; an error result is kept over later ones.
-  PGresult* last = nullptr;
+  // The last result of the statement wins; an error result is kept over later ones. Each result
+  // is awaited within the answer timeout (a text of several statements has several).
+  using Held = std::unique_ptr<PGresult, decltype(&PQclear)>;
+  Held last(nullptr, &PQclear);
   bool failed = false;
-  while (PGresult* r = PQgetResult(c_.get())) {
-    const ExecStatusType st = PQresultStatus(r);
+  for (;;) {
+    await_answer();
+    Held r(PQgetResult(c_.get()), &PQclear);
+    if (!r) break;
+    const ExecStatusType st = PQresultStatus(r.get());
     const bool bad = st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
-    if (failed && !bad) {
-      PQclear(r);
-      continue;
-    }
-    if (last != nullptr) PQclear(last);
-    last = r;
+    if (failed && !bad) continue;
+    last = std::move(r);
     failed = failed || bad;
   }
-  if (last == nullptr || failed) fail(last);
-  return Result(last);
+  if (!last || failed) fail(last.release());
+  return Result(last.release());
 }
 
 std::string Connection::error_message() const {
@@ -313,8 +346,13 @@ void Transaction::rollback() noexcept {
   if (!open_) return;
   open_ = false;
   if (!c_.ok()) return;
-  PGresult* r = PQexec(c_.raw(), "ROLLBACK");
-  if (r != nullptr) PQclear(r);
+  try {
+    c_.exec("ROLLBACK");
+  } catch (const PgError& e) {
+    // Nothing to undo on a connection that failed (the server rolls back when it goes), and a
+    // destructor must not throw; the caller already has the error that got it here.
+    log::debug("control database: ROLLBACK failed: ", e.what());
+  }
 }
 
 }  // namespace pgphase::migration::pg

@@ -89,6 +89,12 @@ class Connection {
   // "host:port/dbname", for logs and messages.
   [[nodiscard]] std::string describe() const;
   void close() noexcept { c_.reset(); }
+  // The longest exec()/receive() wait for the server's answer (0: no limit, the default). Past
+  // it the connection is closed and PgError 08006 (connection lost) is thrown: a server that
+  // stopped answering, or a network path that went silent without a reset (which TCP keepalives
+  // and tcp_user_timeout do not see when something in between still acknowledges), must not
+  // hold the caller forever. Set it above the session's statement_timeout.
+  void set_answer_timeout(std::chrono::milliseconds t) noexcept { answer_timeout_ = t; }
 
   // One statement with text parameters ($1, $2, ...; none: may be several statements). Throws
   // PgError unless it succeeded.
@@ -107,7 +113,10 @@ class Connection {
  private:
   explicit Connection(PGconn* c) : c_(c, &PQfinish) {}
   [[noreturn]] void fail(PGresult* r) const;
+  // Waits until the answer of the statement sent can be read without blocking (answer_timeout_).
+  void await_answer();
   std::unique_ptr<PGconn, decltype(&PQfinish)> c_{nullptr, &PQfinish};
+  std::chrono::milliseconds answer_timeout_{0};
 };
 
 // BEGIN on construction; ROLLBACK on destruction unless commit() ran (errors ignored there).

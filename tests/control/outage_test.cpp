@@ -4,7 +4,11 @@
 // the metric is 1. Also: without a control database configured at all, the migration endpoints
 // answer 503 and the proxy is a plain pass-through; pgphase started while the control database is
 // down loads the manual's files once it is back.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "ctl_env.h"
@@ -228,4 +232,102 @@ TEST_CASE("control connections terminated by the server: pgphase reconnects by i
       time_until([&] { return str(get_migration(a, "term_mig"), "phase") == "validation"; }, 3s);
   REQUIRE(back.has_value());
   CHECK(*back < 1000);
+}
+
+namespace {
+
+// Every process of a cluster (the postmaster, from postmaster.pid, and its children), stopped
+// with SIGSTOP until destruction (SIGCONT): a server that no longer answers while its kernel
+// still accepts and acknowledges TCP, as a hung host or a silent network path looks.
+class FrozenCluster {
+ public:
+  explicit FrozenCluster(const it::PgCluster& pg) {
+    const std::string pid_file = it::read_file(pg.data_dir() + "/postmaster.pid");
+    const int postmaster = std::stoi(pid_file.substr(0, pid_file.find('\n')));
+    pids_.push_back(postmaster);
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = it::read_file(entry.path() / "stat");
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(stat.substr(close + 2));
+      std::string state;
+      int ppid = 0;
+      rest >> state >> ppid;
+      if (ppid == postmaster) pids_.push_back(std::stoi(name));
+    }
+    for (const int pid : pids_) ::kill(pid, SIGSTOP);
+  }
+  ~FrozenCluster() { thaw(); }
+  FrozenCluster(const FrozenCluster&) = delete;
+  FrozenCluster& operator=(const FrozenCluster&) = delete;
+  void thaw() {
+    for (const int pid : pids_) ::kill(pid, SIGCONT);
+    pids_.clear();
+  }
+  [[nodiscard]] size_t size() const noexcept { return pids_.size(); }
+
+ private:
+  std::vector<int> pids_;
+};
+
+}  // namespace
+
+TEST_CASE("a control database that stops answering: changes fail within the answer timeout") {
+  const auto backend = start_cluster(
+      {"CREATE TABLE hung_rows (id int PRIMARY KEY)", "INSERT INTO hung_rows VALUES (1), (2)"});
+  const auto control_pg = start_cluster();
+  ServeOptions o;
+  o.backend = backend->tcp_endpoint();
+  o.control_dsn = control_dsn(*control_pg);
+  o.config_json = R"({"control_answer_timeout_ms": 2000})";
+  const auto proxy = start_pgphase(o);
+  const Api api = api_for(*proxy);
+  (void)register_migration(api, "hung_mig", "hung_rows", "t_sys_hung_rows");
+  (void)set_phase(api, "hung_mig", "dual_write");
+  const it::PgConn held = proxy->connect();
+  REQUIRE(held.ok());
+
+  FrozenCluster frozen(*control_pg);
+  REQUIRE(frozen.size() > 1);
+  INFO("pgphase stderr:\n" << proxy->stderr_tail());
+  // The phase change waits for the control database at most the answer timeout (2 s) plus the
+  // reconnect's connect timeout (5 s), then answers 503; without the timeout it waited forever.
+  const auto start = it::Clock::now();
+  // (Another control operation, such as the alert engine's, may be waiting the same way first.)
+  const it::HttpResponse r = it::http_request(
+      proxy->admin_port(), "POST", "/api/v1/migrations/hung_mig/phase",
+      {{"Authorization", std::string("Bearer ") + kToken}}, R"({"phase": "validation"})", 40s);
+  const auto ms = it::elapsed_ms(start);
+  INFO(describe(r));
+  CHECK(r.status == 503);
+  CHECK(ms < 25000);
+  CHECK(time_until([&] { return connected(*proxy) == 0; }, 10s, 100ms).has_value());
+  // Clients are not held up: the data path does not wait for the control database.
+  CHECK(held.scalar("SELECT count(*) FROM hung_rows") == "2");
+  const it::PgConn fresh = proxy->connect();
+  REQUIRE(fresh.ok());
+  CHECK(fresh.scalar("SELECT max(id) FROM hung_rows") == "2");
+  // GETs answer from the last state pgphase has.
+  const it::HttpResponse list = api.get("/api/v1/migrations");
+  INFO(describe(list));
+  REQUIRE(list.status == 200);
+  const json::object now = body_object(list);
+  REQUIRE(arr(now, "migrations").size() == 1);
+  CHECK(str(arr(now, "migrations").at(0).as_object(), "phase") == "dual_write");
+
+  frozen.thaw();
+  const auto back = time_until(
+      [&] {
+        return api.post("/api/v1/migrations/hung_mig/phase", R"({"phase": "validation"})").status ==
+               200;
+      },
+      30s, 250ms);
+  REQUIRE(back.has_value());
+  CHECK(str(get_migration(api, "hung_mig"), "phase") == "validation");
+  CHECK(control_conn(*control_pg)
+            .scalar("SELECT phase FROM t_sys_migrations WHERE migration_id = 'hung_mig'") ==
+        "validation");
+  CHECK(proxy->running());
 }

@@ -16,10 +16,12 @@ TEST_CASE("the flat file dispatches keys to their owners") {
   apply_json(c, R"({"listen": "127.0.0.1:7000", "workers": 3, "control_dsn": "dbname=ctl",
                     "config_files": ["a.json", "b.json"], "admin_token_env": "MY_TOKEN",
                     "state_reload_interval_ms": 500, "max_check_age_seconds": 60,
-                    "query_timeout": 30, "client_idle_timeout": 600})");
+                    "query_timeout": 30, "client_idle_timeout": 600,
+                    "control_answer_timeout_ms": 4000})");
   CHECK(c.proxy.listen.port == 7000);
   CHECK(c.proxy.query_timeout_seconds == 30);
   CHECK(c.proxy.client_idle_timeout_seconds == 600);
+  CHECK(c.control.answer_timeout_ms == 4000);
   CHECK(c.proxy.workers == 3);
   CHECK(c.control.dsn == "dbname=ctl");
   CHECK(c.control.config_files == std::vector<std::string>{"a.json", "b.json"});
@@ -44,6 +46,7 @@ TEST_CASE("unknown keys, wrong types and bad values are refused by name") {
   refused(R"({"workers": "two"})", "workers");
   refused(R"({"query_timeout": -5})", "query_timeout");
   refused(R"({"client_idle_timeout": "10"})", "client_idle_timeout");
+  refused(R"({"control_answer_timeout_ms": 0})", "control_answer_timeout_ms");
 }
 
 TEST_CASE("conf/pgphase.json, the shipped example, loads as it is") {
