@@ -171,10 +171,18 @@ std::optional<double> AlertEngine::run_sql(pg::Connection& c, const std::string&
   }
 }
 
+pg::Connection AlertEngine::open_connection() const {
+  pg::Connection c = pg::Connection::open(dsn_, kConnectTimeout);
+  // The rules' SQL runs under statement_timeout = sql_timeout; a server that stops answering
+  // altogether (hung, or a silent network path) must not stop alert evaluation for good.
+  c.set_answer_timeout(options_.sql_timeout + std::chrono::seconds(5));
+  return c;
+}
+
 std::string AlertEngine::check_rule(const AlertRule& r) {
   if (!r.is_sql()) return {};
   try {
-    pg::Connection c = pg::Connection::open(dsn_, kConnectTimeout);
+    pg::Connection c = open_connection();
     (void)run_sql(c, r.condition);
     return {};
   } catch (const pg::PgError& e) {
@@ -204,7 +212,7 @@ void AlertEngine::loop() {
     try {
       if (!c.ok() || !c.alive()) {
         leading_ = false;
-        c = pg::Connection::open(dsn_, kConnectTimeout);
+        c = open_connection();
       }
       if (!leading_) {
         leading_ =

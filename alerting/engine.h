@@ -74,6 +74,8 @@ class AlertEngine {
   [[nodiscard]] bool leading() const noexcept { return leading_.load(); }
 
  private:
+  // A connection to the control database with the answer timeout the rules need.
+  [[nodiscard]] migration::pg::Connection open_connection() const;
   struct Track {
     std::optional<std::chrono::steady_clock::time_point> pending_since;
     std::optional<std::chrono::steady_clock::time_point> clear_since;

@@ -53,6 +53,7 @@ RecoveryOutcome Recovery::run(const std::string& action, const std::string& aler
   }
   try {
     pg::Connection c = pg::Connection::open(dsn_, kConnectTimeout);
+    c.set_answer_timeout(pg::Connection::kControlAnswerTimeout);
     if (action == "rollback_read_switch") {
       std::set<std::string> ids;
       if (snap && snap->find_switch(scope) != nullptr) {

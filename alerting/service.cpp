@@ -23,7 +23,9 @@ namespace {
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 
 pg::Connection open(const std::string& dsn) {
-  return pg::Connection::open(dsn, kConnectTimeout);
+  pg::Connection c = pg::Connection::open(dsn, kConnectTimeout);
+  c.set_answer_timeout(pg::Connection::kControlAnswerTimeout);
+  return c;
 }
 
 std::string new_silence_id() {

@@ -25,7 +25,7 @@ struct ControlConfig {
   std::vector<std::string> config_files;   // the manual's JSON files, loaded at start
   // How long a control connection waits for the server's answer before it is given up as lost
   // (pg::Connection::set_answer_timeout); above the sessions' statement_timeout of 30 s.
-  unsigned answer_timeout_ms = 35'000;
+  unsigned answer_timeout_ms = 35'000;  // pg::Connection::kControlAnswerTimeout
 };
 
 // Errors of control-plane operations, mapped to HTTP statuses at the admin edge.

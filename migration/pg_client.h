@@ -95,6 +95,9 @@ class Connection {
   // and tcp_user_timeout do not see when something in between still acknowledges), must not
   // hold the caller forever. Set it above the session's statement_timeout.
   void set_answer_timeout(std::chrono::milliseconds t) noexcept { answer_timeout_ = t; }
+  // What pgphase's own short control statements use unless configured otherwise: above the
+  // 30 s statement_timeout of control sessions.
+  static constexpr std::chrono::milliseconds kControlAnswerTimeout{35'000};
 
   // One statement with text parameters ($1, $2, ...; none: may be several statements). Throws
   // PgError unless it succeeded.
