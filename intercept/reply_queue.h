@@ -72,7 +72,8 @@ class ReplyQueue {
   void finish_front();
   // An ErrorResponse to the oldest request (not empty()). A simple Query or FunctionCall ends with
   // its ReadyForQuery; in the extended protocol the server skips everything up to the next Sync:
-  // those requests are dropped, `undo` called on each, oldest first.
+  // those requests are dropped, `undo` called on each, newest first (so that a statement parsed
+  // or closed more than once among them gets back what it was before the first).
   template <class Undo>
   void failed(Undo&& undo);
 
@@ -103,10 +104,10 @@ template <class Undo>
 void ReplyQueue::failed(Undo&& undo) {
   const Request k = queue_.front().kind;
   if (k == Request::kQuery || k == Request::kFunctionCall) return;  // ReadyForQuery ends it
-  while (!queue_.empty() && queue_.front().kind != Request::kSync) {
-    undo(queue_.front());
-    queue_.pop_front();
-  }
+  size_t skipped = 0;  // the requests up to the next Sync
+  while (skipped < queue_.size() && queue_[skipped].kind != Request::kSync) ++skipped;
+  for (size_t i = skipped; i-- > 0;) undo(queue_[i]);
+  for (size_t i = 0; i < skipped; ++i) queue_.pop_front();
   if (queue_.empty()) discard_until_sync_ = true;
 }
 

@@ -144,6 +144,10 @@ bool Rewriter::quiet() {
 }
 
 Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
+  // After an error the server skips everything up to the next Sync: the message goes on as it
+  // is and changes nothing here (a Parse or Close it skips must not touch the registry, nor a
+  // statement be re-prepared by requests it skips). Nothing is expected of it.
+  if (queue_.discarding() && m.type != fe::kSync) return Disposition::kStream;
   switch (m.type) {
     case fe::kQuery:
     case fe::kBind:

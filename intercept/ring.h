@@ -16,6 +16,8 @@ class Ring {
   [[nodiscard]] size_t size() const noexcept { return size_; }
   [[nodiscard]] T& front() noexcept { return slots_[head_]; }
   [[nodiscard]] const T& front() const noexcept { return slots_[head_]; }
+  // The i-th element from the front (i < size()).
+  [[nodiscard]] T& operator[](size_t i) noexcept { return at(i); }
 
   void push_back(T v) {
     if (size_ == slots_.size()) grow();

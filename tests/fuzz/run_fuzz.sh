@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target over protocol/ with clang (ASan + UBSan) and runs it for a bounded
-# time over a copy of the seed corpus. Exits non-zero when the fuzzer finds a crash.
-# Usage: run_fuzz.sh [OUT_DIR]
-# Env: PGPHASE_FUZZ_SECONDS (default 60; 0 only replays the seed corpus once).
+# Builds one libFuzzer target with clang (ASan + UBSan) and runs it for a bounded time over a copy
+# of its seed corpus. Exits non-zero when the fuzzer finds a crash.
+# Usage: run_fuzz.sh [protocol|intercept] [OUT_DIR]
+#   protocol (the default; also when the first argument is a directory): protocol_fuzz.cpp over
+#     protocol/, seeds in corpus/.
+#   intercept: intercept_fuzz.cpp over intercept/ and router/ (the Rewriter against the model
+#     backend, model_backend.cpp), seeds in corpus_intercept/; links libpg_query, Boost.JSON, libpq.
+# Env: PGPHASE_FUZZ_SECONDS (default 60; 0 only replays the seed corpus once),
+#      PGPHASE_FUZZ_JOBS (parallel compiles, default 2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+target=protocol
+case "${1:-}" in
+  protocol | intercept)
+    target=$1
+    shift
+    ;;
+esac
 out=$(mkdir -p "${1:-$root/build/fuzz}" && cd "${1:-$root/build/fuzz}" && pwd)
 seconds=${PGPHASE_FUZZ_SECONDS:-60}
+jobs=${PGPHASE_FUZZ_JOBS:-2}
 command -v clang++ >/dev/null || { echo "clang++ not found (scripts/deps.sh installs it)" >&2; exit 1; }
 
 cxx=(clang++)
@@ -16,24 +29,48 @@ if command -v ccache >/dev/null; then
 fi
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
   -fno-sanitize-recover=undefined -Wall -Wextra -Wpedantic -I"$root")
+libs=()
+case "$target" in
+  protocol)
+    srcs=("$root"/protocol/*.cpp "$root/tests/fuzz/protocol_fuzz.cpp")
+    corpus=$root/tests/fuzz/corpus
+    max_len=8192
+    ;;
+  intercept)
+    # intercept/ and router/ with what they use of migration/ (the snapshot model and the
+    # phase rules) and common/; libpg_query itself is the system's (not instrumented).
+    srcs=("$root"/protocol/*.cpp "$root"/router/*.cpp "$root"/intercept/*.cpp
+      "$root"/migration/{model,snapshot,phase_machine,constraints,pg_client}.cpp
+      "$root/common/log.cpp" "$root/tests/fuzz/model_backend.cpp"
+      "$root/tests/fuzz/intercept_fuzz.cpp")
+    flags+=(-Wno-missing-field-initializers -I/usr/include/postgresql)
+    libs=(-lpg_query -lboost_json -lpq)
+    corpus=$root/tests/fuzz/corpus_intercept
+    max_len=4096
+    ;;
+esac
 mkdir -p "$out/obj"
 objs=()
-for src in "$root"/protocol/*.cpp "$root/tests/fuzz/protocol_fuzz.cpp"; do
-  obj="$out/obj/$(basename "${src%.cpp}").o"
-  "${cxx[@]}" "${flags[@]}" -c "$src" -o "$obj"
-  objs+=("$obj")
+for src in "${srcs[@]}"; do
+  objs+=("$out/obj/$(basename "$(dirname "$src")")_$(basename "${src%.cpp}").o")
 done
-clang++ "${flags[@]}" "${objs[@]}" -o "$out/protocol_fuzz"
+# Compiles with up to $jobs at a time; fuzzer coverage instrumentation needs no link flag here.
+for i in "${!srcs[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+  "${cxx[@]}" "${flags[@]}" -c "${srcs[$i]}" -o "${objs[$i]}" &
+done
+while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n; done
+clang++ "${flags[@]}" "${objs[@]}" "${libs[@]}" -o "$out/${target}_fuzz"
 
 # The fuzzer adds what it finds to its first corpus directory: work on a copy.
 rm -rf "$out/corpus" "$out/artifacts"
-cp -r "$root/tests/fuzz/corpus" "$out/corpus"
-mkdir -p "$out/artifacts"
+mkdir -p "$out/corpus" "$out/artifacts"
+if [ -d "$corpus" ]; then cp -r "$corpus"/. "$out/corpus/"; fi
 if [ "$seconds" -eq 0 ]; then limit=(-runs=0); else limit=(-max_total_time="$seconds"); fi
-echo "fuzzing protocol/ for ${seconds}s (log: $out/fuzz.log)"
+echo "fuzzing $target for ${seconds}s (log: $out/fuzz.log)"
 status=0
-UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/protocol_fuzz" "${limit[@]}" \
-  -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/${target}_fuzz" "${limit[@]}" \
+  -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 \
   -artifact_prefix="$out/artifacts/" "$out/corpus" >"$out/fuzz.log" 2>&1 || status=$?
 if [ "$status" -ne 0 ]; then
   tail -n 80 "$out/fuzz.log"

@@ -1,0 +1,148 @@
+// A model PostgreSQL backend for the interception fuzz target (intercept_fuzz.cpp): it answers
+// whole frontend messages as PostgreSQL 15 would, from what the texts it receives say (read with
+// libpg_query, through router/sql_tree.h), over a model database in which every table has R rows
+// and every write changes R rows (or as many as its VALUES lists). Answers are deterministic:
+// the same client statement gives the same rows, values and tags whether it arrives as the
+// client wrote it or as pgphase rewrote it, so that the two runs can be compared message by
+// message.
+//
+// Requests arrive in groups (one group per client message: what the rewriter sent for it, the
+// client's own request last); faults make the server fail a group's own request (optionally
+// after some rows, or at a statement of a simple Query) or the first request pgphase injected.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgphase::fuzz {
+
+// A result column as the model describes it.
+struct Column {
+  std::string name;
+  uint32_t type = 25;            // text; 20 (int8) for count(*)
+  std::optional<int64_t> fixed;  // count(*): every row holds this value
+  [[nodiscard]] bool operator==(const Column&) const = default;
+};
+
+// What one statement does when executed.
+struct Statement {
+  enum class Kind : uint8_t { kRows, kCommand, kTransaction, kRaise };
+  Kind kind = Kind::kCommand;
+  std::string tag;          // "SELECT", "INSERT 0", "UPDATE", "DELETE", "BEGIN", "SET", ...
+  bool tag_counts = false;  // the tag ends in a row count
+  std::vector<Column> columns;
+  int64_t rows = 0;  // rows it returns (kRows) or changes (kCommand with a count)
+  bool dml_returning = false;
+  enum class Tx : uint8_t { kNone, kBegin, kCommit, kRollback } tx = Tx::kNone;
+  std::string set_name, set_value;  // SET name = value (reported with ParameterStatus)
+};
+
+// What a text (a simple Query's string, or a Parse's) holds.
+struct Text {
+  bool parsed = false;  // false: a syntax error
+  std::vector<Statement> statements;
+  int params = 0;        // highest $n
+  bool refused = false;  // pgphase's DO $pgphase$ ... RAISE text
+};
+
+// Reads `sql` as the model database sees it (every table has `rows` rows).
+[[nodiscard]] Text analyse(std::string_view sql, int64_t rows);
+
+class ModelBackend {
+ public:
+  struct Fault {
+    uint16_t statement = 0;  // simple Query: the statement that fails
+    uint8_t after_rows = 0;  // rows sent before the error (Execute, Query)
+  };
+
+  // `known_issues`: a request whose answer through pgphase differs for a known reason (see
+  // known_divergence()) marks the divergence instead of failing the comparison.
+  ModelBackend(int64_t rows, bool known_issues) : rows_(rows), known_issues_(known_issues) {}
+
+  // Fails group `group`'s own request.
+  void fail(uint32_t group, Fault f) { faults_[group] = f; }
+  // Fails the first request pgphase injected in group `group`.
+  void fail_injected(uint32_t group) { injected_faults_.insert(group); }
+
+  // Whole frontend messages sent on for client message `group`.
+  void receive(uint32_t group, std::string_view bytes);
+  // Answers everything received so far.
+  [[nodiscard]] std::string answer();
+
+  // The first group from which this run's answers may differ from the client's own exchange: a
+  // refused text (pgphase's error) or a fault in an injected request. Unset: none.
+  [[nodiscard]] std::optional<uint32_t> diverged() const noexcept { return diverged_; }
+  // Requests of each group (types, in order), for the oracle.
+  [[nodiscard]] const std::map<uint32_t, std::string>& groups() const noexcept { return groups_; }
+
+ private:
+  struct Message {
+    uint32_t group;
+    bool own;  // the last message of its group: the client's own request
+    char type;
+    std::string body;
+  };
+  struct Prepared {
+    Text text;
+    std::vector<uint32_t> param_types;
+  };
+  struct Portal {
+    Statement st;
+    bool empty = false;  // the empty statement
+    bool raise = false;
+    std::vector<int16_t> formats;  // as Bind gave them
+    int64_t sent = 0;              // rows sent so far
+    bool done = false;
+  };
+
+  void process(const Message& m, std::string& out);
+  void query(const Message& m, std::string& out);
+  void parse(const Message& m, std::string& out);
+  void bind(const Message& m, std::string& out);
+  void describe(const Message& m, std::string& out);
+  void execute(const Message& m, std::string& out);
+  void close(const Message& m, std::string& out);
+  void sync(std::string& out);
+  // An error: in the extended protocol the server then skips to Sync; in a transaction block
+  // the transaction is failed.
+  void error(std::string_view sqlstate, std::string_view text, bool extended, std::string& out);
+  // A statement's completion: transaction state, ParameterStatus, tag.
+  void complete(const Statement& st, int64_t rows, std::string& out);
+  [[nodiscard]] std::optional<Fault> fault_for(const Message& m);
+  void end_transaction();
+  // Known differences of pgphase's StatementRegistry from PostgreSQL, for the unnamed statement:
+  // a simple Query drops it (exec_simple_query) but pgphase keeps it; a skipped Parse of it
+  // leaves the old one in PostgreSQL but pgphase forgets that one. A Bind or Describe of the
+  // unnamed statement in either state is answered differently through pgphase. And a statement
+  // the client parsed but the server does not have (the Parse failed, or was skipped, in a
+  // pipeline the rewriter had already acted on): pgphase may prepare it again (its twin for a
+  // target read, or a re-preparation under new routing), so a Bind or Describe that PostgreSQL
+  // answers 26000 may succeed through pgphase.
+  void known_divergence(const Message& m, std::string_view statement);
+  void known_missing(const Message& m, std::string_view statement);
+
+  int64_t rows_;
+  std::map<uint32_t, Fault> faults_;
+  std::set<uint32_t> injected_faults_;
+  std::vector<Message> inbox_;
+  std::map<uint32_t, std::string> groups_;
+  std::map<std::string, Prepared, std::less<>> statements_;
+  std::map<std::string, Portal, std::less<>> portals_;
+  bool skipping_ = false;  // after an extended-protocol error, until Sync
+  char tx_ = 'I';
+  std::optional<uint32_t> diverged_;
+  bool known_issues_;
+  bool unnamed_dropped_ = false;  // by a simple Query, since the last Parse of it
+  bool unnamed_stale_ = false;    // a Parse of it was skipped since the last one it answered
+  std::set<std::string, std::less<>> parsed_;  // every name a client Parse gave
+};
+
+// One row's value of `c` at row `row` (0-based) in text form.
+[[nodiscard]] std::string column_value(const Column& c, int64_t row);
+
+}  // namespace pgphase::fuzz
