@@ -40,6 +40,7 @@ struct Expect {
   // A client's Parse or Close of a prepared statement (kParse, kClose): its name as the server
   // keys it, and the entry it replaced or removed, put back when the server fails or skips the
   // request (a failed Parse leaves a named statement as it was, a skipped Close removes none).
+  // A simple Query (kQuery) removes the unnamed statement, as PostgreSQL's does when it runs.
   std::string statement_key;
   std::shared_ptr<Statement> undo;
 };

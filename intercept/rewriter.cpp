@@ -84,8 +84,18 @@ void Rewriter::watch_settings(std::string_view sql) {
   settings_.watch(sql);
 }
 
+void Rewriter::drop_unnamed_statement(Expect& e) {
+  if (registry_.find("") == nullptr) return;
+  // Its target-reading twin, if any, is a named statement of pgphase's: it stays on the server,
+  // unused (twin names are never reused).
+  e.statement_key.clear();
+  e.undo = registry_.close(e.statement_key);
+}
+
 void Rewriter::undo(Expect& e) {
-  if (e.injected || (e.kind != Request::kParse && e.kind != Request::kClose)) return;
+  if (e.injected ||
+      (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
+    return;
   registry_.undo(e.kind == Request::kParse, e.statement_key, std::move(e.undo));
 }
 
@@ -161,6 +171,7 @@ Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
                  : m.type == fe::kBind     ? Request::kBind
                  : m.type == fe::kDescribe ? Request::kDescribe
                                            : Request::kExecute};
+        if (m.type == fe::kQuery) drop_unnamed_statement(e);
         queue_.push(std::move(e));
         return Disposition::kStream;
       }
@@ -253,6 +264,7 @@ void Rewriter::on_query(std::span<const uint8_t> body, std::string& to_server) {
     if (p && p->routes_reads()) e.plan = std::move(p);  // reads counted on the source
     append_raw(to_server, fe::kQuery, body);
   }
+  drop_unnamed_statement(e);
   e.started_ns = now_ns();
   queue_.push(std::move(e));
 }

@@ -424,7 +424,7 @@ std::optional<ModelBackend::Fault> ModelBackend::fault_for(const Message& m) {
 
 void ModelBackend::known_divergence(const Message& m, std::string_view statement) {
   if (!known_issues_ || !statement.empty() || !m.own) return;
-  if ((unnamed_dropped_ || unnamed_stale_) && !diverged_) diverged_ = m.group;
+  if (unnamed_stale_ && !diverged_) diverged_ = m.group;
 }
 
 void ModelBackend::known_missing(const Message& m, std::string_view statement) {
@@ -509,7 +509,7 @@ void ModelBackend::sync(std::string& out) {
 
 void ModelBackend::query(const Message& m, std::string& out) {
   // A simple Query drops the unnamed statement and portal.
-  if (statements_.erase("") > 0) unnamed_dropped_ = true;
+  statements_.erase("");
   portals_.erase("");
   const auto sql = protocol::decode_query(bytes(m.body));
   const Text t = sql ? analyse(*sql, rows_) : Text{};
@@ -564,7 +564,7 @@ void ModelBackend::parse(const Message& m, std::string& out) {
   Prepared prepared;
   prepared.text = analyse(p->query, rows_);
   if (prepared.text.refused && !diverged_) diverged_ = m.group;
-  if (p->name.empty()) unnamed_dropped_ = unnamed_stale_ = false;
+  if (p->name.empty()) unnamed_stale_ = false;
   if (fault_for(m)) return error("XX002", "injected", true, out);
   if (!prepared.text.parsed) return error("42601", "syntax error", true, out);
   if (prepared.text.statements.size() > 1)

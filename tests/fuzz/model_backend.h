@@ -116,9 +116,10 @@ class ModelBackend {
   [[nodiscard]] std::optional<Fault> fault_for(const Message& m);
   void end_transaction();
   // Known differences of pgphase's StatementRegistry from PostgreSQL, for the unnamed statement:
-  // a simple Query drops it (exec_simple_query) but pgphase keeps it; a skipped Parse of it
-  // leaves the old one in PostgreSQL but pgphase forgets that one. A Bind or Describe of the
-  // unnamed statement in either state is answered differently through pgphase. And a statement
+  // a skipped Parse of it leaves the old one in PostgreSQL but pgphase forgets that one, so a
+  // Bind or Describe of the unnamed statement then is answered differently through pgphase. (A
+  // simple Query drops it in both, exec_simple_query and Rewriter::drop_unnamed_statement.) And
+  // a statement
   // the client parsed but the server does not have (the Parse failed, or was skipped, in a
   // pipeline the rewriter had already acted on): pgphase may prepare it again (its twin for a
   // target read, or a re-preparation under new routing), so a Bind or Describe that PostgreSQL
@@ -137,8 +138,7 @@ class ModelBackend {
   char tx_ = 'I';
   std::optional<uint32_t> diverged_;
   bool known_issues_;
-  bool unnamed_dropped_ = false;  // by a simple Query, since the last Parse of it
-  bool unnamed_stale_ = false;    // a Parse of it was skipped since the last one it answered
+  bool unnamed_stale_ = false;  // a Parse of it was skipped since the last one it answered
   std::set<std::string, std::less<>> parsed_;  // every name a client Parse gave
 };
 

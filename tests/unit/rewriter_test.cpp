@@ -241,3 +241,49 @@ TEST_CASE("an error answering a FunctionCall ends with its ReadyForQuery") {
   CHECK(h.rw.pending() == 0);
   CHECK_FALSE(h.rw.desynchronised());
 }
+
+TEST_CASE(
+    "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
+  Harness h;
+  const auto prepared_again = [](const std::string& sent) {
+    const auto m = messages(sent);  // a re-preparation went out before the Bind
+    return !m.empty() && m.front().first == 'P';
+  };
+  // The migration is rolled back to preparation: the statement prepared rewritten (writing
+  // t_sys_users too) must be prepared again as the client wrote it before it next runs.
+  const auto rolled_back = [&h] {
+    h.table =
+        router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+  };
+  (void)h.client(protocol::encode_parse("", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+
+  SECTION("the Query runs: a later Bind of the unnamed statement goes on as it is") {
+    (void)h.client(protocol::encode_query("SELECT 1"));
+    (void)h.server(row_description("?column?") + data_row("1") +
+                   protocol::encode_command_complete("SELECT 1") +
+                   protocol::encode_ready_for_query('I'));
+    rolled_back();  // a statement still known would be prepared again
+    const std::string run = bind("", "") + execute("", 0) + message('S', "");
+    CHECK(h.client(run) == run);  // PostgreSQL answers 26000, as it would without pgphase
+    protocol::ErrorFields f;
+    f.severity = "ERROR";
+    f.sqlstate = "26000";
+    f.message = "unnamed prepared statement does not exist";
+    const std::string error = protocol::encode_error_response(f);
+    CHECK(h.server(error + protocol::encode_ready_for_query('I')) ==
+          error + protocol::encode_ready_for_query('I'));
+  }
+  SECTION("the Query is skipped after an error: the unnamed statement is still known") {
+    (void)h.client(bind("", "nope") + execute("", 0) + protocol::encode_query("SELECT 1") +
+                   message('S', ""));
+    protocol::ErrorFields f;
+    f.severity = "ERROR";
+    f.sqlstate = "26000";
+    f.message = "prepared statement \"nope\" does not exist";
+    (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
+    rolled_back();
+    CHECK(prepared_again(h.client(bind("", "") + execute("", 0) + message('S', ""))));
+  }
+  CHECK_FALSE(h.rw.desynchronised());
+}
