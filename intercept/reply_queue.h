@@ -43,6 +43,9 @@ struct Expect {
   // A simple Query (kQuery) removes the unnamed statement, as PostgreSQL's does when it runs.
   std::string statement_key;
   std::shared_ptr<Statement> undo;
+  // pgphase's own Parse of a statement's target-reading twin (injected): statement_key is the
+  // client's statement, whose twin is not prepared after all when the server fails or skips it.
+  bool twin = false;
 };
 
 class ReplyQueue {

@@ -93,6 +93,10 @@ void Rewriter::drop_unnamed_statement(Expect& e) {
 }
 
 void Rewriter::undo(Expect& e) {
+  if (e.twin) {  // the twin's Parse failed or was skipped: the next target read prepares it
+    if (Statement* st = registry_.find(e.statement_key); st != nullptr) st->alt_prepared = false;
+    return;
+  }
   if (e.injected ||
       (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
     return;
@@ -327,6 +331,8 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
         queue_.push({Request::kClose, true});
         protocol::append_parse(to_server, alt, st->plan->sql_target, bytes(st->param_types));
         Expect pe{Request::kParse, true};
+        pe.twin = true;
+        pe.statement_key = server_key(msg->statement);
         pe.plan = st->plan;
         pe.read = portal.read;
         pe.started_ns = now_ns();

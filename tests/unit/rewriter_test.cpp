@@ -287,3 +287,31 @@ TEST_CASE(
   }
   CHECK_FALSE(h.rw.desynchronised());
 }
+
+TEST_CASE("a target read's twin whose Parse the server skipped is prepared again on next use") {
+  Harness h;
+  h.table = router::RoutingTable::build(
+      test::with_users_switch(test::users_snapshot(migration::Phase::kReadSwitch), 100), "app");
+  (void)h.client(protocol::encode_parse("r", "SELECT name FROM users WHERE id = $1", {}) +
+                 message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  // An earlier request of the pipeline fails: the server skips the rest up to Sync, the twin's
+  // Close and Parse that pgphase put before the client's Bind among them.
+  const std::string read = bind("", "r") + execute("", 0);
+  const auto first = messages(h.client(bind("", "nope") + read + message('S', "")));
+  const auto has_twin_parse = [](const std::vector<std::pair<char, std::string>>& ms) {
+    for (const auto& [type, body] : ms) {
+      if (type == 'P' && body.find("t_sys_users") != std::string::npos) return true;
+    }
+    return false;
+  };
+  REQUIRE(has_twin_parse(first));
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "26000";
+  f.message = "prepared statement \"nope\" does not exist";
+  (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
+  // The next target read prepares the twin again rather than binding one the server lacks.
+  CHECK(has_twin_parse(messages(h.client(read + message('S', "")))));
+  CHECK_FALSE(h.rw.desynchronised());
+}
