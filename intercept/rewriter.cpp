@@ -97,6 +97,17 @@ void Rewriter::undo(Expect& e) {
     if (Statement* st = registry_.find(e.statement_key); st != nullptr) st->alt_prepared = false;
     return;
   }
+  if (e.refresh) {
+    // The re-preparation failed or was skipped: the server keeps the statement as it was (or, if
+    // only its Close went through, has none); either way the next use prepares it again.
+    Statement* st = registry_.find(e.statement_key);
+    if (st != nullptr && st->plan == e.installed_plan && st->generation == e.generation) {
+      st->plan = std::move(e.replaced_plan);
+      st->generation = kStaleGeneration;
+      st->alt_prepared = false;
+    }
+    return;
+  }
   if (e.injected ||
       (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
     return;
@@ -219,6 +230,11 @@ void Rewriter::refresh_statement(std::string_view name, std::string& to_server) 
     protocol::append_parse(to_server, name, wanted, bytes(st->param_types));
     Expect e{Request::kParse, true};
     if (next && next->rewritten) e.plan = next;
+    e.refresh = true;
+    e.statement_key = server_key(name);
+    e.replaced_plan = st->plan;
+    e.installed_plan = next;
+    e.generation = gen;
     queue_.push(std::move(e));
   }
   st->plan = std::move(next);

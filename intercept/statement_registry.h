@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,9 @@
 namespace pgphase::intercept {
 
 using PlanPtr = std::shared_ptr<const router::QueryPlan>;
+
+// A generation no routing table has: a statement carrying it is prepared again on its next use.
+inline constexpr uint64_t kStaleGeneration = std::numeric_limits<uint64_t>::max();
 
 struct Statement {
   std::string text;

@@ -315,3 +315,30 @@ TEST_CASE("a target read's twin whose Parse the server skipped is prepared again
   CHECK(has_twin_parse(messages(h.client(read + message('S', "")))));
   CHECK_FALSE(h.rw.desynchronised());
 }
+
+TEST_CASE("a re-preparation the server skipped is made again on the statement's next use") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  // The migration is rolled back: "s" must be prepared again as the client wrote it. The
+  // pipeline's first request fails, so the server skips pgphase's Close and Parse of "s".
+  h.table =
+      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+  const std::string describe = message('D', "S" + cstr("s"));
+  const auto reprepared = [](const std::string& sent) {
+    for (const auto& [type, body] : messages(sent)) {
+      if (type == 'P') return true;
+    }
+    return false;
+  };
+  REQUIRE(reprepared(h.client(bind("", "nope") + describe + message('S', ""))));
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "26000";
+  f.message = "prepared statement \"nope\" does not exist";
+  (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
+  // The server still has the rewritten "s": pgphase prepares it again before describing it,
+  // rather than describe the rewritten statement as if it were the client's.
+  CHECK(reprepared(h.client(describe + message('S', ""))));
+  CHECK_FALSE(h.rw.desynchronised());
+}
