@@ -232,7 +232,11 @@ long missing(const it::PgConn& c, const std::string& table, const std::vector<st
   return std::stol(r.value());
 }
 
-// Inserts a probe through pgphase until the target has it (the migration's shapes are loaded).
+// Inserts a probe through pgphase until the target has it (the migration's shapes are loaded),
+// then deletes the probes through it. An instance that has not yet heard of the phase change
+// (NOTIFY reaches it within a second, slower on a loaded machine) writes its probes to the
+// source only, as it writes everything then: that is what the backfill after dual_write is for.
+// The mirrored DELETE removes them, so that the tables start equal.
 void wait_dual_writing(const it::PgConn& proxied, const it::PgConn& direct) {
   const bool mirrored = it::wait_until(
       [&] {
@@ -241,6 +245,9 @@ void wait_dual_writing(const it::PgConn& proxied, const it::PgConn& direct) {
       },
       15s, 100ms);
   REQUIRE(mirrored);
+  REQUIRE(proxied.exec("DELETE FROM sk_rows WHERE who = 'probe'").ok());
+  REQUIRE(direct.scalar("SELECT count(*) FROM sk_rows WHERE who = 'probe'") == "0");
+  REQUIRE(direct.scalar("SELECT count(*) FROM t_sys_sk_rows WHERE who = 'probe'") == "0");
 }
 
 double control_connected(const it::ProxyProcess& p) {
@@ -397,6 +404,18 @@ void two_instances_and_a_signal(int sig) {
   CHECK(missing(direct, "sk_rows", acked_b) == 0);
   CHECK(missing(direct, "t_sys_sk_rows", acked_b) == 0);
   const long diff = differences(direct);
+  if (diff != 0) {
+    const it::PgResult rows = direct.exec(
+        std::string("(SELECT 'source only' AS side, ") + kColumns + " FROM sk_rows EXCEPT SELECT " +
+        "'source only', " + kColumns + " FROM t_sys_sk_rows) UNION ALL (SELECT 'target only', " +
+        kColumns + " FROM t_sys_sk_rows EXCEPT SELECT 'target only', " + kColumns +
+        " FROM sk_rows) LIMIT 10");
+    for (int i = 0; i < rows.rows(); ++i) {
+      UNSCOPED_INFO(rows.value(i, 0) << ": id " << rows.value(i, 1) << ", who " << rows.value(i, 2)
+                                     << ", v " << rows.value(i, 3) << ", note " << rows.value(i, 4)
+                                     << ", updated_at " << rows.value(i, 5));
+    }
+  }
   CHECK(diff == 0);
   CHECK(direct.scalar("SELECT count(*) FROM sk_rows") ==
         direct.scalar("SELECT count(*) FROM t_sys_sk_rows"));
@@ -534,6 +553,18 @@ TEST_CASE("control database restarted (own cluster) during dual_write under pgbe
   CHECK(missing(direct, "sk_rows", acked) == 0);
   CHECK(missing(direct, "t_sys_sk_rows", acked) == 0);
   const long diff = differences(direct);
+  if (diff != 0) {
+    const it::PgResult rows = direct.exec(
+        std::string("(SELECT 'source only' AS side, ") + kColumns + " FROM sk_rows EXCEPT SELECT " +
+        "'source only', " + kColumns + " FROM t_sys_sk_rows) UNION ALL (SELECT 'target only', " +
+        kColumns + " FROM t_sys_sk_rows EXCEPT SELECT 'target only', " + kColumns +
+        " FROM sk_rows) LIMIT 10");
+    for (int i = 0; i < rows.rows(); ++i) {
+      UNSCOPED_INFO(rows.value(i, 0) << ": id " << rows.value(i, 1) << ", who " << rows.value(i, 2)
+                                     << ", v " << rows.value(i, 3) << ", note " << rows.value(i, 4)
+                                     << ", updated_at " << rows.value(i, 5));
+    }
+  }
   CHECK(diff == 0);
   // The control plane works again: a phase change goes through.
   CHECK(time_until(
