@@ -342,7 +342,7 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
     if (portal.read.target) {
       // Its twin reading the target, prepared (again) on first use.
       const std::string& alt = registry_.alt_name(*st);
-      if (!st->alt_prepared) {
+      if (!st->alt_prepared || !st->alt_confirmed) {
         append_close_statement(to_server, alt);
         queue_.push({Request::kClose, true});
         protocol::append_parse(to_server, alt, st->plan->sql_target, bytes(st->param_types));
@@ -354,6 +354,7 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
         pe.started_ns = now_ns();
         queue_.push(std::move(pe));
         st->alt_prepared = true;
+        st->alt_confirmed = false;
       }
       append_bind_renamed(to_server, body, *msg, alt);
       registry_.bind(server_key(msg->portal), std::move(portal));
@@ -485,6 +486,12 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       return relay(queue_.answer(m.type));
     }
     case be::kParseComplete:
+      if (!queue_.empty() && queue_.front().twin) {
+        // A twin's Parse went through: later target reads bind it without preparing it again.
+        if (Statement* st = registry_.find(queue_.front().statement_key); st != nullptr)
+          st->alt_confirmed = st->alt_prepared;
+      }
+      return relay(queue_.answer(m.type));
     case be::kBindComplete:
     case be::kCloseComplete:
     case be::kNoData:

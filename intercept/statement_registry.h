@@ -28,7 +28,10 @@ struct Statement {
   PlanPtr plan;             // nullptr: sent unchanged
   uint64_t generation = 0;
   bool alt_prepared = false;  // its target-reading twin is prepared (plan->sql_target)
-  std::string alt_name;       // the twin's name, "__pgphase_rt_<n>" ("": none yet)
+  // ... and the server said so (its ParseComplete came): until then a later Bind prepares it
+  // again (Close, Parse), since the Parse in flight may yet be failed or skipped.
+  bool alt_confirmed = false;
+  std::string alt_name;  // the twin's name, "__pgphase_rt_<n>" ("": none yet)
 };
 
 struct Portal {

@@ -342,3 +342,29 @@ TEST_CASE("a re-preparation the server skipped is made again on the statement's 
   CHECK(reprepared(h.client(describe + message('S', ""))));
   CHECK_FALSE(h.rw.desynchronised());
 }
+
+TEST_CASE("a twin is bound without preparing it again only once the server confirmed it") {
+  Harness h;
+  h.table = router::RoutingTable::build(
+      test::with_users_switch(test::users_snapshot(migration::Phase::kReadSwitch), 100), "app");
+  (void)h.client(protocol::encode_parse("r", "SELECT name FROM users WHERE id = $1", {}) +
+                 message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  const std::string read = bind("", "r") + execute("", 0) + message('S', "");
+  const auto twin_parses = [](const std::string& sent) {
+    int n = 0;
+    for (const auto& [type, body] : messages(sent)) n += type == 'P' ? 1 : 0;
+    return n;
+  };
+  // Pipelined: the second read goes out before the first twin Parse is answered, which may yet
+  // be failed or skipped; it prepares the twin again (Close, Parse) rather than assume it.
+  CHECK(twin_parses(h.client(read)) == 1);
+  CHECK(twin_parses(h.client(read)) == 1);
+  const std::string answer = message('3', "") + message('1', "") + message('2', "") +
+                             data_row("x") + protocol::encode_command_complete("SELECT 1") +
+                             protocol::encode_ready_for_query('I');
+  (void)h.server(answer + answer);
+  // Confirmed: bound as it is.
+  CHECK(twin_parses(h.client(read)) == 0);
+  CHECK_FALSE(h.rw.desynchronised());
+}
