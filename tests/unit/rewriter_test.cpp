@@ -288,13 +288,18 @@ TEST_CASE(
   CHECK_FALSE(h.rw.desynchronised());
 }
 
-TEST_CASE("a target read's twin whose Parse the server skipped is prepared again on next use") {
-  Harness h;
+// users in read_switch with its switch at 100%, and "r", a read of it, prepared.
+void prepare_target_read(Harness& h) {
   h.table = router::RoutingTable::build(
       test::with_users_switch(test::users_snapshot(migration::Phase::kReadSwitch), 100), "app");
   (void)h.client(protocol::encode_parse("r", "SELECT name FROM users WHERE id = $1", {}) +
                  message('S', ""));
   (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+}
+
+TEST_CASE("a target read's twin whose Parse the server skipped is prepared again on next use") {
+  Harness h;
+  prepare_target_read(h);
   // An earlier request of the pipeline fails: the server skips the rest up to Sync, the twin's
   // Close and Parse that pgphase put before the client's Bind among them.
   const std::string read = bind("", "r") + execute("", 0);
@@ -345,11 +350,7 @@ TEST_CASE("a re-preparation the server skipped is made again on the statement's 
 
 TEST_CASE("a twin is bound without preparing it again only once the server confirmed it") {
   Harness h;
-  h.table = router::RoutingTable::build(
-      test::with_users_switch(test::users_snapshot(migration::Phase::kReadSwitch), 100), "app");
-  (void)h.client(protocol::encode_parse("r", "SELECT name FROM users WHERE id = $1", {}) +
-                 message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_target_read(h);
   const std::string read = bind("", "r") + execute("", 0) + message('S', "");
   const auto twin_parses = [](const std::string& sent) {
     int n = 0;
