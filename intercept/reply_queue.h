@@ -47,13 +47,8 @@ struct Expect {
   // client's statement, whose twin is not prepared after all when the server fails or skips it.
   bool twin = false;
   // pgphase's own re-preparation of the client's statement statement_key under new routing
-  // (injected Parse): when the server fails or skips it, the server still has what
-  // replaced_plan describes, so the registry goes back to it (unless the statement changed since:
-  // installed_plan and generation are what the re-preparation put there).
+  // (injected Parse): confirmed by its ParseComplete; failed or skipped, it is made again.
   bool refresh = false;
-  PlanPtr replaced_plan;
-  PlanPtr installed_plan;
-  uint64_t generation = 0;
 };
 
 class ReplyQueue {

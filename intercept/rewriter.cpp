@@ -98,12 +98,10 @@ void Rewriter::undo(Expect& e) {
     return;
   }
   if (e.refresh) {
-    // The re-preparation failed or was skipped: the server keeps the statement as it was (or, if
-    // only its Close went through, has none); either way the next use prepares it again.
-    Statement* st = registry_.find(e.statement_key);
-    if (st != nullptr && st->plan == e.installed_plan && st->generation == e.generation) {
-      st->plan = std::move(e.replaced_plan);
-      st->generation = kStaleGeneration;
+    // The re-preparation failed or was skipped: the server has the statement as it was (or, if
+    // only its Close went through, none); the next use prepares it again.
+    if (Statement* st = registry_.find(e.statement_key); st != nullptr) {
+      st->unconfirmed = true;
       st->alt_prepared = false;
     }
     return;
@@ -214,30 +212,34 @@ void Rewriter::refresh_statement(std::string_view name, std::string& to_server) 
   if (st == nullptr) return;
   const auto t = table();
   const uint64_t gen = t ? t->generation() : 0;
-  if (st->generation == gen) return;
-  st->generation = gen;
-  st->alt_prepared = false;  // its target text may have changed too
-  PlanPtr next = plan(st->text);
-  const std::string_view sent = st->plan && st->plan->rewritten ? st->plan->sql : st->text;
-  const std::string_view wanted = next && next->rewritten ? next->sql : st->text;
-  if (sent != wanted) {
-    // Prepared under other routing (before dual write began, or after it ended): prepare it again
-    // under the same name, answering nothing to the client.
-    if (!name.empty()) {
-      append_close_statement(to_server, name);
-      queue_.push({Request::kClose, true});
-    }
-    protocol::append_parse(to_server, name, wanted, bytes(st->param_types));
-    Expect e{Request::kParse, true};
-    if (next && next->rewritten) e.plan = next;
-    e.refresh = true;
-    e.statement_key = server_key(name);
-    e.replaced_plan = st->plan;
-    e.installed_plan = next;
-    e.generation = gen;
-    queue_.push(std::move(e));
+  if (st->generation == gen && !st->unconfirmed) return;
+  if (st->generation != gen) {
+    st->generation = gen;
+    st->alt_prepared = false;  // its target text may have changed too
+    PlanPtr next = plan(st->text);
+    const std::string_view sent = st->plan && st->plan->rewritten ? st->plan->sql : st->text;
+    const std::string_view wanted = next && next->rewritten ? next->sql : st->text;
+    const bool differs = sent != wanted;
+    st->plan = std::move(next);
+    if (!differs && !st->unconfirmed) return;
   }
-  st->plan = std::move(next);
+  // Prepared under other routing (before dual write began, or after it ended), or a
+  // re-preparation of ours is not confirmed yet (it may still be failed or skipped): prepare it
+  // under the same name, answering nothing to the client. Until the server confirms it, every
+  // use does so again, so that each use sees the statement it was sent for.
+  if (!name.empty()) {
+    append_close_statement(to_server, name);
+    queue_.push({Request::kClose, true});
+  }
+  const bool rewritten = st->plan && st->plan->rewritten;
+  protocol::append_parse(to_server, name, rewritten ? std::string_view(st->plan->sql) : st->text,
+                         bytes(st->param_types));
+  Expect e{Request::kParse, true};
+  if (rewritten) e.plan = st->plan;
+  e.refresh = true;
+  e.statement_key = server_key(name);
+  queue_.push(std::move(e));
+  st->unconfirmed = true;
 }
 
 void Rewriter::frontend_held(char type, std::span<const uint8_t> body, std::string& to_server) {
@@ -486,10 +488,15 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       return relay(queue_.answer(m.type));
     }
     case be::kParseComplete:
-      if (!queue_.empty() && queue_.front().twin) {
-        // A twin's Parse went through: later target reads bind it without preparing it again.
-        if (Statement* st = registry_.find(queue_.front().statement_key); st != nullptr)
-          st->alt_confirmed = st->alt_prepared;
+      if (!queue_.empty() && (queue_.front().twin || queue_.front().refresh)) {
+        // A Parse of pgphase's went through: later uses need not prepare again.
+        if (Statement* st = registry_.find(queue_.front().statement_key); st != nullptr) {
+          if (queue_.front().twin) {
+            st->alt_confirmed = st->alt_prepared;
+          } else {
+            st->unconfirmed = false;
+          }
+        }
       }
       return relay(queue_.answer(m.type));
     case be::kBindComplete:

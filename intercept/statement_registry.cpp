@@ -57,6 +57,8 @@ Statement& StatementRegistry::parse_in_place(std::string_view key, bool named,
   st.generation = 0;
   st.alt_prepared = false;
   st.alt_name.clear();
+  st.alt_confirmed = false;
+  st.unconfirmed = false;
   return st;
 }
 

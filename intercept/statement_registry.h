@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,9 +18,6 @@ namespace pgphase::intercept {
 
 using PlanPtr = std::shared_ptr<const router::QueryPlan>;
 
-// A generation no routing table has: a statement carrying it is prepared again on its next use.
-inline constexpr uint64_t kStaleGeneration = std::numeric_limits<uint64_t>::max();
-
 struct Statement {
   std::string text;
   std::string param_types;  // Parse's raw tail
@@ -31,6 +27,9 @@ struct Statement {
   // ... and the server said so (its ParseComplete came): until then a later Bind prepares it
   // again (Close, Parse), since the Parse in flight may yet be failed or skipped.
   bool alt_confirmed = false;
+  // A re-preparation of pgphase's (under new routing) is not confirmed by the server yet, or was
+  // failed or skipped: every use prepares it again first (Rewriter::refresh_statement).
+  bool unconfirmed = false;
   std::string alt_name;  // the twin's name, "__pgphase_rt_<n>" ("": none yet)
 };
 

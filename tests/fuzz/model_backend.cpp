@@ -427,6 +427,11 @@ void ModelBackend::known_divergence(const Message& m, std::string_view statement
   if (unnamed_stale_ && !diverged_) diverged_ = m.group;
 }
 
+void ModelBackend::known_refused(const Message& m, std::string_view statement) {
+  if (known_issues_ && m.own && refused_.contains(key(statement)) && !diverged_)
+    diverged_ = m.group;
+}
+
 void ModelBackend::known_missing(const Message& m, std::string_view statement) {
   if (known_issues_ && m.own && parsed_.contains(key(statement)) && !diverged_) diverged_ = m.group;
 }
@@ -574,8 +579,10 @@ void ModelBackend::parse(const Message& m, std::string& out) {
                       prepared.text.statements[0].tx == Statement::Tx::kRollback);
   if (tx_ == 'E' && !exits) return error("25P02", "current transaction is aborted", true, out);
   const std::string k = key(p->name);
-  if (!k.empty() && statements_.contains(k))
+  if (!k.empty() && statements_.contains(k)) {
+    if (m.own) refused_.insert(k);
     return error("42P05", "prepared statement already exists", true, out);
+  }
   const auto& pt = p->param_types;
   for (size_t i = 2; i + 4 <= pt.size(); i += 4) {
     prepared.param_types.push_back(protocol::read_u32(pt.data() + i));
@@ -597,6 +604,7 @@ void ModelBackend::bind(const Message& m, std::string& out) {
     known_missing(m, b->statement);
     return error("26000", "no such statement", true, out);
   }
+  known_refused(m, b->statement);
   const Text& t = it->second.text;
   const bool exits = !t.statements.empty() && (t.statements[0].tx == Statement::Tx::kCommit ||
                                                t.statements[0].tx == Statement::Tx::kRollback);
@@ -632,6 +640,7 @@ void ModelBackend::describe(const Message& m, std::string& out) {
       known_missing(m, d->name);
       return error("26000", "no such statement", true, out);
     }
+    known_refused(m, d->name);
     const Prepared& p = it->second;
     std::string pd = protocol::begin_message(be::kParameterDescription);
     protocol::append_u16(pd, static_cast<uint16_t>(p.text.params));

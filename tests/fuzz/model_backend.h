@@ -126,6 +126,11 @@ class ModelBackend {
   // answers 26000 may succeed through pgphase.
   void known_divergence(const Message& m, std::string_view statement);
   void known_missing(const Message& m, std::string_view statement);
+  // The same root: a client's Parse of a name the server already has is refused (42P05), but
+  // pgphase replaced its record when it sent the Parse; a Bind or Describe of that name sent
+  // before the refusal came back uses pgphase's idea of the statement (its transforms), not the
+  // server's.
+  void known_refused(const Message& m, std::string_view statement);
 
   int64_t rows_;
   std::map<uint32_t, Fault> faults_;
@@ -139,7 +144,8 @@ class ModelBackend {
   std::optional<uint32_t> diverged_;
   bool known_issues_;
   bool unnamed_stale_ = false;  // a Parse of it was skipped since the last one it answered
-  std::set<std::string, std::less<>> parsed_;  // every name a client Parse gave
+  std::set<std::string, std::less<>> parsed_;   // every name a client Parse gave
+  std::set<std::string, std::less<>> refused_;  // names whose client Parse got 42P05
 };
 
 // One row's value of `c` at row `row` (0-based) in text form.
