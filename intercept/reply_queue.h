@@ -43,6 +43,7 @@ struct Expect {
   // A simple Query (kQuery) removes the unnamed statement, as PostgreSQL's does when it runs.
   std::string statement_key;
   std::shared_ptr<Statement> undo;
+  uint64_t made = 0;  // the registry version this request left the name at (undo's guard)
   // pgphase's own Parse of a statement's target-reading twin (injected): statement_key is the
   // client's statement, whose twin is not prepared after all when the server fails or skips it.
   bool twin = false;

@@ -109,7 +109,7 @@ void Rewriter::undo(Expect& e) {
   if (e.injected ||
       (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
     return;
-  registry_.undo(e.kind == Request::kParse, e.statement_key, std::move(e.undo));
+  registry_.undo(e.kind == Request::kParse, e.statement_key, std::move(e.undo), e.made);
 }
 
 void Rewriter::read_done(const Expect& e, bool ok) {
@@ -313,6 +313,7 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
     append_raw(to_server, fe::kParse, body);
   }
   Statement& st = registry_.parse_in_place(e.statement_key, !msg->name.empty(), e.undo);
+  e.made = st.version;
   st.text.assign(msg->query);
   st.param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
                         msg->param_types.size());

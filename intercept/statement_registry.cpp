@@ -47,8 +47,11 @@ Statement& StatementRegistry::parse_in_place(std::string_view key, bool named,
                                              std::shared_ptr<Statement>& previous) {
   previous = nullptr;
   const auto it = statements_.find(key);
-  if (it == statements_.end())
-    return statements_.emplace(std::string(key), Statement{}).first->second;
+  if (it == statements_.end()) {
+    Statement& fresh = statements_.emplace(std::string(key), Statement{}).first->second;
+    fresh.version = ++versions_;
+    return fresh;
+  }
   Statement& st = it->second;
   if (named) previous = std::make_shared<Statement>(std::move(st));
   st.text.clear();
@@ -59,6 +62,7 @@ Statement& StatementRegistry::parse_in_place(std::string_view key, bool named,
   st.alt_name.clear();
   st.alt_confirmed = false;
   st.unconfirmed = false;
+  st.version = ++versions_;
   return st;
 }
 
@@ -70,8 +74,14 @@ std::shared_ptr<Statement> StatementRegistry::close(const std::string& key) {
   return removed;
 }
 
+uint64_t StatementRegistry::version(std::string_view key) {
+  const Statement* st = find(key);
+  return st == nullptr ? 0 : st->version;
+}
+
 void StatementRegistry::undo(bool was_parse, const std::string& key,
-                             std::shared_ptr<Statement> previous) {
+                             std::shared_ptr<Statement> previous, uint64_t made) {
+  if (version(key) != made) return;  // changed since by a later request of the client
   if (previous) {
     Statement restored = std::move(*previous);
     restored.alt_prepared = false;  // its twin was closed when it was replaced

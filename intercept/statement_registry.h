@@ -30,6 +30,9 @@ struct Statement {
   // A re-preparation of pgphase's (under new routing) is not confirmed by the server yet, or was
   // failed or skipped: every use prepares it again first (Rewriter::refresh_statement).
   bool unconfirmed = false;
+  // Which client Parse made this entry (StatementRegistry's count): an undo puts back what a
+  // request replaced only while the entry is still the one that request made.
+  uint64_t version = 0;
   std::string alt_name;  // the twin's name, "__pgphase_rt_<n>" ("": none yet)
 };
 
@@ -63,7 +66,13 @@ class StatementRegistry {
   std::shared_ptr<Statement> close(const std::string& key);
   // A Parse or Close the server failed or skipped (after an error, until Sync): `previous` (what
   // parse() or close() returned) is put back, or a parsed statement that replaced none removed.
-  void undo(bool was_parse, const std::string& key, std::shared_ptr<Statement> previous);
+  // `made`: the version the request's own entry had (a Parse: the entry it made; a Close or
+  // Query: 0, none). When a later request of the client changed the name since (pipelined past
+  // a Sync), that one's outcome decides and nothing is put back.
+  void undo(bool was_parse, const std::string& key, std::shared_ptr<Statement> previous,
+            uint64_t made);
+  // The version the entry of `key` has now (0: none).
+  [[nodiscard]] uint64_t version(std::string_view key);
 
   void bind(std::string_view key, Portal p);
   void erase_portal(std::string_view key);
@@ -99,7 +108,8 @@ class StatementRegistry {
   // of the map, whose nodes would be allocated each time.
   std::optional<Portal> unnamed_portal_;
   ByName<Portal> portals_;
-  uint64_t alt_ids_ = 0;  // twins named so far
+  uint64_t alt_ids_ = 0;   // twins named so far
+  uint64_t versions_ = 0;  // entries made so far
 };
 
 }  // namespace pgphase::intercept

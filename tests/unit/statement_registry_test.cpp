@@ -42,7 +42,7 @@ TEST_CASE("Parse of a new name: undone (failed or skipped), the name is unknown 
   StatementRegistry r;
   CHECK(r.parse("s", statement("SELECT 1"), true) == nullptr);
   REQUIRE(r.find("s") != nullptr);
-  r.undo(true, "s", nullptr);
+  r.undo(true, "s", nullptr, r.version("s"));
   CHECK(r.find("s") == nullptr);
   CHECK(r.statements() == 0);
 }
@@ -57,7 +57,7 @@ TEST_CASE("Parse over a named statement: the server refuses it (42P05), the old 
   REQUIRE(previous != nullptr);
   CHECK(previous->text == "UPDATE users SET name = 'x'");
   CHECK(r.find("s")->text == "SELECT 2");  // until the server answers
-  r.undo(true, "s", std::move(previous));
+  r.undo(true, "s", std::move(previous), r.version("s"));
   const Statement* st = r.find("s");
   REQUIRE(st != nullptr);
   CHECK(st->text == "UPDATE users SET name = 'x'");
@@ -71,7 +71,7 @@ TEST_CASE("Parse of the unnamed statement replaces it always: nothing to restore
   CHECK(r.parse("", statement("SELECT 2"), false) == nullptr);
   CHECK(r.find("")->text == "SELECT 2");
   // The failed Parse leaves no unnamed statement.
-  r.undo(true, "", nullptr);
+  r.undo(true, "", nullptr, r.version(""));
   CHECK(r.find("") == nullptr);
 }
 
@@ -82,14 +82,14 @@ TEST_CASE("Close: removed at once; skipped by the server, put back") {
   REQUIRE(removed != nullptr);
   CHECK(removed->text == "SELECT 1");
   CHECK(r.find("s") == nullptr);
-  r.undo(false, "s", std::move(removed));
+  r.undo(false, "s", std::move(removed), 0);
   REQUIRE(r.find("s") != nullptr);
   CHECK(r.find("s")->text == "SELECT 1");
 
   // A Close of an unknown name removes nothing, and its undo creates nothing.
   auto none = r.close("unknown");
   CHECK(none == nullptr);
-  r.undo(false, "unknown", nullptr);
+  r.undo(false, "unknown", nullptr, 0);
   CHECK(r.find("unknown") == nullptr);
   CHECK(r.statements() == 1);
 }
@@ -132,4 +132,20 @@ TEST_CASE("portals: bound, found, closed, and all gone with the transaction") {
   r.clear_portals();
   CHECK(r.portals() == 0);
   CHECK(r.find_portal("") == nullptr);
+}
+
+TEST_CASE("an undo puts nothing back once a later Parse of the name changed it (past a Sync)") {
+  StatementRegistry r;
+  (void)r.parse("s", statement("INSERT 1"), true);
+  // Parse "s" (a) and, after a Sync, Parse "s" (b) go out before any answer.
+  std::shared_ptr<Statement> before_a;
+  (void)r.parse_in_place("s", true, before_a);
+  const uint64_t made_a = r.version("s");
+  r.find("s")->text = "SELECT a";
+  std::shared_ptr<Statement> before_b;
+  (void)r.parse_in_place("s", true, before_b);
+  r.find("s")->text = "SELECT b";
+  // (a) fails: (b), later, decides what "s" is.
+  r.undo(true, "s", std::move(before_a), made_a);
+  CHECK(r.find("s")->text == "SELECT b");
 }
