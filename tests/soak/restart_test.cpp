@@ -76,6 +76,20 @@ long differences(const it::PgConn& c) {
                             " FROM t_sys_sk_rows EXCEPT SELECT " + kColumns + " FROM sk_rows) b)"));
 }
 
+// The rows that differ (up to 10), as failure context of the next assertion.
+void list_differences(const it::PgConn& c) {
+  const it::PgResult rows = c.exec(std::string("(SELECT 'source only' AS side, ") + kColumns +
+                                   " FROM sk_rows EXCEPT SELECT " + "'source only', " + kColumns +
+                                   " FROM t_sys_sk_rows) UNION ALL (SELECT 'target only', " +
+                                   kColumns + " FROM t_sys_sk_rows EXCEPT SELECT 'target only', " +
+                                   kColumns + " FROM sk_rows) LIMIT 10");
+  for (int i = 0; i < rows.rows(); ++i) {
+    UNSCOPED_INFO(rows.value(i, 0) << ": id " << rows.value(i, 1) << ", who " << rows.value(i, 2)
+                                   << ", v " << rows.value(i, 3) << ", note " << rows.value(i, 4)
+                                   << ", updated_at " << rows.value(i, 5));
+  }
+}
+
 // libpq hands an ErrorResponse that arrives while no query runs (pgphase's or PostgreSQL's
 // FATAL 57P01 to an idle session) to the notice receiver, not to the next query's result (that
 // one only says "server closed the connection unexpectedly"): capture it as "SQLSTATE message".
@@ -404,18 +418,7 @@ void two_instances_and_a_signal(int sig) {
   CHECK(missing(direct, "sk_rows", acked_b) == 0);
   CHECK(missing(direct, "t_sys_sk_rows", acked_b) == 0);
   const long diff = differences(direct);
-  if (diff != 0) {
-    const it::PgResult rows = direct.exec(
-        std::string("(SELECT 'source only' AS side, ") + kColumns + " FROM sk_rows EXCEPT SELECT " +
-        "'source only', " + kColumns + " FROM t_sys_sk_rows) UNION ALL (SELECT 'target only', " +
-        kColumns + " FROM t_sys_sk_rows EXCEPT SELECT 'target only', " + kColumns +
-        " FROM sk_rows) LIMIT 10");
-    for (int i = 0; i < rows.rows(); ++i) {
-      UNSCOPED_INFO(rows.value(i, 0) << ": id " << rows.value(i, 1) << ", who " << rows.value(i, 2)
-                                     << ", v " << rows.value(i, 3) << ", note " << rows.value(i, 4)
-                                     << ", updated_at " << rows.value(i, 5));
-    }
-  }
+  if (diff != 0) list_differences(direct);
   CHECK(diff == 0);
   CHECK(direct.scalar("SELECT count(*) FROM sk_rows") ==
         direct.scalar("SELECT count(*) FROM t_sys_sk_rows"));
@@ -553,18 +556,7 @@ TEST_CASE("control database restarted (own cluster) during dual_write under pgbe
   CHECK(missing(direct, "sk_rows", acked) == 0);
   CHECK(missing(direct, "t_sys_sk_rows", acked) == 0);
   const long diff = differences(direct);
-  if (diff != 0) {
-    const it::PgResult rows = direct.exec(
-        std::string("(SELECT 'source only' AS side, ") + kColumns + " FROM sk_rows EXCEPT SELECT " +
-        "'source only', " + kColumns + " FROM t_sys_sk_rows) UNION ALL (SELECT 'target only', " +
-        kColumns + " FROM t_sys_sk_rows EXCEPT SELECT 'target only', " + kColumns +
-        " FROM sk_rows) LIMIT 10");
-    for (int i = 0; i < rows.rows(); ++i) {
-      UNSCOPED_INFO(rows.value(i, 0) << ": id " << rows.value(i, 1) << ", who " << rows.value(i, 2)
-                                     << ", v " << rows.value(i, 3) << ", note " << rows.value(i, 4)
-                                     << ", updated_at " << rows.value(i, 5));
-    }
-  }
+  if (diff != 0) list_differences(direct);
   CHECK(diff == 0);
   // The control plane works again: a phase change goes through.
   CHECK(time_until(
