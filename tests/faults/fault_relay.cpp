@@ -228,7 +228,13 @@ void Link::run() {
     }
     const int n = ::poll(fds, 3, timeout);
     if (n < 0 && errno != EINTR) return finish("error", false);
-    if ((fds[2].revents & POLLIN) != 0) drain(wake_r_);
+    if ((fds[2].revents & POLLIN) != 0) {
+      drain(wake_r_);
+      // A fault set while poll waited applies to what this round reads, not to the next round:
+      // a test arms a link and then sends, and both may wake this poll together.
+      std::lock_guard lock(mu_);
+      s = spec_;
+    }
     if (s.silent || stop_) continue;
     now = Clock::now();
 
