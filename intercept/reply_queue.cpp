@@ -95,4 +95,14 @@ ReplyQueue::Fit ReplyQueue::answer(char type) {
   }
 }
 
+Expect* ReplyQueue::next_change(size_t from, std::string_view key) {
+  for (size_t i = from; i < queue_.size(); ++i) {
+    Expect& e = queue_[i];
+    if ((e.kind == Request::kParse || e.kind == Request::kClose) && !e.injected &&
+        e.statement_key == key)
+      return &e;
+  }
+  return nullptr;
+}
+
 }  // namespace pgphase::intercept

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "intercept/read_choice.h"
 #include "intercept/ring.h"
@@ -81,9 +82,13 @@ class ReplyQueue {
   // An ErrorResponse to the oldest request (not empty()). A simple Query or FunctionCall ends with
   // its ReadyForQuery; in the extended protocol the server skips everything up to the next Sync:
   // those requests are dropped, `undo` called on each, newest first (so that a statement parsed
-  // or closed more than once among them gets back what it was before the first).
+  // or closed more than once among them gets back what it was before the first), with the index
+  // of the first request past that Sync (the ones still in flight after them).
   template <class Undo>
   void failed(Undo&& undo);
+  // The first client Parse or Close of statement `key` at index `from` or later (nullptr: none):
+  // the next change of that name still in flight.
+  [[nodiscard]] Expect* next_change(size_t from, std::string_view key);
 
   // The session cannot trust the answers any more (a transform found an answer it cannot
   // rewrite, or answer() a mismatch): the first reason is kept.
@@ -114,7 +119,7 @@ void ReplyQueue::failed(Undo&& undo) {
   if (k == Request::kQuery || k == Request::kFunctionCall) return;  // ReadyForQuery ends it
   size_t skipped = 0;  // the requests up to the next Sync
   while (skipped < queue_.size() && queue_[skipped].kind != Request::kSync) ++skipped;
-  for (size_t i = skipped; i-- > 0;) undo(queue_[i]);
+  for (size_t i = skipped; i-- > 0;) undo(queue_[i], skipped);
   for (size_t i = 0; i < skipped; ++i) queue_.pop_front();
   if (queue_.empty()) discard_until_sync_ = true;
 }

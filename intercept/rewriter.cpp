@@ -92,7 +92,7 @@ void Rewriter::drop_unnamed_statement(Expect& e) {
   e.undo = registry_.close(e.statement_key);
 }
 
-void Rewriter::undo(Expect& e) {
+void Rewriter::undo(Expect& e, size_t later) {
   if (e.twin) {  // the twin's Parse failed or was skipped: the next target read prepares it
     if (Statement* st = registry_.find(e.statement_key); st != nullptr) st->alt_prepared = false;
     return;
@@ -109,6 +109,15 @@ void Rewriter::undo(Expect& e) {
   if (e.injected ||
       (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
     return;
+  // A later Parse or Close of the same name still in flight (pipelined past the Sync) replaced
+  // what this request made: the name was, before that one, what it was before this one. That
+  // one's undo gets this one's, and its outcome decides.
+  if (e.kind != Request::kQuery) {
+    if (Expect* next = queue_.next_change(later, e.statement_key); next != nullptr) {
+      next->undo = std::move(e.undo);
+      return;
+    }
+  }
   registry_.undo(e.kind == Request::kParse, e.statement_key, std::move(e.undo), e.made);
 }
 
@@ -525,7 +534,7 @@ void Rewriter::on_error() {
   if (e.kind == Request::kExecute || reads_now(e) || (e.kind == Request::kParse && e.injected)) {
     read_done(e, false);  // a target that cannot even prepare the read counts as its error
   }
-  queue_.failed([this](Expect& skipped) { undo(skipped); });
+  queue_.failed([this](Expect& skipped, size_t later) { undo(skipped, later); });
 }
 
 void Rewriter::complete(const Expect& e, const ResultTransform& t, std::span<const uint8_t> body,

@@ -137,7 +137,7 @@ TEST_CASE("an error in the extended protocol: the server skips everything up to 
   ReplyQueue q;
   send(q, {Request::kParse, Request::kBind, Request::kExecute, Request::kSync, Request::kQuery});
   std::vector<Request> undone;
-  q.failed([&](Expect& e) { undone.push_back(e.kind); });
+  q.failed([&](Expect& e, size_t) { undone.push_back(e.kind); });
   // Newest first: two skipped Parses (or a Parse and a Close) of one name must put back what
   // the name was before the first of them.
   CHECK(undone == std::vector{Request::kExecute, Request::kBind, Request::kParse});
@@ -152,7 +152,7 @@ TEST_CASE("an error before the Sync was sent: later requests expect nothing unti
   ReplyQueue q;
   send(q, {Request::kParse, Request::kBind});
   size_t undone = 0;
-  q.failed([&](Expect&) { ++undone; });
+  q.failed([&](Expect&, size_t) { ++undone; });
   CHECK(undone == 2);
   CHECK(q.empty());
   CHECK(q.discarding());
@@ -173,7 +173,7 @@ TEST_CASE("an error to a simple Query or a FunctionCall ends with its ReadyForQu
     ReplyQueue q;
     send(q, {k, Request::kQuery});
     bool undone = false;
-    q.failed([&](Expect&) { undone = true; });
+    q.failed([&](Expect&, size_t) { undone = true; });
     CHECK_FALSE(undone);
     CHECK(q.size() == 2);
     CHECK_FALSE(q.discarding());

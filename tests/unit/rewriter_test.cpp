@@ -242,6 +242,43 @@ TEST_CASE("an error answering a FunctionCall ends with its ReadyForQuery") {
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+// Found by fuzz_intercept (regress_chained_undo_past_sync): the server fails or skips a change of
+// a name while a later change of the same name, pipelined past the Sync, is still in flight.
+TEST_CASE("changes of one name failed in turn across a Sync leave what the server has") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  const auto error = [](const char* sqlstate) {
+    protocol::ErrorFields f;
+    f.severity = "ERROR";
+    f.sqlstate = sqlstate;
+    f.message = "refused";
+    return protocol::encode_error_response(f);
+  };
+  SECTION("a refused Parse, then a skipped one") {
+    (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', "") +
+                   bind("", "nope") + protocol::encode_parse("s", "SELECT 3", {}) +
+                   message('S', ""));
+    (void)h.server(error("42P05") + protocol::encode_ready_for_query('I'));
+    (void)h.server(error("26000") + protocol::encode_ready_for_query('I'));
+  }
+  SECTION("a skipped Close, then a skipped Parse") {
+    (void)h.client(bind("", "nope") + message('C', "Ss" + std::string(1, '\0')) + message('S', "") +
+                   bind("", "nope") + protocol::encode_parse("s", "SELECT 3", {}) +
+                   message('S', ""));
+    (void)h.server(error("26000") + protocol::encode_ready_for_query('I'));
+    (void)h.server(error("26000") + protocol::encode_ready_for_query('I'));
+  }
+  // "s" is still the rewritten UPDATE on the server: its count row becomes the tag.
+  (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
+  const auto got = messages(h.server(message('2', "") + data_row("4") +
+                                     protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);
+  CHECK(got[1].second == cstr("UPDATE 4"));
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
