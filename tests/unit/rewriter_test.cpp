@@ -149,6 +149,17 @@ TEST_CASE("an answer that fits no request in flight: dropped, and the session to
   CHECK(idle.rw.desynchronised());
 }
 
+// Binds and executes `name` as a rewritten UPDATE: its count row must become the client's tag.
+void check_runs_as_rewritten_update(Harness& h, const std::string& name) {
+  (void)h.client(bind("", name) + execute("", 0) + message('S', ""));
+  const auto got = messages(h.server(message('2', "") + data_row("4") +
+                                     protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);
+  CHECK(got[1].second == cstr("UPDATE 4"));
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE("a Parse the server refuses leaves the statement it would have replaced") {
   Harness h;
   (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
@@ -161,13 +172,7 @@ TEST_CASE("a Parse the server refuses leaves the statement it would have replace
   f.message = "prepared statement \"s\" already exists";
   (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
   // Executing "s" is still the rewritten UPDATE: its count row becomes the tag.
-  (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
-  const auto got = messages(h.server(message('2', "") + data_row("4") +
-                                     protocol::encode_command_complete("SELECT 1") +
-                                     protocol::encode_ready_for_query('I')));
-  REQUIRE(got.size() == 3);
-  CHECK(got[1].second == cstr("UPDATE 4"));
-  CHECK_FALSE(h.rw.desynchronised());
+  check_runs_as_rewritten_update(h, "s");
 }
 
 TEST_CASE("no migration for the session: requests go on untouched, Parse still remembered") {
@@ -270,13 +275,7 @@ TEST_CASE("changes of one name failed in turn across a Sync leave what the serve
     (void)h.server(error("26000") + protocol::encode_ready_for_query('I'));
   }
   // "s" is still the rewritten UPDATE on the server: its count row becomes the tag.
-  (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
-  const auto got = messages(h.server(message('2', "") + data_row("4") +
-                                     protocol::encode_command_complete("SELECT 1") +
-                                     protocol::encode_ready_for_query('I')));
-  REQUIRE(got.size() == 3);
-  CHECK(got[1].second == cstr("UPDATE 4"));
-  CHECK_FALSE(h.rw.desynchronised());
+  check_runs_as_rewritten_update(h, "s");
 }
 
 TEST_CASE(
