@@ -98,7 +98,7 @@ ReplyQueue::Fit ReplyQueue::answer(char type) {
 Expect* ReplyQueue::next_change(size_t from, std::string_view key) {
   for (size_t i = from; i < queue_.size(); ++i) {
     Expect& e = queue_[i];
-    if ((e.kind == Request::kParse || e.kind == Request::kClose) && !e.injected &&
+    if ((e.kind == Request::kParse || e.kind == Request::kClose) && !e.injected && !e.install &&
         e.statement_key == key)
       return &e;
   }

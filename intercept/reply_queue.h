@@ -45,6 +45,11 @@ struct Expect {
   std::string statement_key;
   std::shared_ptr<Statement> undo;
   uint64_t made = 0;  // the registry version this request left the name at (undo's guard)
+  // A client's Parse of a name the registry already has (kParse): PostgreSQL refuses it (42P05)
+  // if it still has that statement when the Parse comes, so the registry was left as it is; this
+  // is the statement to record if the server takes the Parse after all (the one before it was
+  // failed or skipped, so the name was free).
+  std::shared_ptr<Statement> install;
   // pgphase's own Parse of a statement's target-reading twin (injected): statement_key is the
   // client's statement, whose twin is not prepared after all when the server fails or skips it.
   bool twin = false;
@@ -86,8 +91,8 @@ class ReplyQueue {
   // of the first request past that Sync (the ones still in flight after them).
   template <class Undo>
   void failed(Undo&& undo);
-  // The first client Parse or Close of statement `key` at index `from` or later (nullptr: none):
-  // the next change of that name still in flight.
+  // The first client Parse or Close of statement `key` at index `from` or later that changed the
+  // registry when it was sent (nullptr: none): the next change of that name still in flight.
   [[nodiscard]] Expect* next_change(size_t from, std::string_view key);
 
   // The session cannot trust the answers any more (a transform found an answer it cannot

@@ -106,7 +106,7 @@ void Rewriter::undo(Expect& e, size_t later) {
     }
     return;
   }
-  if (e.injected ||
+  if (e.injected || e.install ||
       (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
     return;
   // A later Parse or Close of the same name still in flight (pipelined past the Sync) replaced
@@ -311,7 +311,12 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
   PlanPtr p = plan(msg->query);
   watch_settings(msg->query);
   e.statement_key = server_key(msg->name);
-  if (Statement* old = registry_.find(e.statement_key); old != nullptr && old->alt_prepared) {
+  Statement* old = registry_.find(e.statement_key);
+  // A named statement the registry has: PostgreSQL refuses this Parse (42P05) unless that one's
+  // own Parse, still in flight, fails. The registry keeps it; this Parse's statement is recorded
+  // only if its ParseComplete comes (on_parse_complete).
+  const bool taken = old != nullptr && !msg->name.empty();
+  if (old != nullptr && old->alt_prepared && !taken) {
     append_close_statement(to_server, registry_.alt_name(*old));
     queue_.push({Request::kClose, true});
   }
@@ -321,14 +326,43 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
   } else {
     append_raw(to_server, fe::kParse, body);
   }
-  Statement& st = registry_.parse_in_place(e.statement_key, !msg->name.empty(), e.undo);
-  e.made = st.version;
-  st.text.assign(msg->query);
-  st.param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
-                        msg->param_types.size());
-  st.generation = table_ ? table_->generation() : 0;
-  st.plan = std::move(p);
+  Statement* st = nullptr;
+  if (taken) {
+    e.install = std::make_shared<Statement>();
+    st = e.install.get();
+  } else {
+    st = &registry_.parse_in_place(e.statement_key, !msg->name.empty(), e.undo);
+    e.made = st->version;
+  }
+  st->text.assign(msg->query);
+  st->param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
+                         msg->param_types.size());
+  st->generation = table_ ? table_->generation() : 0;
+  st->plan = std::move(p);
   queue_.push(std::move(e));
+}
+
+void Rewriter::on_parse_complete(Expect& e) {
+  if (e.twin || e.refresh) {
+    // A Parse of pgphase's went through: later uses need not prepare again.
+    if (Statement* st = registry_.find(e.statement_key); st != nullptr) {
+      if (e.twin) {
+        st->alt_confirmed = st->alt_prepared;
+      } else {
+        st->unconfirmed = false;
+      }
+    }
+    return;
+  }
+  if (!e.install) return;
+  // The server took a Parse the registry expected it to refuse: the statement the name had was
+  // not on the server after all (its Parse failed or was skipped). What the name is now is this
+  // Parse's statement, unless a later change of it is in flight: then that one replaced this.
+  if (Expect* next = queue_.next_change(1, e.statement_key); next != nullptr) {
+    next->undo = std::move(e.install);
+  } else {
+    registry_.install(e.statement_key, std::move(*e.install));
+  }
 }
 
 void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
@@ -498,16 +532,8 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       return relay(queue_.answer(m.type));
     }
     case be::kParseComplete:
-      if (!queue_.empty() && (queue_.front().twin || queue_.front().refresh)) {
-        // A Parse of pgphase's went through: later uses need not prepare again.
-        if (Statement* st = registry_.find(queue_.front().statement_key); st != nullptr) {
-          if (queue_.front().twin) {
-            st->alt_confirmed = st->alt_prepared;
-          } else {
-            st->unconfirmed = false;
-          }
-        }
-      }
+      if (!queue_.empty() && queue_.front().kind == Request::kParse)
+        on_parse_complete(queue_.front());
       return relay(queue_.answer(m.type));
     case be::kBindComplete:
     case be::kCloseComplete:

@@ -78,6 +78,8 @@ class Rewriter {
   // A request the server failed or skipped (after an error, until Sync): its effect on the
   // statement registry is undone.
   void undo(Expect& e, size_t later);
+  // The server's ParseComplete to Parse `e` (the oldest request in flight).
+  void on_parse_complete(Expect& e);
   // A simple Query about to be sent: PostgreSQL drops the unnamed statement when it runs one, so
   // it leaves the registry, kept in the Query's undo for when the server skips the Query.
   void drop_unnamed_statement(Expect& e);

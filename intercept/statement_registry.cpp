@@ -74,6 +74,14 @@ std::shared_ptr<Statement> StatementRegistry::close(const std::string& key) {
   return removed;
 }
 
+void StatementRegistry::install(std::string_view key, Statement st) {
+  std::shared_ptr<Statement> replaced;  // stays empty: not named, nothing kept for an undo
+  Statement& slot = parse_in_place(key, false, replaced);
+  const uint64_t version = slot.version;
+  slot = std::move(st);
+  slot.version = version;
+}
+
 uint64_t StatementRegistry::version(std::string_view key) {
   const Statement* st = find(key);
   return st == nullptr ? 0 : st->version;

@@ -71,6 +71,9 @@ class StatementRegistry {
   // a Sync), that one's outcome decides and nothing is put back.
   void undo(bool was_parse, const std::string& key, std::shared_ptr<Statement> previous,
             uint64_t made);
+  // A client's Parse of `key` that the server took after all (Expect::install): `st` is now its
+  // statement, as a new entry.
+  void install(std::string_view key, Statement st);
   // The version the entry of `key` has now (0: none).
   [[nodiscard]] uint64_t version(std::string_view key);
 

@@ -151,7 +151,7 @@ TEST_CASE("an answer that fits no request in flight: dropped, and the session to
 
 // Binds and executes `name` as a rewritten UPDATE: its count row must become the client's tag.
 void check_runs_as_rewritten_update(Harness& h, const std::string& name) {
-  (void)h.client(bind("", name) + execute("", 0) + message('S', ""));
+  (void)h.client(bind("", name.c_str()) + execute("", 0) + message('S', ""));
   const auto got = messages(h.server(message('2', "") + data_row("4") +
                                      protocol::encode_command_complete("SELECT 1") +
                                      protocol::encode_ready_for_query('I')));
@@ -276,6 +276,47 @@ TEST_CASE("changes of one name failed in turn across a Sync leave what the serve
   }
   // "s" is still the rewritten UPDATE on the server: its count row becomes the tag.
   check_runs_as_rewritten_update(h, "s");
+}
+
+TEST_CASE("a Parse of a name the server has: later requests use the statement the server keeps") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  // Pipelined: the Bind goes out before the refusal of the Parse comes back.
+  (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', ""));
+  (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "42P05";
+  f.message = "prepared statement \"s\" already exists";
+  (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
+  const auto got = messages(h.server(message('2', "") + data_row("4") +
+                                     protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);
+  CHECK(got[1].second == cstr("UPDATE 4"));  // the UPDATE's count row became its tag
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+TEST_CASE(
+    "a Parse of a name whose own Parse then fails: the server takes it, and so does pgphase") {
+  Harness h;
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "XX000";
+  f.message = "failed";
+  // Both Parses go out before any answer; the first fails, so the second is not refused.
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', "") +
+                 protocol::encode_parse("s", "SELECT 2", {}) + message('S', ""));
+  (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I') +
+                 message('1', "") + protocol::encode_ready_for_query('I'));
+  // "s" is SELECT 2: its answers go to the client untouched.
+  const std::string answers = message('2', "") + data_row("2") +
+                              protocol::encode_command_complete("SELECT 1") +
+                              protocol::encode_ready_for_query('I');
+  (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
+  CHECK(h.server(answers) == answers);
+  CHECK_FALSE(h.rw.desynchronised());
 }
 
 TEST_CASE(
