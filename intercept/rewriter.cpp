@@ -84,6 +84,14 @@ void Rewriter::watch_settings(std::string_view sql) {
   settings_.watch(sql);
 }
 
+void Rewriter::watch_deallocation(std::string_view sql) {
+  if (registry_.statements() == 0) return;
+  // DEALLOCATE and DISCARD drop prepared statements behind the registry's back: whether the
+  // server still has one is no longer known (over-matching only makes that so more often).
+  if (router::contains_ci(sql, "dealloc") || router::contains_ci(sql, "discard"))
+    registry_.forget_on_server();
+}
+
 void Rewriter::drop_unnamed_statement(Expect& e) {
   if (registry_.find("") == nullptr) return;
   // Its target-reading twin, if any, is a named statement of pgphase's: it stays on the server,
@@ -275,7 +283,10 @@ void Rewriter::on_query(std::span<const uint8_t> body, std::string& to_server) {
   Expect e{Request::kQuery};
   const auto sql = protocol::decode_query(body);
   PlanPtr p = sql ? plan(*sql) : nullptr;
-  if (sql) watch_settings(*sql);
+  if (sql) {
+    watch_settings(*sql);
+    watch_deallocation(*sql);
+  }
   if (p) e.read = chooser_.choose(*p, table_.get());
   if (p && e.read.shadow && !p->rewritten && p->statements.size() == 1 && p->statements[0].read) {
     migration::ShadowJob job;
@@ -310,12 +321,14 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
   }
   PlanPtr p = plan(msg->query);
   watch_settings(msg->query);
+  watch_deallocation(msg->query);
   e.statement_key = server_key(msg->name);
   Statement* old = registry_.find(e.statement_key);
-  // A named statement the registry has: PostgreSQL refuses this Parse (42P05) unless that one's
-  // own Parse, still in flight, fails. The registry keeps it; this Parse's statement is recorded
-  // only if its ParseComplete comes (on_parse_complete).
-  const bool taken = old != nullptr && !msg->name.empty();
+  // A named statement the server is known to have: PostgreSQL refuses this Parse (42P05). The
+  // registry keeps it; this Parse's statement is recorded only if its ParseComplete comes after
+  // all (on_parse_complete). A statement whose own Parse is still in flight is replaced: which of
+  // the two the server ends with is known only from the answers (undo).
+  const bool taken = old != nullptr && !msg->name.empty() && old->on_server && !old->unconfirmed;
   if (old != nullptr && old->alt_prepared && !taken) {
     append_close_statement(to_server, registry_.alt_name(*old));
     queue_.push({Request::kClose, true});
@@ -354,7 +367,12 @@ void Rewriter::on_parse_complete(Expect& e) {
     }
     return;
   }
-  if (!e.install) return;
+  if (!e.install) {
+    if (registry_.version(e.statement_key) == e.made) {
+      if (Statement* st = registry_.find(e.statement_key); st != nullptr) st->on_server = true;
+    }
+    return;
+  }
   // The server took a Parse the registry expected it to refuse: the statement the name had was
   // not on the server after all (its Parse failed or was skipped). What the name is now is this
   // Parse's statement, unless a later change of it is in flight: then that one replaced this.

@@ -80,6 +80,9 @@ class Rewriter {
   void undo(Expect& e, size_t later);
   // The server's ParseComplete to Parse `e` (the oldest request in flight).
   void on_parse_complete(Expect& e);
+  // A simple Query or Parse about to be sent that may run DEALLOCATE or DISCARD: no statement is
+  // known to be on the server any more (Statement::on_server).
+  void watch_deallocation(std::string_view sql);
   // A simple Query about to be sent: PostgreSQL drops the unnamed statement when it runs one, so
   // it leaves the registry, kept in the Query's undo for when the server skips the Query.
   void drop_unnamed_statement(Expect& e);

@@ -62,6 +62,7 @@ Statement& StatementRegistry::parse_in_place(std::string_view key, bool named,
   st.alt_name.clear();
   st.alt_confirmed = false;
   st.unconfirmed = false;
+  st.on_server = false;
   st.version = ++versions_;
   return st;
 }
@@ -80,6 +81,7 @@ void StatementRegistry::install(std::string_view key, Statement st) {
   const uint64_t version = slot.version;
   slot = std::move(st);
   slot.version = version;
+  slot.on_server = true;
 }
 
 uint64_t StatementRegistry::version(std::string_view key) {

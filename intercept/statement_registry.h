@@ -30,6 +30,10 @@ struct Statement {
   // A re-preparation of pgphase's (under new routing) is not confirmed by the server yet, or was
   // failed or skipped: every use prepares it again first (Rewriter::refresh_statement).
   bool unconfirmed = false;
+  // The server is known to have it: the ParseComplete of the client's Parse that made it came.
+  // A client's Parse of its name is then refused (42P05), unless a re-preparation of pgphase's
+  // (unconfirmed) is in flight.
+  bool on_server = false;
   // Which client Parse made this entry (StatementRegistry's count): an undo puts back what a
   // request replaced only while the entry is still the one that request made.
   uint64_t version = 0;
@@ -74,6 +78,10 @@ class StatementRegistry {
   // A client's Parse of `key` that the server took after all (Expect::install): `st` is now its
   // statement, as a new entry.
   void install(std::string_view key, Statement st);
+  // No statement is known to be on the server any more (a DEALLOCATE or DISCARD may have run).
+  void forget_on_server() noexcept {
+    for (auto& [name, st] : statements_) st.on_server = false;
+  }
   // The version the entry of `key` has now (0: none).
   [[nodiscard]] uint64_t version(std::string_view key);
 

@@ -574,7 +574,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (const Message& m : out) std::fprintf(stderr, " %s", shown(m.type + m.body).c_str());
       std::fprintf(stderr, "\n");
     }
-    proxied.receive(g, sent);
+    proxied.receive(g, sent, r.bytes);
     reference.receive(g, r.bytes);
     requests.push_back(std::move(r));
     const char t = requests.back().type;

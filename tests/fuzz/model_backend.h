@@ -1,10 +1,7 @@
 // A model PostgreSQL backend for the interception fuzz target (intercept_fuzz.cpp): it answers
-// whole frontend messages as PostgreSQL 15 would, from what the texts it receives say (read with
-// libpg_query, through router/sql_tree.h), over a model database in which every table has R rows
-// and every write changes R rows (or as many as its VALUES lists). Answers are deterministic:
-// the same client statement gives the same rows, values and tags whether it arrives as the
-// client wrote it or as pgphase rewrote it, so that the two runs can be compared message by
-// message.
+// whole frontend messages as PostgreSQL 15 would, from what the texts it receives do over the
+// model database (model_sql.h). Answers are deterministic, so that a run through pgphase and a
+// run without it can be compared message by message.
 //
 // Requests arrive in groups (one group per client message: what the rewriter sent for it, the
 // client's own request last); faults make the server fail a group's own request (optionally
@@ -19,39 +16,9 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/fuzz/model_sql.h"
+
 namespace pgphase::fuzz {
-
-// A result column as the model describes it.
-struct Column {
-  std::string name;
-  uint32_t type = 25;            // text; 20 (int8) for count(*)
-  std::optional<int64_t> fixed;  // count(*): every row holds this value
-  [[nodiscard]] bool operator==(const Column&) const = default;
-};
-
-// What one statement does when executed.
-struct Statement {
-  enum class Kind : uint8_t { kRows, kCommand, kTransaction, kRaise };
-  Kind kind = Kind::kCommand;
-  std::string tag;          // "SELECT", "INSERT 0", "UPDATE", "DELETE", "BEGIN", "SET", ...
-  bool tag_counts = false;  // the tag ends in a row count
-  std::vector<Column> columns;
-  int64_t rows = 0;  // rows it returns (kRows) or changes (kCommand with a count)
-  bool dml_returning = false;
-  enum class Tx : uint8_t { kNone, kBegin, kCommit, kRollback } tx = Tx::kNone;
-  std::string set_name, set_value;  // SET name = value (reported with ParameterStatus)
-};
-
-// What a text (a simple Query's string, or a Parse's) holds.
-struct Text {
-  bool parsed = false;  // false: a syntax error
-  std::vector<Statement> statements;
-  int params = 0;        // highest $n
-  bool refused = false;  // pgphase's DO $pgphase$ ... RAISE text
-};
-
-// Reads `sql` as the model database sees it (every table has `rows` rows).
-[[nodiscard]] Text analyse(std::string_view sql, int64_t rows);
 
 class ModelBackend {
  public:
@@ -69,8 +36,9 @@ class ModelBackend {
   // Fails the first request pgphase injected in group `group`.
   void fail_injected(uint32_t group) { injected_faults_.insert(group); }
 
-  // Whole frontend messages sent on for client message `group`.
-  void receive(uint32_t group, std::string_view bytes);
+  // Whole frontend messages sent on for client message `group` (`client_request`: that message
+  // as the client sent it, when pgphase may have changed it).
+  void receive(uint32_t group, std::string_view bytes, std::string_view client_request = {});
   // Answers everything received so far.
   [[nodiscard]] std::string answer();
 
@@ -86,6 +54,9 @@ class ModelBackend {
     bool own;  // the last message of its group: the client's own request
     char type;
     std::string body;
+    // An own Bind or Describe of a statement: the statement the client named (pgphase may have
+    // renamed it to a twin of its own), for known_divergence() and its kin.
+    std::string client_statement;
   };
   struct Prepared {
     Text text;
@@ -147,8 +118,5 @@ class ModelBackend {
   std::set<std::string, std::less<>> parsed_;   // every name a client Parse gave
   std::set<std::string, std::less<>> refused_;  // names whose client Parse got 42P05
 };
-
-// One row's value of `c` at row `row` (0-based) in text form.
-[[nodiscard]] std::string column_value(const Column& c, int64_t row);
 
 }  // namespace pgphase::fuzz

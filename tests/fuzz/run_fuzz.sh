@@ -41,7 +41,7 @@ case "$target" in
     # phase rules) and common/; libpg_query itself is the system's (not instrumented).
     srcs=("$root"/protocol/*.cpp "$root"/router/*.cpp "$root"/intercept/*.cpp
       "$root"/migration/{model,snapshot,phase_machine,constraints,pg_client}.cpp
-      "$root/common/log.cpp" "$root/tests/fuzz/model_backend.cpp"
+      "$root/common/log.cpp" "$root/tests/fuzz/model_sql.cpp" "$root/tests/fuzz/model_backend.cpp"
       "$root/tests/fuzz/intercept_fuzz.cpp")
     flags+=(-Wno-missing-field-initializers -I/usr/include/postgresql)
     libs=(-lpg_query -lboost_json -lpq)

@@ -319,6 +319,30 @@ TEST_CASE(
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+TEST_CASE("a statement dropped behind the registry's back is prepared again as the client says") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  const std::string answers = message('1', "") + message('2', "") + data_row("2") +
+                              protocol::encode_command_complete("SELECT 1") +
+                              protocol::encode_ready_for_query('I');
+  SECTION("by DEALLOCATE: the Parse, Bind and Execute that follow are pipelined") {
+    (void)h.client(protocol::encode_query("DEALLOCATE s"));
+    (void)h.server(protocol::encode_command_complete("DEALLOCATE") +
+                   protocol::encode_ready_for_query('I'));
+    (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + bind("", "s") + execute("", 0) +
+                   message('S', ""));
+    CHECK(h.server(answers) == answers);  // SELECT 2's answers, untouched
+  }
+  SECTION("unseen: the server takes the Parse, and so does the registry") {
+    (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', ""));
+    (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+    (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
+    CHECK(h.server(answers.substr(5)) == answers.substr(5));
+  }
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
