@@ -211,6 +211,7 @@ Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
       return Disposition::kHold;
     case fe::kSync:
       queue_.push_sync();
+      ++batches_;
       return Disposition::kStream;
     case fe::kCopyDone:
     case fe::kCopyFail:
@@ -226,7 +227,7 @@ Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
 
 void Rewriter::refresh_statement(std::string_view name, std::string& to_server) {
   Statement* st = registry_.find(server_key(name));
-  if (st == nullptr) return;
+  if (st == nullptr || !settled(*st)) return;  // prepared again on a use once it is settled
   const auto t = table();
   const uint64_t gen = t ? t->generation() : 0;
   if (st->generation == gen && !st->unconfirmed) return;
@@ -351,6 +352,7 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
   st->param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
                          msg->param_types.size());
   st->generation = table_ ? table_->generation() : 0;
+  st->batch = batches_;
   st->plan = std::move(p);
   queue_.push(std::move(e));
 }
@@ -370,6 +372,9 @@ void Rewriter::on_parse_complete(Expect& e) {
   if (!e.install) {
     if (registry_.version(e.statement_key) == e.made) {
       if (Statement* st = registry_.find(e.statement_key); st != nullptr) st->on_server = true;
+    } else if (Expect* next = queue_.next_change(1, e.statement_key);
+               next != nullptr && next->undo && next->undo->version == e.made) {
+      next->undo->on_server = true;  // replaced since: what an undo of that change puts back
     }
     return;
   }
@@ -403,6 +408,7 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
     if (portal.read.shadow && !st->plan->rewritten && st->plan->statements.size() == 1) {
       if (auto job = shadow_bind(portal.read, *st, body)) observer_.shadow(std::move(*job));
     }
+    if (portal.read.target && !settled(*st)) portal.read.target = false;  // read on the source
     if (portal.read.target) {
       // Its twin reading the target, prepared (again) on first use.
       const std::string& alt = registry_.alt_name(*st);

@@ -78,6 +78,13 @@ class Rewriter {
   // A request the server failed or skipped (after an error, until Sync): its effect on the
   // statement registry is undone.
   void undo(Expect& e, size_t later);
+  // Whether the server has `st` as the registry has it whenever a request sent now runs: its
+  // Parse was confirmed, or is in this request's batch (if it fails, the request is skipped).
+  // Otherwise a Parse in flight in an earlier batch may yet fail and leave another statement
+  // under the name: pgphase then adds nothing of its own (no twin, no re-preparation).
+  [[nodiscard]] bool settled(const Statement& st) const noexcept {
+    return st.on_server || st.batch == batches_;
+  }
   // The server's ParseComplete to Parse `e` (the oldest request in flight).
   void on_parse_complete(Expect& e);
   // A simple Query or Parse about to be sent that may run DEALLOCATE or DISCARD: no statement is
@@ -106,6 +113,9 @@ class Rewriter {
   ReplyQueue queue_;
   ReadChooser chooser_;
   SettingsWatch settings_;
+  // Syncs the client sent: the requests between two are one batch, which the server runs in
+  // full or up to its first error, skipping the rest.
+  uint64_t batches_ = 0;
   bool names_shadowed_ = false;  // PlanContext::names_shadowed
   bool planned_ = false;         // some text of this session had a plan (sticky)
   // No migration applies to the session now and nothing was ever planned: requests other than

@@ -34,6 +34,7 @@ struct Statement {
   // A client's Parse of its name is then refused (42P05), unless a re-preparation of pgphase's
   // (unconfirmed) is in flight.
   bool on_server = false;
+  uint64_t batch = 0;  // the client's Sync count when its Parse was sent (Rewriter::settled)
   // Which client Parse made this entry (StatementRegistry's count): an undo puts back what a
   // request replaced only while the entry is still the one that request made.
   uint64_t version = 0;

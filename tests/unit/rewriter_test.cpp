@@ -3,6 +3,7 @@
 // sockets, no database.
 #include "intercept/rewriter.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <limits>
 
@@ -419,6 +420,27 @@ TEST_CASE("a target read's twin whose Parse the server skipped is prepared again
   (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
   // The next target read prepares the twin again rather than binding one the server lacks.
   CHECK(has_twin_parse(messages(h.client(read + message('S', "")))));
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+// Found by fuzz_intercept (regress_unsettled_twin): a Parse in flight in an earlier batch may
+// fail and leave the name as it was; pgphase prepares nothing of its own for it until it knows.
+TEST_CASE("a read whose Parse is in flight before a Sync is bound as the client sent it") {
+  Harness h;
+  h.table = router::RoutingTable::build(
+      test::with_users_switch(test::users_snapshot(migration::Phase::kReadSwitch), 100), "app");
+  (void)h.client(protocol::encode_parse("r", "SELECT name FROM users WHERE id = $1", {}) +
+                 message('S', ""));
+  const std::string read = bind("", "r") + execute("", 0) + message('S', "");
+  CHECK(h.client(read) == read);  // no twin: the Parse may yet fail
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  // Confirmed: the next read goes to its twin on the target.
+  const auto next = messages(h.client(read));
+  REQUIRE_FALSE(next.empty());
+  CHECK(next.front().first == 'C');
+  CHECK(std::any_of(next.begin(), next.end(), [](const auto& m) {
+    return m.first == 'P' && m.second.find("t_sys_users") != std::string::npos;
+  }));
   CHECK_FALSE(h.rw.desynchronised());
 }
 
