@@ -105,6 +105,7 @@ void ModelBackend::receive(uint32_t group, std::string_view data, std::string_vi
 }
 
 std::string ModelBackend::answer() {
+  ++round_;
   std::string out;
   for (const Message& m : inbox_) process(m, out);
   inbox_.clear();
@@ -133,19 +134,44 @@ void ModelBackend::known_refused(const Message& m, std::string_view statement) {
     diverged_ = m.group;
 }
 
+void ModelBackend::known_unsettled(const Message& m, std::string_view statement) {
+  if (!known_issues_ || !m.own || diverged_) return;
+  if (const auto it = unsettled_.find(key(statement));
+      it != unsettled_.end() && it->second == round_)
+    diverged_ = m.group;
+}
+
 void ModelBackend::known_missing(const Message& m, std::string_view statement) {
   if (known_issues_ && m.own && parsed_.contains(key(statement)) && !diverged_) diverged_ = m.group;
 }
 
 void ModelBackend::process(const Message& m, std::string& out) {
+  // The statement a client's own Parse or Close changes, if it does not (failed or skipped).
+  std::optional<std::string> changes;
   if (m.own && m.type == fe::kParse) {
-    if (const auto p = protocol::decode_parse(bytes(m.body))) parsed_.insert(key(p->name));
+    if (const auto p = protocol::decode_parse(bytes(m.body))) {
+      parsed_.insert(key(p->name));
+      changes = key(p->name);
+    }
+  } else if (m.own && m.type == fe::kClose) {
+    if (const auto d = protocol::decode_describe(bytes(m.body)); d && d->kind == 'S')
+      changes = key(d->name);
   }
   if (m.type == fe::kSync) return sync(out);
   if (skipping_) {
     // PostgreSQL reads and discards everything up to Sync.
     if (m.type == fe::kParse && m.body.starts_with('\0') && statements_.contains(""))
       unnamed_stale_ = true;
+    if (changes) unsettled_[*changes] = round_;
+    return;
+  }
+  if (changes) {
+    (m.type == fe::kParse ? parse(m, out) : close(m, out));
+    if (skipping_) {
+      unsettled_[*changes] = round_;
+    } else {
+      unsettled_.erase(*changes);  // the server has what the client meant again
+    }
     return;
   }
   switch (m.type) {
@@ -300,6 +326,7 @@ void ModelBackend::bind(const Message& m, std::string& out) {
   if (!b || !params) return error("08P01", "bad Bind", true, out);
   const std::string_view named = m.client_statement.empty() ? b->statement : m.client_statement;
   known_divergence(m, named);
+  known_unsettled(m, named);
   if (fault_for(m)) return error("XX003", "injected", true, out);
   const auto it = statements_.find(key(b->statement));
   if (it == statements_.end()) {
@@ -334,7 +361,10 @@ void ModelBackend::bind(const Message& m, std::string& out) {
 void ModelBackend::describe(const Message& m, std::string& out) {
   const auto d = protocol::decode_describe(bytes(m.body));
   if (!d) return error("08P01", "bad Describe", true, out);
-  if (d->kind == 'S') known_divergence(m, d->name);
+  if (d->kind == 'S') {
+    known_divergence(m, d->name);
+    known_unsettled(m, d->name);
+  }
   if (fault_for(m)) return error("XX004", "injected", true, out);
   if (d->kind == 'S') {
     const auto it = statements_.find(key(d->name));

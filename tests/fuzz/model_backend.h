@@ -102,6 +102,12 @@ class ModelBackend {
   // before the refusal came back uses pgphase's idea of the statement (its transforms), not the
   // server's.
   void known_refused(const Message& m, std::string_view statement);
+  // A client's Parse or Close of the name failed or was skipped, and this Bind or Describe of it
+  // was sent before that answer came back (the same round), behind a Sync: pgphase acted on the
+  // statement the client meant to have, not knowing yet which one the server keeps (it adds no
+  // twin or re-preparation of its own then, Rewriter::settled, but the answers' transforms are
+  // those of the statement it expected).
+  void known_unsettled(const Message& m, std::string_view statement);
 
   int64_t rows_;
   std::map<uint32_t, Fault> faults_;
@@ -117,6 +123,9 @@ class ModelBackend {
   bool unnamed_stale_ = false;  // a Parse of it was skipped since the last one it answered
   std::set<std::string, std::less<>> parsed_;   // every name a client Parse gave
   std::set<std::string, std::less<>> refused_;  // names whose client Parse got 42P05
+  uint64_t round_ = 0;                          // answer() calls so far
+  // Names whose last client Parse or Close failed or was skipped: the round it happened in.
+  std::map<std::string, uint64_t, std::less<>> unsettled_;
 };
 
 }  // namespace pgphase::fuzz
