@@ -227,8 +227,10 @@ Disposition Rewriter::frontend_disposition(const protocol::MessageView& m) {
 
 void Rewriter::refresh_statement(std::string_view name, std::string& to_server) {
   Statement* st = registry_.find(server_key(name));
-  if (st == nullptr || !settled(*st)) return;  // prepared again on a use once it is settled
+  if (st == nullptr) return;
+  // Before anything else: the caller's plan and read choice use table_ as this makes it current.
   const auto t = table();
+  if (!settled(*st)) return;  // prepared again on a use once it is settled
   const uint64_t gen = t ? t->generation() : 0;
   if (st->generation == gen && !st->unconfirmed) return;
   if (st->generation != gen) {
