@@ -174,6 +174,19 @@ void ModelBackend::process(const Message& m, std::string& out) {
     }
     return;
   }
+  if (!m.own) {
+    // A request of pgphase's that fails (e.g. its Parse in a failed transaction, 25P02) before
+    // the client's own request of the group, which a fault was to fail: the fault is never
+    // reached, and the reference's answer is the fault's. Not pgphase's doing: the runs may
+    // differ from here.
+    dispatch(m, out);
+    if (skipping_ && faults_.contains(m.group) && !diverged_) diverged_ = m.group;
+    return;
+  }
+  dispatch(m, out);
+}
+
+void ModelBackend::dispatch(const Message& m, std::string& out) {
   switch (m.type) {
     case fe::kQuery:
       return query(m, out);

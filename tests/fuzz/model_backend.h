@@ -79,6 +79,8 @@ class ModelBackend {
   void execute(const Message& m, std::string& out);
   void close(const Message& m, std::string& out);
   void sync(std::string& out);
+  // Runs one request (not Sync) as PostgreSQL would.
+  void dispatch(const Message& m, std::string& out);
   // An error: in the extended protocol the server then skips to Sync; in a transaction block
   // the transaction is failed.
   void error(std::string_view sqlstate, std::string_view text, bool extended, std::string& out);
