@@ -85,7 +85,9 @@ void Rewriter::watch_settings(std::string_view sql) {
 }
 
 void Rewriter::watch_deallocation(std::string_view sql) {
-  if (registry_.statements() == 0) return;
+  // Only named statements are ever taken to be on the server (a client that uses just the unnamed
+  // one pays no scan of its texts).
+  if (registry_.statements() <= (registry_.find("") != nullptr ? 1U : 0U)) return;
   // DEALLOCATE and DISCARD drop prepared statements behind the registry's back: whether the
   // server still has one is no longer known (over-matching only makes that so more often).
   if (router::contains_ci(sql, "dealloc") || router::contains_ci(sql, "discard"))
@@ -372,8 +374,8 @@ void Rewriter::on_parse_complete(Expect& e) {
     return;
   }
   if (!e.install) {
-    if (registry_.version(e.statement_key) == e.made) {
-      if (Statement* st = registry_.find(e.statement_key); st != nullptr) st->on_server = true;
+    if (Statement* st = registry_.find(e.statement_key); st != nullptr && st->version == e.made) {
+      st->on_server = true;
     } else if (Expect* next = queue_.next_change(1, e.statement_key);
                next != nullptr && next->undo && next->undo->version == e.made) {
       next->undo->on_server = true;  // replaced since: what an undo of that change puts back
