@@ -233,6 +233,10 @@ void Rewriter::refresh_statement(std::string_view name, std::string& to_server) 
   // Before anything else: the caller's plan and read choice use table_ as this makes it current.
   const auto t = table();
   if (!settled(*st)) return;  // prepared again on a use once it is settled
+  // In a failed transaction PostgreSQL refuses the Parse (25P02) after the Close went through:
+  // the client's Describe would fail where it succeeds on the statement as it is, and nothing
+  // but ending the transaction can run there. Prepared again on a use after it ends.
+  if (failed_transaction_ && queue_.empty()) return;
   const uint64_t gen = t ? t->generation() : 0;
   if (st->generation == gen && !st->unconfirmed) return;
   if (st->generation != gen) {
@@ -529,6 +533,7 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       const ReplyQueue::Fit f = queue_.answer(m.type);
       if (f != ReplyQueue::Fit::kForward) return relay(f);
       if (!m.peek.empty() && m.peek[0] == protocol::kTxIdle) registry_.clear_portals();
+      failed_transaction_ = !m.peek.empty() && m.peek[0] == protocol::kTxFailed;
       if (queue_.empty()) settings_.settled();  // their ParameterStatus came before
       return Disposition::kStream;
     }

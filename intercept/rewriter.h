@@ -116,6 +116,8 @@ class Rewriter {
   // Syncs the client sent: the requests between two are one batch, which the server runs in
   // full or up to its first error, skipping the rest.
   uint64_t batches_ = 0;
+  // The last ReadyForQuery said the transaction failed (exact while nothing is in flight).
+  bool failed_transaction_ = false;
   bool names_shadowed_ = false;  // PlanContext::names_shadowed
   bool planned_ = false;         // some text of this session had a plan (sticky)
   // No migration applies to the session now and nothing was ever planned: requests other than

@@ -175,12 +175,18 @@ void ModelBackend::process(const Message& m, std::string& out) {
     return;
   }
   if (!m.own) {
-    // A request of pgphase's that fails (e.g. its Parse in a failed transaction, 25P02) before
-    // the client's own request of the group, which a fault was to fail: the fault is never
-    // reached, and the reference's answer is the fault's. Not pgphase's doing: the runs may
-    // differ from here.
+    // A request of pgphase's that fails before the client's own request of the group:
+    // - when a fault was to fail the client's request, the fault is never reached and the
+    //   reference's answer is the fault's: not pgphase's doing, the runs may differ from here;
+    // - a known divergence: its re-preparation of a statement (Close, Parse) in a failed
+    //   transaction, where PostgreSQL refuses the Parse (25P02). The client's request (a Bind,
+    //   which fails there anyway unless it ends the transaction, or a Describe) is skipped, and
+    //   the statement is prepared again on its first use after the transaction ends.
+    const bool failed_transaction = tx_ == 'E';
     dispatch(m, out);
-    if (skipping_ && faults_.contains(m.group) && !diverged_) diverged_ = m.group;
+    if (skipping_ && !diverged_ &&
+        (faults_.contains(m.group) || (known_issues_ && failed_transaction)))
+      diverged_ = m.group;
     return;
   }
   dispatch(m, out);

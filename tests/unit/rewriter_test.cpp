@@ -344,6 +344,37 @@ TEST_CASE("a statement dropped behind the registry's back is prepared again as t
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+// Found by fuzz_intercept (regress_refresh_in_failed_transaction).
+TEST_CASE("no re-preparation in a failed transaction: the statement is described as it is") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "INSERT INTO users (id, name) VALUES ($1, $2)", {}) +
+                 message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  (void)h.client(protocol::encode_query("BEGIN; SELECT 1/0"));
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "22012";
+  f.message = "division by zero";
+  (void)h.server(protocol::encode_command_complete("BEGIN") + protocol::encode_error_response(f) +
+                 protocol::encode_ready_for_query('E'));
+  // The migration is rolled back: the statement would be prepared again as the client wrote it.
+  h.table =
+      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+  const std::string describe = message('D', "Ss" + std::string(1, '\0')) + message('S', "");
+  CHECK(h.client(describe) == describe);  // no Close and Parse of pgphase's before it
+  (void)h.server(message('t', u16(0)) + message('T', u16(0)) +
+                 protocol::encode_ready_for_query('E'));
+  (void)h.client(protocol::encode_query("ROLLBACK"));
+  (void)h.server(protocol::encode_command_complete("ROLLBACK") +
+                 protocol::encode_ready_for_query('I'));
+  // Once the transaction ended, its next use prepares it again.
+  const auto next = messages(h.client(describe));
+  REQUIRE(next.size() >= 3);
+  CHECK(next[0].first == 'C');
+  CHECK(next[1].first == 'P');
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
