@@ -236,7 +236,9 @@ void Rewriter::refresh_statement(std::string_view name, std::string& to_server) 
   // In a failed transaction PostgreSQL refuses the Parse (25P02) after the Close went through:
   // the client's Describe would fail where it succeeds on the statement as it is, and nothing
   // but ending the transaction can run there. Prepared again on a use after it ends.
-  if (failed_transaction_ && queue_.empty()) return;
+  // (A re-preparation already sent and not confirmed left the server with the old statement or
+  // none, while the registry has the new plan: that one is made again, as anywhere.)
+  if (failed_transaction_ && queue_.empty() && !st->unconfirmed) return;
   const uint64_t gen = t ? t->generation() : 0;
   if (st->generation == gen && !st->unconfirmed) return;
   if (st->generation != gen) {

@@ -375,6 +375,33 @@ TEST_CASE("no re-preparation in a failed transaction: the statement is described
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+TEST_CASE("a re-preparation the server skipped is made again even in a failed transaction") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "INSERT INTO users (id, name) VALUES ($1, $2)", {}) +
+                 message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  h.table =
+      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = "26000";
+  f.message = "prepared statement \"nope\" does not exist";
+  const std::string describe = message('D', "Ss" + std::string(1, '\0')) + message('S', "");
+  // The re-preparation (Close, Parse) is skipped with the rest after an earlier error: the
+  // server still has the rewritten statement, the registry the plan of the client's text.
+  (void)h.client(bind("", "nope") + describe);
+  (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
+  (void)h.client(protocol::encode_query("BEGIN; SELECT 1/0"));
+  f.sqlstate = "22012";
+  (void)h.server(protocol::encode_command_complete("BEGIN") + protocol::encode_error_response(f) +
+                 protocol::encode_ready_for_query('E'));
+  const auto sent = messages(h.client(describe));
+  REQUIRE(sent.size() >= 3);
+  CHECK(sent[0].first == 'C');  // made again, not described under a plan the server lacks
+  CHECK(sent[1].first == 'P');
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
