@@ -495,6 +495,21 @@ const bool g_strict = std::getenv("INTERCEPT_FUZZ_STRICT") != nullptr;
 // ones).
 const bool g_report = std::getenv("INTERCEPT_FUZZ_REPORT") != nullptr;
 
+// INTERCEPT_FUZZ_REPORT_DIR (set by run_fuzz.sh): where a reported session's input is kept, as
+// report-<hash>, to be replayed like a crash reproducer.
+void keep_report(const uint8_t* data, size_t size) {
+  const char* dir = std::getenv("INTERCEPT_FUZZ_REPORT_DIR");
+  if (dir == nullptr) return;
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (size_t i = 0; i < size; ++i) h = (h ^ data[i]) * 1099511628211ULL;
+  char path[4096];
+  std::snprintf(path, sizeof path, "%s/report-%016llx", dir, static_cast<unsigned long long>(h));
+  if (std::FILE* f = std::fopen(path, "wb")) {
+    std::fwrite(data, 1, size, f);
+    std::fclose(f);
+  }
+}
+
 struct Stats {
   uint64_t runs = 0, diverged = 0, differed = 0;
   ~Stats() {
@@ -596,6 +611,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fprintf(stderr, "finding: desynchronised on a well-formed exchange: %s\n",
                  s.rw.desync_reason().c_str());
     ++g_stats.differed;
+    keep_report(data, size);
     return 0;
   }
   FUZZ_CHECK(!s.rw.desynchronised(), "desynchronised on a well-formed exchange: %s",
@@ -629,6 +645,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dump("reference", expected[k]);
     if (g_report) {
       ++g_stats.differed;
+      keep_report(data, size);
       return 0;
     }
     std::abort();

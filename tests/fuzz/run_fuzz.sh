@@ -63,8 +63,9 @@ while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n; done
 clang++ "${flags[@]}" "${objs[@]}" "${libs[@]}" -o "$out/${target}_fuzz"
 
 # The fuzzer adds what it finds to its first corpus directory: work on a copy.
-rm -rf "$out/corpus" "$out/artifacts"
-mkdir -p "$out/corpus" "$out/artifacts"
+rm -rf "$out/corpus" "$out/artifacts" "$out/reports"
+mkdir -p "$out/corpus" "$out/artifacts" "$out/reports"
+export INTERCEPT_FUZZ_REPORT_DIR="$out/reports"  # inputs of reported differences (intercept)
 if [ -d "$corpus" ]; then cp -r "$corpus"/. "$out/corpus/"; fi
 if [ "$seconds" -eq 0 ]; then limit=(-runs=0); else limit=(-max_total_time="$seconds"); fi
 echo "fuzzing $target for ${seconds}s (log: $out/fuzz.log)"
@@ -80,3 +81,7 @@ if [ "$status" -ne 0 ]; then
 fi
 grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' \
   "$out/fuzz.log" || tail -n 5 "$out/fuzz.log"
+reports=$(find "$out/reports" -type f | wc -l)
+if [ "$reports" -gt 0 ]; then
+  echo "$reports reported session input(s) kept in $out/reports (replay: $out/${target}_fuzz FILE)"
+fi
