@@ -534,7 +534,11 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
     case be::kReadyForQuery: {
       const ReplyQueue::Fit f = queue_.answer(m.type);
       if (f != ReplyQueue::Fit::kForward) return relay(f);
-      if (!m.peek.empty() && m.peek[0] == protocol::kTxIdle) registry_.clear_portals();
+      // The transaction ended and its portals with it, but a portal bound by a request still in
+      // flight (pipelined behind this one) belongs to the next: portals are forgotten only when
+      // nothing is in flight. One kept too long is harmless: its name is bound again before use.
+      if (!m.peek.empty() && m.peek[0] == protocol::kTxIdle && queue_.empty())
+        registry_.clear_portals();
       failed_transaction_ = !m.peek.empty() && m.peek[0] == protocol::kTxFailed;
       if (queue_.empty()) settings_.settled();  // their ParameterStatus came before
       return Disposition::kStream;

@@ -402,6 +402,23 @@ TEST_CASE("a re-preparation the server skipped is made again even in a failed tr
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+// Found by fuzz_intercept (regress_portal_bound_behind_transaction_end).
+TEST_CASE("a portal bound behind a transaction's end keeps its transforms") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  // The Bind is pipelined behind a COMMIT; its Execute goes out once the COMMIT was answered.
+  (void)h.client(protocol::encode_query("COMMIT") + bind("", "s"));
+  (void)h.server(protocol::encode_command_complete("COMMIT") +
+                 protocol::encode_ready_for_query('I') + message('2', ""));
+  (void)h.client(execute("", 0) + message('S', ""));
+  const auto got = messages(h.server(data_row("4") + protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].second == cstr("UPDATE 4"));  // the count row became the tag, as before the end
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
