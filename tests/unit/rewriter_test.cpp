@@ -50,6 +50,14 @@ std::string row_description(std::string_view column) {
   return message(
       'T', u16(1) + cstr(column) + u32(0) + u16(0) + u32(20) + u16(8) + u32(0xffffffff) + u16(0));
 }
+// An ErrorResponse with `sqlstate`, as the server sends it.
+std::string error_response(std::string_view sqlstate, std::string_view text) {
+  protocol::ErrorFields f;
+  f.severity = "ERROR";
+  f.sqlstate = sqlstate;
+  f.message = text;
+  return protocol::encode_error_response(f);
+}
 std::string data_row(std::string_view value) {
   return message('D', u16(1) + u32(static_cast<uint32_t>(value.size())) + std::string(value));
 }
@@ -254,13 +262,7 @@ TEST_CASE("changes of one name failed in turn across a Sync leave what the serve
   Harness h;
   (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
   (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
-  const auto error = [](const char* sqlstate) {
-    protocol::ErrorFields f;
-    f.severity = "ERROR";
-    f.sqlstate = sqlstate;
-    f.message = "refused";
-    return protocol::encode_error_response(f);
-  };
+  const auto error = [](const char* sqlstate) { return error_response(sqlstate, "refused"); };
   SECTION("a refused Parse, then a skipped one") {
     (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', "") +
                    bind("", "nope") + protocol::encode_parse("s", "SELECT 3", {}) +
@@ -351,11 +353,8 @@ TEST_CASE("no re-preparation in a failed transaction: the statement is described
                  message('S', ""));
   (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
   (void)h.client(protocol::encode_query("BEGIN; SELECT 1/0"));
-  protocol::ErrorFields f;
-  f.severity = "ERROR";
-  f.sqlstate = "22012";
-  f.message = "division by zero";
-  (void)h.server(protocol::encode_command_complete("BEGIN") + protocol::encode_error_response(f) +
+  (void)h.server(protocol::encode_command_complete("BEGIN") +
+                 error_response("22012", "division by zero") +
                  protocol::encode_ready_for_query('E'));
   // The migration is rolled back: the statement would be prepared again as the client wrote it.
   h.table =
@@ -382,18 +381,15 @@ TEST_CASE("a re-preparation the server skipped is made again even in a failed tr
   (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
   h.table =
       router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
-  protocol::ErrorFields f;
-  f.severity = "ERROR";
-  f.sqlstate = "26000";
-  f.message = "prepared statement \"nope\" does not exist";
   const std::string describe = message('D', "Ss" + std::string(1, '\0')) + message('S', "");
   // The re-preparation (Close, Parse) is skipped with the rest after an earlier error: the
   // server still has the rewritten statement, the registry the plan of the client's text.
   (void)h.client(bind("", "nope") + describe);
-  (void)h.server(protocol::encode_error_response(f) + protocol::encode_ready_for_query('I'));
+  (void)h.server(error_response("26000", "prepared statement \"nope\" does not exist") +
+                 protocol::encode_ready_for_query('I'));
   (void)h.client(protocol::encode_query("BEGIN; SELECT 1/0"));
-  f.sqlstate = "22012";
-  (void)h.server(protocol::encode_command_complete("BEGIN") + protocol::encode_error_response(f) +
+  (void)h.server(protocol::encode_command_complete("BEGIN") +
+                 error_response("22012", "division by zero") +
                  protocol::encode_ready_for_query('E'));
   const auto sent = messages(h.client(describe));
   REQUIRE(sent.size() >= 3);
