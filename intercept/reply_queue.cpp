@@ -101,6 +101,7 @@ Expect* ReplyQueue::next_change(size_t from, std::string_view key) {
     if ((e.kind == Request::kParse || e.kind == Request::kClose) && !e.injected && !e.install &&
         e.statement_key == key)
       return &e;
+    if (e.kind == Request::kQuery && key.empty()) return &e;
   }
   return nullptr;
 }

@@ -44,7 +44,10 @@ struct Expect {
   // A simple Query (kQuery) removes the unnamed statement, as PostgreSQL's does when it runs.
   std::string statement_key;
   std::shared_ptr<Statement> undo;
-  uint64_t made = 0;  // the registry version this request left the name at (undo's guard)
+  // The registry version of the entry this Parse made (the client's) or was sent for (a twin, a
+  // re-preparation): its answer marks that entry, and an undo puts back what it replaced only
+  // while the entry is still that one.
+  uint64_t made = 0;
   // A client's Parse of a name the registry already has (kParse): PostgreSQL refuses it (42P05)
   // if it still has that statement when the Parse comes, so the registry was left as it is; this
   // is the statement to record if the server takes the Parse after all (the one before it was
@@ -56,6 +59,9 @@ struct Expect {
   // pgphase's own re-preparation of the client's statement statement_key under new routing
   // (injected Parse): confirmed by its ParseComplete; failed or skipped, it is made again.
   bool refresh = false;
+  // A Describe of statement statement_key whose transform is checked when its RowDescription
+  // comes against the statement the server has then (Rewriter::describe_answered).
+  bool described = false;
 };
 
 class ReplyQueue {
@@ -92,7 +98,8 @@ class ReplyQueue {
   template <class Undo>
   void failed(Undo&& undo);
   // The first client Parse or Close of statement `key` at index `from` or later that changed the
-  // registry when it was sent (nullptr: none): the next change of that name still in flight.
+  // registry when it was sent, or for the unnamed statement a simple Query (PostgreSQL drops it
+  // when the Query runs), nullptr: none. The next change of that name still in flight.
   [[nodiscard]] Expect* next_change(size_t from, std::string_view key);
 
   // The session cannot trust the answers any more (a transform found an answer it cannot

@@ -104,13 +104,13 @@ void Rewriter::drop_unnamed_statement(Expect& e) {
 
 void Rewriter::undo(Expect& e, size_t later) {
   if (e.twin) {  // the twin's Parse failed or was skipped: the next target read prepares it
-    if (Statement* st = registry_.find(e.statement_key); st != nullptr) st->alt_prepared = false;
+    if (Statement* st = made_for(e, later); st != nullptr) st->alt_prepared = false;
     return;
   }
   if (e.refresh) {
     // The re-preparation failed or was skipped: the server has the statement as it was (or, if
     // only its Close went through, none); the next use prepares it again.
-    if (Statement* st = registry_.find(e.statement_key); st != nullptr) {
+    if (Statement* st = made_for(e, later); st != nullptr) {
       st->unconfirmed = true;
       st->alt_prepared = false;
     }
@@ -119,16 +119,24 @@ void Rewriter::undo(Expect& e, size_t later) {
   if (e.injected || e.install ||
       (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
     return;
-  // A later Parse or Close of the same name still in flight (pipelined past the Sync) replaced
-  // what this request made: the name was, before that one, what it was before this one. That
-  // one's undo gets this one's, and its outcome decides.
-  if (e.kind != Request::kQuery) {
-    if (Expect* next = queue_.next_change(later, e.statement_key); next != nullptr) {
-      next->undo = std::move(e.undo);
-      return;
-    }
+  // A later change of the same name still in flight (pipelined past the Sync) replaced what this
+  // request made: the name was, before that one, what it was before this one. That one's undo
+  // gets this one's, and its outcome decides.
+  if (Expect* next = queue_.next_change(later, e.statement_key); next != nullptr) {
+    next->undo = std::move(e.undo);
+    return;
   }
   registry_.undo(e.kind == Request::kParse, e.statement_key, std::move(e.undo), e.made);
+}
+
+Statement* Rewriter::made_for(const Expect& e, size_t later) {
+  if (Statement* st = registry_.find(e.statement_key); st != nullptr && st->version == e.made)
+    return st;
+  // Replaced since by a client's change of the name still in flight: what an undo of that change
+  // puts back.
+  Expect* next = queue_.next_change(later, e.statement_key);
+  return next != nullptr && next->undo && next->undo->version == e.made ? next->undo.get()
+                                                                        : nullptr;
 }
 
 void Rewriter::read_done(const Expect& e, bool ok) {
@@ -266,6 +274,7 @@ void Rewriter::refresh_statement(std::string_view name, std::string& to_server) 
   if (rewritten) e.plan = st->plan;
   e.refresh = true;
   e.statement_key = server_key(name);
+  e.made = st->version;
   queue_.push(std::move(e));
   st->unconfirmed = true;
 }
@@ -368,23 +377,15 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
 }
 
 void Rewriter::on_parse_complete(Expect& e) {
-  if (e.twin || e.refresh) {
-    // A Parse of pgphase's went through: later uses need not prepare again.
-    if (Statement* st = registry_.find(e.statement_key); st != nullptr) {
-      if (e.twin) {
-        st->alt_confirmed = st->alt_prepared;
-      } else {
-        st->unconfirmed = false;
-      }
-    }
-    return;
-  }
   if (!e.install) {
-    if (Statement* st = registry_.find(e.statement_key); st != nullptr && st->version == e.made) {
+    Statement* st = made_for(e, 1);
+    if (st == nullptr) return;
+    if (e.twin) {  // a Parse of pgphase's went through: later uses need not prepare again
+      st->alt_confirmed = st->alt_prepared;
+    } else if (e.refresh) {
+      st->unconfirmed = false;
+    } else {
       st->on_server = true;
-    } else if (Expect* next = queue_.next_change(1, e.statement_key);
-               next != nullptr && next->undo && next->undo->version == e.made) {
-      next->undo->on_server = true;  // replaced since: what an undo of that change puts back
     }
     return;
   }
@@ -429,6 +430,7 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
         Expect pe{Request::kParse, true};
         pe.twin = true;
         pe.statement_key = server_key(msg->statement);
+        pe.made = st->version;
         pe.plan = st->plan;
         pe.read = portal.read;
         pe.started_ns = now_ns();
@@ -465,11 +467,10 @@ void Rewriter::on_describe(std::span<const uint8_t> body, std::string& to_server
   if (const auto d = protocol::decode_describe(body); d) {
     if (d->kind == 'S') {
       refresh_statement(d->name, to_server);
-      const Statement* st = registry_.find(server_key(d->name));
-      if (st != nullptr && st->plan && st->plan->rewritten && !st->plan->statements.empty()) {
-        e.plan = st->plan;
-        e.transform = st->plan->statements.front();
-      }
+      e.statement_key = server_key(d->name);
+      const Statement* st = registry_.find(e.statement_key);
+      describe_as(e, st);
+      e.described = true;  // checked again when its answer comes (describe_answered)
     } else if (const Portal* pt = registry_.find_portal(server_key(d->name)); pt != nullptr) {
       e.plan = pt->plan;
       e.transform = pt->transform;
@@ -477,6 +478,28 @@ void Rewriter::on_describe(std::span<const uint8_t> body, std::string& to_server
   }
   append_raw(to_server, fe::kDescribe, body);
   queue_.push(std::move(e));
+}
+
+void Rewriter::describe_as(Expect& e, const Statement* st) {
+  e.made = st != nullptr ? st->version : 0;
+  if (st != nullptr && st->plan && st->plan->rewritten && !st->plan->statements.empty()) {
+    e.plan = st->plan;
+    e.transform = st->plan->statements.front();
+  } else {
+    e.plan.reset();
+    e.transform = {};
+  }
+}
+
+void Rewriter::describe_answered(Expect& e) {
+  e.described = false;
+  // The statement the server describes: the name as the requests before this one left it. A
+  // change of the name sent behind a Sync before this Describe may have been refused or skipped
+  // since (the registry then holds what the client meant to have): the undo of the next change
+  // still in flight holds what the server has.
+  Expect* next = queue_.next_change(1, e.statement_key);
+  const Statement* st = next != nullptr ? next->undo.get() : registry_.find(e.statement_key);
+  if ((st != nullptr ? st->version : 0) != e.made) describe_as(e, st);
 }
 
 void Rewriter::on_execute(std::span<const uint8_t> body, std::string& to_server) {
@@ -549,6 +572,7 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       on_error();
       return Disposition::kStream;
     case be::kRowDescription: {
+      if (!queue_.empty() && queue_.front().described) describe_answered(queue_.front());
       const ResultTransform* t = current_transform();
       if (t == nullptr || t->kind == ResultTransform::Kind::kNone)
         return relay(queue_.answer(m.type));

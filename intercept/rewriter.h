@@ -87,6 +87,14 @@ class Rewriter {
   }
   // The server's ParseComplete to Parse `e` (the oldest request in flight).
   void on_parse_complete(Expect& e);
+  // The entry a Parse (the client's, a re-preparation or a twin) was made for (Expect::made):
+  // the registry's, or the undo of the next change of its name in flight from queue position
+  // `later` that replaced it; nullptr: neither (the name changed for good since).
+  Statement* made_for(const Expect& e, size_t later);
+  // A Describe of statement `st` (nullptr: none known): its answer's transform (Expect::made,
+  // plan, transform); describe_answered makes it that of the statement the server describes.
+  static void describe_as(Expect& e, const Statement* st);
+  void describe_answered(Expect& e);
   // A simple Query or Parse about to be sent that may run DEALLOCATE or DISCARD: no statement is
   // known to be on the server any more (Statement::on_server).
   void watch_deallocation(std::string_view sql);

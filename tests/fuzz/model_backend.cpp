@@ -315,7 +315,12 @@ void ModelBackend::parse(const Message& m, std::string& out) {
   Prepared prepared;
   prepared.text = analyse(p->query, rows_);
   if (prepared.text.refused && !diverged_) diverged_ = m.group;
-  if (p->name.empty()) unnamed_stale_ = false;
+  if (p->name.empty()) {
+    unnamed_stale_ = false;
+    // PostgreSQL drops the unnamed statement before it parses the new one
+    // (exec_parse_message), so a failed Parse of it leaves none.
+    statements_.erase("");
+  }
   if (fault_for(m)) return error("XX002", "injected", true, out);
   if (!prepared.text.parsed) return error("42601", "syntax error", true, out);
   if (prepared.text.statements.size() > 1)
@@ -380,10 +385,7 @@ void ModelBackend::bind(const Message& m, std::string& out) {
 void ModelBackend::describe(const Message& m, std::string& out) {
   const auto d = protocol::decode_describe(bytes(m.body));
   if (!d) return error("08P01", "bad Describe", true, out);
-  if (d->kind == 'S') {
-    known_divergence(m, d->name);
-    known_unsettled(m, d->name);
-  }
+  if (d->kind == 'S') known_divergence(m, d->name);
   if (fault_for(m)) return error("XX004", "injected", true, out);
   if (d->kind == 'S') {
     const auto it = statements_.find(key(d->name));
@@ -391,7 +393,6 @@ void ModelBackend::describe(const Message& m, std::string& out) {
       known_missing(m, d->name);
       return error("26000", "no such statement", true, out);
     }
-    known_refused(m, d->name);
     const Prepared& p = it->second;
     std::string pd = protocol::begin_message(be::kParameterDescription);
     protocol::append_u16(pd, static_cast<uint16_t>(p.text.params));

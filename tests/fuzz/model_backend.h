@@ -100,11 +100,11 @@ class ModelBackend {
   void known_divergence(const Message& m, std::string_view statement);
   void known_missing(const Message& m, std::string_view statement);
   // The same root: a client's Parse of a name the server already has is refused (42P05), but
-  // pgphase replaced its record when it sent the Parse; a Bind or Describe of that name sent
-  // before the refusal came back uses pgphase's idea of the statement (its transforms), not the
-  // server's.
+  // pgphase replaced its record when it sent the Parse; a Bind of that name sent before the
+  // refusal came back uses pgphase's idea of the statement (its transforms), not the server's.
+  // (A Describe's transform is chosen when its answer comes: exact, not tolerated.)
   void known_refused(const Message& m, std::string_view statement);
-  // A client's Parse or Close of the name failed or was skipped, and this Bind or Describe of it
+  // A client's Parse or Close of the name failed or was skipped, and this Bind of it
   // was sent before that answer came back (the same round), behind a Sync: pgphase acted on the
   // statement the client meant to have, not knowing yet which one the server keeps (it adds no
   // twin or re-preparation of its own then, Rewriter::settled, but the answers' transforms are

@@ -415,6 +415,72 @@ TEST_CASE("a portal bound behind a transaction's end keeps its transforms") {
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+// Found by fuzz_intercept (regress_refresh_confirms_its_own_entry).
+TEST_CASE("a re-preparation's ParseComplete confirms the statement it was made for") {
+  Harness h;
+  h.table =
+      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 2), "app");
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  h.table = dual_write_table();  // "s" is prepared again (Close, Parse) on its next use
+  // Pipelined before any answer: the use, and a Parse of the name behind the re-preparation
+  // (sent, since the re-preparation is not confirmed), which the server refuses.
+  const auto sent =
+      messages(h.client(bind("", "s") + message('S', "") +
+                        protocol::encode_parse("s", "SELECT 2", {}) + message('S', "")));
+  REQUIRE(sent.size() >= 4);
+  CHECK(sent[0].first == 'C');
+  CHECK(sent[1].first == 'P');
+  (void)h.server(message('3', "") + message('1', "") + message('2', "") +
+                 protocol::encode_ready_for_query('I') + error_response("42P05", "exists") +
+                 protocol::encode_ready_for_query('I'));
+  // The server has the rewritten UPDATE, and the registry knows it: the next Parse of "s" is
+  // refused too, and a use pipelined behind it runs the UPDATE.
+  (void)h.client(protocol::encode_parse("s", "SELECT 3", {}) + message('S', "") + bind("", "s") +
+                 execute("", 0) + message('S', ""));
+  (void)h.server(error_response("42P05", "exists") + protocol::encode_ready_for_query('I'));
+  const auto got = messages(h.server(message('2', "") + data_row("4") +
+                                     protocol::encode_command_complete("SELECT 1") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);
+  CHECK(got[1].second == cstr("UPDATE 4"));  // the count row became the tag
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+// Found by fuzz_intercept (regress_describe_unsettled, regress_describe_after_refused_parse).
+TEST_CASE("a Describe is answered for the statement the server has when the answer comes") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  // Pipelined before the first ParseComplete: a second Parse of "s" (so sent, and recorded, as
+  // the statement the client means to have) that the server refuses, and a Describe of "s".
+  (void)h.client(protocol::encode_parse("s", "INSERT INTO users VALUES (3, 'c') RETURNING *", {}) +
+                 message('S', "") + message('D', "Ss" + std::string(1, '\0')) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I') +
+                 error_response("42P05", "exists") + protocol::encode_ready_for_query('I'));
+  // The server describes the rewritten UPDATE (its count row); the client's statement has none.
+  const auto got = messages(h.server(message('t', u16(0)) + row_description("count") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);
+  CHECK(got[0].first == 't');
+  CHECK(got[1].first == 'n');
+  CHECK(got[2].first == 'Z');
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+TEST_CASE("a Describe of the unnamed statement answered before a Query behind it drops it") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("", "UPDATE users SET name = 'x'", {}) +
+                 message('D', "S" + std::string(1, '\0')) + message('S', "") +
+                 protocol::encode_query("SELECT 1"));
+  // The Describe is answered while the Query is in flight: the server still has the UPDATE.
+  const auto got =
+      messages(h.server(message('1', "") + message('t', u16(0)) + row_description("count") +
+                        protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 4);
+  CHECK(got[2].first == 'n');  // the rewrite's count row is not the client's statement's
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
