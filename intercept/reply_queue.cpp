@@ -95,13 +95,18 @@ ReplyQueue::Fit ReplyQueue::answer(char type) {
   }
 }
 
+Expect* ReplyQueue::next_refresh(size_t from, std::string_view key, uint64_t made) {
+  for (size_t i = from; i < queue_.size(); ++i) {
+    Expect& e = queue_[i];
+    if (e.refresh && e.made == made && e.statement_key == key) return &e;
+  }
+  return nullptr;
+}
+
 Expect* ReplyQueue::next_change(size_t from, std::string_view key) {
   for (size_t i = from; i < queue_.size(); ++i) {
     Expect& e = queue_[i];
-    if ((e.kind == Request::kParse || e.kind == Request::kClose) && !e.injected && !e.install &&
-        e.statement_key == key)
-      return &e;
-    if (e.kind == Request::kQuery && key.empty()) return &e;
+    if (e.changes && e.statement_key == key) return &e;
   }
   return nullptr;
 }

@@ -44,6 +44,10 @@ struct Expect {
   // A simple Query (kQuery) removes the unnamed statement, as PostgreSQL's does when it runs.
   std::string statement_key;
   std::shared_ptr<Statement> undo;
+  // This request changed what the registry holds for statement_key when it was sent: a client's
+  // Parse (unless predicted refused, install) or Close of a statement, or a simple Query (the
+  // unnamed statement). Not a Close of a portal, nor a request of pgphase's.
+  bool changes = false;
   // The registry version of the entry this Parse made (the client's) or was sent for (a twin, a
   // re-preparation): its answer marks that entry, and an undo puts back what it replaced only
   // while the entry is still that one.
@@ -57,7 +61,9 @@ struct Expect {
   // client's statement, whose twin is not prepared after all when the server fails or skips it.
   bool twin = false;
   // pgphase's own re-preparation of the client's statement statement_key under new routing
-  // (injected Parse): confirmed by its ParseComplete; failed or skipped, it is made again.
+  // (injected Parse): confirmed by its ParseComplete; failed or skipped, it is made again. Its
+  // undo holds the plan and generation the statement had before it (what the server has until
+  // it goes through).
   bool refresh = false;
   // A Describe of statement statement_key whose transform is checked when its RowDescription
   // comes against the statement the server has then (Rewriter::describe_answered).
@@ -94,13 +100,16 @@ class ReplyQueue {
   // its ReadyForQuery; in the extended protocol the server skips everything up to the next Sync:
   // those requests are dropped, `undo` called on each, newest first (so that a statement parsed
   // or closed more than once among them gets back what it was before the first), with the index
-  // of the first request past that Sync (the ones still in flight after them).
+  // of the first request past that Sync (the ones still in flight after them) and whether it is
+  // the request that failed (the oldest) rather than one skipped.
   template <class Undo>
   void failed(Undo&& undo);
-  // The first client Parse or Close of statement `key` at index `from` or later that changed the
-  // registry when it was sent, or for the unnamed statement a simple Query (PostgreSQL drops it
-  // when the Query runs), nullptr: none. The next change of that name still in flight.
+  // The first request at index `from` or later that changed statement `key` when it was sent
+  // (Expect::changes; nullptr: none): the next change of that name still in flight.
   [[nodiscard]] Expect* next_change(size_t from, std::string_view key);
+  // The first re-preparation of pgphase's (Expect::refresh) at index `from` or later of
+  // statement `key` in its registry version `made` (nullptr: none).
+  [[nodiscard]] Expect* next_refresh(size_t from, std::string_view key, uint64_t made);
 
   // The session cannot trust the answers any more (a transform found an answer it cannot
   // rewrite, or answer() a mismatch): the first reason is kept.
@@ -131,7 +140,7 @@ void ReplyQueue::failed(Undo&& undo) {
   if (k == Request::kQuery || k == Request::kFunctionCall) return;  // ReadyForQuery ends it
   size_t skipped = 0;  // the requests up to the next Sync
   while (skipped < queue_.size() && queue_[skipped].kind != Request::kSync) ++skipped;
-  for (size_t i = skipped; i-- > 0;) undo(queue_[i], skipped);
+  for (size_t i = skipped; i-- > 0;) undo(queue_[i], skipped, i == 0);
   for (size_t i = 0; i < skipped; ++i) queue_.pop_front();
   if (queue_.empty()) discard_until_sync_ = true;
 }

@@ -95,30 +95,42 @@ void Rewriter::watch_deallocation(std::string_view sql) {
 }
 
 void Rewriter::drop_unnamed_statement(Expect& e) {
+  e.statement_key.clear();
+  e.changes = true;  // whether the registry has it or not (an undo in flight may put it back)
   if (registry_.find("") == nullptr) return;
   // Its target-reading twin, if any, is a named statement of pgphase's: it stays on the server,
   // unused (twin names are never reused).
-  e.statement_key.clear();
   e.undo = registry_.close(e.statement_key);
 }
 
-void Rewriter::undo(Expect& e, size_t later) {
+void Rewriter::undo(Expect& e, size_t later, bool failed) {
   if (e.twin) {  // the twin's Parse failed or was skipped: the next target read prepares it
     if (Statement* st = made_for(e, later); st != nullptr) st->alt_prepared = false;
     return;
   }
   if (e.refresh) {
     // The re-preparation failed or was skipped: the server has the statement as it was (or, if
-    // only its Close went through, none); the next use prepares it again.
+    // only its Close went through, none). A later one of the same statement still in flight
+    // decides, as for a client's changes; otherwise the entry gets back the plan the server has,
+    // and the next use prepares it again.
+    if (Expect* next = queue_.next_refresh(later, e.statement_key, e.made); next != nullptr) {
+      next->undo = std::move(e.undo);
+      return;
+    }
     if (Statement* st = made_for(e, later); st != nullptr) {
+      if (e.undo) {
+        st->plan = e.undo->plan;
+        st->generation = e.undo->generation;
+      }
       st->unconfirmed = true;
       st->alt_prepared = false;
     }
     return;
   }
-  if (e.injected || e.install ||
-      (e.kind != Request::kParse && e.kind != Request::kClose && e.kind != Request::kQuery))
-    return;
+  if (!e.changes) return;
+  // PostgreSQL drops the unnamed statement before it parses a new one: a Parse of it that failed
+  // (not one skipped) leaves none.
+  if (failed && e.kind == Request::kParse && e.statement_key.empty()) e.undo.reset();
   // A later change of the same name still in flight (pipelined past the Sync) replaced what this
   // request made: the name was, before that one, what it was before this one. That one's undo
   // gets this one's, and its outcome decides.
@@ -249,6 +261,8 @@ void Rewriter::refresh_statement(std::string_view name, std::string& to_server) 
   if (failed_transaction_ && queue_.empty() && !st->unconfirmed) return;
   const uint64_t gen = t ? t->generation() : 0;
   if (st->generation == gen && !st->unconfirmed) return;
+  PlanPtr was_plan = st->plan;  // what the server has until this re-preparation goes through
+  const uint64_t was_generation = st->generation;
   if (st->generation != gen) {
     st->generation = gen;
     st->alt_prepared = false;  // its target text may have changed too
@@ -275,6 +289,9 @@ void Rewriter::refresh_statement(std::string_view name, std::string& to_server) 
   e.refresh = true;
   e.statement_key = server_key(name);
   e.made = st->version;
+  e.undo = std::make_shared<Statement>();
+  e.undo->plan = std::move(was_plan);
+  e.undo->generation = was_generation;
   queue_.push(std::move(e));
   st->unconfirmed = true;
 }
@@ -364,8 +381,11 @@ void Rewriter::on_parse(std::span<const uint8_t> body, std::string& to_server) {
     e.install = std::make_shared<Statement>();
     st = e.install.get();
   } else {
-    st = &registry_.parse_in_place(e.statement_key, !msg->name.empty(), e.undo);
+    // The unnamed statement's previous one is kept only behind requests in flight: one of them
+    // may fail, and the server then skips this Parse and keeps it.
+    st = &registry_.parse_in_place(e.statement_key, !msg->name.empty() || !queue_.empty(), e.undo);
     e.made = st->version;
+    e.changes = true;
   }
   st->text.assign(msg->query);
   st->param_types.assign(reinterpret_cast<const char*>(msg->param_types.data()),
@@ -469,8 +489,8 @@ void Rewriter::on_describe(std::span<const uint8_t> body, std::string& to_server
       refresh_statement(d->name, to_server);
       e.statement_key = server_key(d->name);
       const Statement* st = registry_.find(e.statement_key);
-      describe_as(e, st);
-      e.described = true;  // checked again when its answer comes (describe_answered)
+      describe_as(e, st != nullptr ? st->plan : nullptr);
+      e.described = true;  // chosen again when its answer comes (describe_answered)
     } else if (const Portal* pt = registry_.find_portal(server_key(d->name)); pt != nullptr) {
       e.plan = pt->plan;
       e.transform = pt->transform;
@@ -480,11 +500,10 @@ void Rewriter::on_describe(std::span<const uint8_t> body, std::string& to_server
   queue_.push(std::move(e));
 }
 
-void Rewriter::describe_as(Expect& e, const Statement* st) {
-  e.made = st != nullptr ? st->version : 0;
-  if (st != nullptr && st->plan && st->plan->rewritten && !st->plan->statements.empty()) {
-    e.plan = st->plan;
-    e.transform = st->plan->statements.front();
+void Rewriter::describe_as(Expect& e, const PlanPtr& plan) {
+  if (plan && plan->rewritten && !plan->statements.empty()) {
+    e.plan = plan;
+    e.transform = plan->statements.front();
   } else {
     e.plan.reset();
     e.transform = {};
@@ -493,13 +512,20 @@ void Rewriter::describe_as(Expect& e, const Statement* st) {
 
 void Rewriter::describe_answered(Expect& e) {
   e.described = false;
-  // The statement the server describes: the name as the requests before this one left it. A
-  // change of the name sent behind a Sync before this Describe may have been refused or skipped
-  // since (the registry then holds what the client meant to have): the undo of the next change
-  // still in flight holds what the server has.
+  // The statement the server describes: the name as the requests before this one left it, which
+  // is the registry's entry rolled back over the changes still in flight behind this Describe.
+  // A change of the name by the client: its undo holds what the name was before it (and a
+  // change before this Describe that was refused or skipped handed it its own).
   Expect* next = queue_.next_change(1, e.statement_key);
   const Statement* st = next != nullptr ? next->undo.get() : registry_.find(e.statement_key);
-  if ((st != nullptr ? st->version : 0) != e.made) describe_as(e, st);
+  PlanPtr plan = st != nullptr ? st->plan : nullptr;
+  // A re-preparation of that statement under new routing: the server has the plan before it.
+  if (st != nullptr) {
+    if (const Expect* r = queue_.next_refresh(1, e.statement_key, st->version);
+        r != nullptr && r->undo)
+      plan = r->undo->plan;
+  }
+  describe_as(e, plan);
 }
 
 void Rewriter::on_execute(std::span<const uint8_t> body, std::string& to_server) {
@@ -534,6 +560,7 @@ void Rewriter::on_close(std::span<const uint8_t> body, std::string& to_server) {
         queue_.push({Request::kClose, true});
       }
       e.undo = registry_.close(e.statement_key);
+      e.changes = true;
     } else {
       registry_.erase_portal(server_key(d->name));
     }
@@ -623,7 +650,8 @@ void Rewriter::on_error() {
   if (e.kind == Request::kExecute || reads_now(e) || (e.kind == Request::kParse && e.injected)) {
     read_done(e, false);  // a target that cannot even prepare the read counts as its error
   }
-  queue_.failed([this](Expect& skipped, size_t later) { undo(skipped, later); });
+  queue_.failed(
+      [this](Expect& skipped, size_t later, bool failed) { undo(skipped, later, failed); });
 }
 
 void Rewriter::complete(const Expect& e, const ResultTransform& t, std::span<const uint8_t> body,

@@ -77,7 +77,7 @@ class Rewriter {
   void read_done(const Expect& e, bool ok);
   // A request the server failed or skipped (after an error, until Sync): its effect on the
   // statement registry is undone.
-  void undo(Expect& e, size_t later);
+  void undo(Expect& e, size_t later, bool failed);
   // Whether the server has `st` as the registry has it whenever a request sent now runs: its
   // Parse was confirmed, or is in this request's batch (if it fails, the request is skipped).
   // Otherwise a Parse in flight in an earlier batch may yet fail and leave another statement
@@ -91,9 +91,10 @@ class Rewriter {
   // the registry's, or the undo of the next change of its name in flight from queue position
   // `later` that replaced it; nullptr: neither (the name changed for good since).
   Statement* made_for(const Expect& e, size_t later);
-  // A Describe of statement `st` (nullptr: none known): its answer's transform (Expect::made,
-  // plan, transform); describe_answered makes it that of the statement the server describes.
-  static void describe_as(Expect& e, const Statement* st);
+  // A Describe of a statement whose plan is `plan` (nullptr: none, or not planned): its answer's
+  // transform (Expect::plan, transform); describe_answered makes it that of the statement the
+  // server describes when the answer comes.
+  static void describe_as(Expect& e, const PlanPtr& plan);
   void describe_answered(Expect& e);
   // A simple Query or Parse about to be sent that may run DEALLOCATE or DISCARD: no statement is
   // known to be on the server any more (Statement::on_server).

@@ -36,14 +36,13 @@ void StatementRegistry::erase_portal(std::string_view key) {
   }
 }
 
-std::shared_ptr<Statement> StatementRegistry::parse(std::string_view key, Statement st,
-                                                    bool named) {
+std::shared_ptr<Statement> StatementRegistry::parse(std::string_view key, Statement st, bool keep) {
   std::shared_ptr<Statement> previous;
-  parse_in_place(key, named, previous) = std::move(st);
+  parse_in_place(key, keep, previous) = std::move(st);
   return previous;
 }
 
-Statement& StatementRegistry::parse_in_place(std::string_view key, bool named,
+Statement& StatementRegistry::parse_in_place(std::string_view key, bool keep,
                                              std::shared_ptr<Statement>& previous) {
   previous = nullptr;
   const auto it = statements_.find(key);
@@ -53,7 +52,7 @@ Statement& StatementRegistry::parse_in_place(std::string_view key, bool named,
     return fresh;
   }
   Statement& st = it->second;
-  if (named) previous = std::make_shared<Statement>(std::move(st));
+  if (keep) previous = std::make_shared<Statement>(std::move(st));
   st.text.clear();
   st.param_types.clear();
   st.plan = nullptr;

@@ -59,14 +59,16 @@ class StatementRegistry {
   [[nodiscard]] Statement* find(std::string_view key);
   [[nodiscard]] Portal* find_portal(std::string_view key);
 
-  // A client's Parse of `key` (named: not the unnamed statement) sent to the server: `st` is now
-  // its statement. Returns the statement it replaced when the server may refuse the Parse and
-  // keep that one (a named statement answers 42P05; the unnamed one is replaced always).
-  std::shared_ptr<Statement> parse(std::string_view key, Statement st, bool named);
+  // A client's Parse of `key` sent to the server: `st` is now its statement. Returns the
+  // statement it replaced if `keep`: when the server may keep that one (it refuses a Parse of a
+  // named statement it has, 42P05; it skips any Parse after an error until Sync). A failed Parse
+  // of the unnamed statement leaves none, so with nothing in flight before it, there is nothing
+  // to keep.
+  std::shared_ptr<Statement> parse(std::string_view key, Statement st, bool keep);
   // The same, filled in place: returns the entry for `key`, new or the one replaced, emptied but
   // keeping its buffers (a client that parses the unnamed statement before every execution
   // allocates nothing for its text); `previous` as parse() returns it.
-  Statement& parse_in_place(std::string_view key, bool named, std::shared_ptr<Statement>& previous);
+  Statement& parse_in_place(std::string_view key, bool keep, std::shared_ptr<Statement>& previous);
   // A client's Close of statement `key`: returns the statement it removed (nullptr: none).
   std::shared_ptr<Statement> close(const std::string& key);
   // A Parse or Close the server failed or skipped (after an error, until Sync): `previous` (what

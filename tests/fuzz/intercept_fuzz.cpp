@@ -486,7 +486,8 @@ std::string shown(std::string_view m) {
 
 // INTERCEPT_FUZZ_TRACE=1: every exchange on stderr.
 const bool g_trace = std::getenv("INTERCEPT_FUZZ_TRACE") != nullptr;
-// INTERCEPT_FUZZ_STRICT=1: the known differences (ModelBackend::known_divergence) fail too.
+// INTERCEPT_FUZZ_STRICT=1: the known differences (ModelBackend::known_unsettled and its kin) fail
+// too.
 const bool g_strict = std::getenv("INTERCEPT_FUZZ_STRICT") != nullptr;
 // INTERCEPT_FUZZ_REPORT=1 (the CI run): an answer that differs from PostgreSQL's (the model's
 // own answer to the client's requests) or a desynchronisation is printed and counted instead of

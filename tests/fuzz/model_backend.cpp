@@ -124,11 +124,6 @@ std::optional<ModelBackend::Fault> ModelBackend::fault_for(const Message& m) {
   return std::nullopt;
 }
 
-void ModelBackend::known_divergence(const Message& m, std::string_view statement) {
-  if (!known_issues_ || !statement.empty() || !m.own) return;
-  if (unnamed_stale_ && !diverged_) diverged_ = m.group;
-}
-
 void ModelBackend::known_refused(const Message& m, std::string_view statement) {
   if (known_issues_ && m.own && refused_.contains(key(statement)) && !diverged_)
     diverged_ = m.group;
@@ -159,12 +154,13 @@ void ModelBackend::process(const Message& m, std::string& out) {
   }
   if (m.type == fe::kSync) return sync(out);
   if (skipping_) {
-    // PostgreSQL reads and discards everything up to Sync.
-    if (m.type == fe::kParse && m.body.starts_with('\0') && statements_.contains(""))
-      unnamed_stale_ = true;
+    // PostgreSQL reads and discards everything up to Sync. (A simple Query would have dropped
+    // the unnamed statement: pgphase's registry did so when it was sent.)
+    if (m.own && m.type == fe::kQuery) changes = "";
     if (changes) unsettled_[*changes] = round_;
     return;
   }
+  if (m.own && m.type == fe::kQuery) unsettled_.erase("");  // it drops it in both
   if (changes) {
     (m.type == fe::kParse ? parse(m, out) : close(m, out));
     if (skipping_) {
@@ -315,12 +311,9 @@ void ModelBackend::parse(const Message& m, std::string& out) {
   Prepared prepared;
   prepared.text = analyse(p->query, rows_);
   if (prepared.text.refused && !diverged_) diverged_ = m.group;
-  if (p->name.empty()) {
-    unnamed_stale_ = false;
-    // PostgreSQL drops the unnamed statement before it parses the new one
-    // (exec_parse_message), so a failed Parse of it leaves none.
-    statements_.erase("");
-  }
+  // PostgreSQL drops the unnamed statement before it parses the new one (exec_parse_message), so
+  // a failed Parse of it leaves none.
+  if (p->name.empty()) statements_.erase("");
   if (fault_for(m)) return error("XX002", "injected", true, out);
   if (!prepared.text.parsed) return error("42601", "syntax error", true, out);
   if (prepared.text.statements.size() > 1)
@@ -349,7 +342,6 @@ void ModelBackend::bind(const Message& m, std::string& out) {
   const auto params = protocol::decode_bind_params(bytes(m.body));
   if (!b || !params) return error("08P01", "bad Bind", true, out);
   const std::string_view named = m.client_statement.empty() ? b->statement : m.client_statement;
-  known_divergence(m, named);
   known_unsettled(m, named);
   if (fault_for(m)) return error("XX003", "injected", true, out);
   const auto it = statements_.find(key(b->statement));
@@ -385,7 +377,6 @@ void ModelBackend::bind(const Message& m, std::string& out) {
 void ModelBackend::describe(const Message& m, std::string& out) {
   const auto d = protocol::decode_describe(bytes(m.body));
   if (!d) return error("08P01", "bad Describe", true, out);
-  if (d->kind == 'S') known_divergence(m, d->name);
   if (fault_for(m)) return error("XX004", "injected", true, out);
   if (d->kind == 'S') {
     const auto it = statements_.find(key(d->name));

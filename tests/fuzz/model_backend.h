@@ -28,7 +28,7 @@ class ModelBackend {
   };
 
   // `known_issues`: a request whose answer through pgphase differs for a known reason (see
-  // known_divergence()) marks the divergence instead of failing the comparison.
+  // known_unsettled() and its kin) marks the divergence instead of failing the comparison.
   ModelBackend(int64_t rows, bool known_issues) : rows_(rows), known_issues_(known_issues) {}
 
   // Fails group `group`'s own request.
@@ -55,7 +55,7 @@ class ModelBackend {
     char type;
     std::string body;
     // An own Bind or Describe of a statement: the statement the client named (pgphase may have
-    // renamed it to a twin of its own), for known_divergence() and its kin.
+    // renamed it to a twin of its own), for known_unsettled() and its kin.
     std::string client_statement;
   };
   struct Prepared {
@@ -88,24 +88,20 @@ class ModelBackend {
   void complete(const Statement& st, int64_t rows, std::string& out);
   [[nodiscard]] std::optional<Fault> fault_for(const Message& m);
   void end_transaction();
-  // Known differences of pgphase's StatementRegistry from PostgreSQL, for the unnamed statement:
-  // a skipped Parse of it leaves the old one in PostgreSQL but pgphase forgets that one, so a
-  // Bind or Describe of the unnamed statement then is answered differently through pgphase. (A
-  // simple Query drops it in both, exec_simple_query and Rewriter::drop_unnamed_statement.) And
-  // a statement
-  // the client parsed but the server does not have (the Parse failed, or was skipped, in a
-  // pipeline the rewriter had already acted on): pgphase may prepare it again (its twin for a
-  // target read, or a re-preparation under new routing), so a Bind or Describe that PostgreSQL
-  // answers 26000 may succeed through pgphase.
-  void known_divergence(const Message& m, std::string_view statement);
+  // Known differences of pgphase's StatementRegistry from PostgreSQL: a statement the client
+  // parsed but the server does not have (the Parse failed, or was skipped, in a pipeline the
+  // rewriter had already acted on): pgphase may prepare it again (its twin for a target read, or
+  // a re-preparation under new routing), so a Bind or Describe that PostgreSQL answers 26000 may
+  // succeed through pgphase.
   void known_missing(const Message& m, std::string_view statement);
   // The same root: a client's Parse of a name the server already has is refused (42P05), but
   // pgphase replaced its record when it sent the Parse; a Bind of that name sent before the
   // refusal came back uses pgphase's idea of the statement (its transforms), not the server's.
   // (A Describe's transform is chosen when its answer comes: exact, not tolerated.)
   void known_refused(const Message& m, std::string_view statement);
-  // A client's Parse or Close of the name failed or was skipped, and this Bind of it
-  // was sent before that answer came back (the same round), behind a Sync: pgphase acted on the
+  // A client's Parse or Close of the name (or, for the unnamed statement, a simple Query) failed
+  // or was skipped, and this Bind of it was sent before that answer came back (the same round),
+  // behind a Sync: pgphase acted on the
   // statement the client meant to have, not knowing yet which one the server keeps (it adds no
   // twin or re-preparation of its own then, Rewriter::settled, but the answers' transforms are
   // those of the statement it expected).
@@ -122,7 +118,6 @@ class ModelBackend {
   char tx_ = 'I';
   std::optional<uint32_t> diverged_;
   bool known_issues_;
-  bool unnamed_stale_ = false;  // a Parse of it was skipped since the last one it answered
   std::set<std::string, std::less<>> parsed_;   // every name a client Parse gave
   std::set<std::string, std::less<>> refused_;  // names whose client Parse got 42P05
   uint64_t round_ = 0;                          // answer() calls so far

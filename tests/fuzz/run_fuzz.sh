@@ -7,6 +7,8 @@
 #   intercept: intercept_fuzz.cpp over intercept/ and router/ (the Rewriter against the model
 #     backend, model_backend.cpp), seeds in corpus_intercept/; links libpg_query, Boost.JSON, libpq.
 # Env: PGPHASE_FUZZ_SECONDS (default 60; 0 only replays the seed corpus once),
+#      INTERCEPT_FUZZ_REPORT (intercept: report differences from PostgreSQL instead of failing;
+#      the seed corpus is still replayed first without it),
 #      PGPHASE_FUZZ_JOBS (parallel compiles, default 2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,8 +70,21 @@ mkdir -p "$out/corpus" "$out/artifacts" "$out/reports"
 export INTERCEPT_FUZZ_REPORT_DIR="$out/reports"  # inputs of reported differences (intercept)
 if [ -d "$corpus" ]; then cp -r "$corpus"/. "$out/corpus/"; fi
 if [ "$seconds" -eq 0 ]; then limit=(-runs=0); else limit=(-max_total_time="$seconds"); fi
-echo "fuzzing $target for ${seconds}s (log: $out/fuzz.log)"
 status=0
+# The seed corpus (its regress_* inputs are fixed findings) is replayed first with no report
+# mode: an input that answers differently from PostgreSQL or desynchronises fails the run.
+if [ "$target" = intercept ] && [ "$seconds" -ne 0 ] && [ -n "${INTERCEPT_FUZZ_REPORT:-}" ]; then
+  env -u INTERCEPT_FUZZ_REPORT UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$out/${target}_fuzz" -runs=0 -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" \
+    -artifact_prefix="$out/artifacts/" "$out/corpus" >"$out/replay.log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    tail -n 80 "$out/replay.log"
+    echo "a seed input of corpus_intercept fails (exit $status)" >&2
+    exit 1
+  fi
+  echo "seed corpus replayed: every input answered as PostgreSQL would"
+fi
+echo "fuzzing $target for ${seconds}s (log: $out/fuzz.log)"
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/${target}_fuzz" "${limit[@]}" \
   -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 \
   -artifact_prefix="$out/artifacts/" "$out/corpus" >"$out/fuzz.log" 2>&1 || status=$?

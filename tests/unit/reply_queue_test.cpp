@@ -137,10 +137,15 @@ TEST_CASE("an error in the extended protocol: the server skips everything up to 
   ReplyQueue q;
   send(q, {Request::kParse, Request::kBind, Request::kExecute, Request::kSync, Request::kQuery});
   std::vector<Request> undone;
-  q.failed([&](Expect& e, size_t) { undone.push_back(e.kind); });
+  std::vector<bool> failed;
+  q.failed([&](Expect& e, size_t, bool f) {
+    undone.push_back(e.kind);
+    failed.push_back(f);
+  });
   // Newest first: two skipped Parses (or a Parse and a Close) of one name must put back what
-  // the name was before the first of them.
+  // the name was before the first of them. Only the oldest is the one that failed.
   CHECK(undone == std::vector{Request::kExecute, Request::kBind, Request::kParse});
+  CHECK(failed == std::vector{false, false, true});
   REQUIRE(q.size() == 2);
   CHECK(q.front().kind == Request::kSync);
   CHECK_FALSE(q.discarding());
@@ -152,7 +157,7 @@ TEST_CASE("an error before the Sync was sent: later requests expect nothing unti
   ReplyQueue q;
   send(q, {Request::kParse, Request::kBind});
   size_t undone = 0;
-  q.failed([&](Expect&, size_t) { ++undone; });
+  q.failed([&](Expect&, size_t, bool) { ++undone; });
   CHECK(undone == 2);
   CHECK(q.empty());
   CHECK(q.discarding());
@@ -173,7 +178,7 @@ TEST_CASE("an error to a simple Query or a FunctionCall ends with its ReadyForQu
     ReplyQueue q;
     send(q, {k, Request::kQuery});
     bool undone = false;
-    q.failed([&](Expect&, size_t) { undone = true; });
+    q.failed([&](Expect&, size_t, bool) { undone = true; });
     CHECK_FALSE(undone);
     CHECK(q.size() == 2);
     CHECK_FALSE(q.discarding());

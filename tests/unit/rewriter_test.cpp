@@ -159,6 +159,19 @@ TEST_CASE("an answer that fits no request in flight: dropped, and the session to
 }
 
 // Binds and executes `name` as a rewritten UPDATE: its count row must become the client's tag.
+// Statement `name` is the UPDATE the rewriter rewrites in dual_write, prepared and confirmed.
+void prepare_update(Harness& h, std::string_view name) {
+  (void)h.client(protocol::encode_parse(name, "UPDATE users SET name = 'x'", {}) +
+                 message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+}
+// The migration is rolled back (a new generation in preparation): statements prepared under dual
+// write are prepared again as the client wrote them.
+void roll_back(Harness& h) {
+  h.table =
+      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+}
+
 void check_runs_as_rewritten_update(Harness& h, const std::string& name) {
   (void)h.client(bind("", name.c_str()) + execute("", 0) + message('S', ""));
   const auto got = messages(h.server(message('2', "") + data_row("4") +
@@ -171,8 +184,7 @@ void check_runs_as_rewritten_update(Harness& h, const std::string& name) {
 
 TEST_CASE("a Parse the server refuses leaves the statement it would have replaced") {
   Harness h;
-  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_update(h, "s");
   // The same name again: PostgreSQL answers 42P05 and keeps the first statement.
   (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', ""));
   protocol::ErrorFields f;
@@ -260,8 +272,7 @@ TEST_CASE("an error answering a FunctionCall ends with its ReadyForQuery") {
 // a name while a later change of the same name, pipelined past the Sync, is still in flight.
 TEST_CASE("changes of one name failed in turn across a Sync leave what the server has") {
   Harness h;
-  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_update(h, "s");
   const auto error = [](const char* sqlstate) { return error_response(sqlstate, "refused"); };
   SECTION("a refused Parse, then a skipped one") {
     (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', "") +
@@ -283,8 +294,7 @@ TEST_CASE("changes of one name failed in turn across a Sync leave what the serve
 
 TEST_CASE("a Parse of a name the server has: later requests use the statement the server keeps") {
   Harness h;
-  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_update(h, "s");
   // Pipelined: the Bind goes out before the refusal of the Parse comes back.
   (void)h.client(protocol::encode_parse("s", "SELECT 2", {}) + message('S', ""));
   (void)h.client(bind("", "s") + execute("", 0) + message('S', ""));
@@ -324,8 +334,7 @@ TEST_CASE(
 
 TEST_CASE("a statement dropped behind the registry's back is prepared again as the client says") {
   Harness h;
-  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_update(h, "s");
   const std::string answers = message('1', "") + message('2', "") + data_row("2") +
                               protocol::encode_command_complete("SELECT 1") +
                               protocol::encode_ready_for_query('I');
@@ -357,8 +366,7 @@ TEST_CASE("no re-preparation in a failed transaction: the statement is described
                  error_response("22012", "division by zero") +
                  protocol::encode_ready_for_query('E'));
   // The migration is rolled back: the statement would be prepared again as the client wrote it.
-  h.table =
-      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+  roll_back(h);
   const std::string describe = message('D', "Ss" + std::string(1, '\0')) + message('S', "");
   CHECK(h.client(describe) == describe);  // no Close and Parse of pgphase's before it
   (void)h.server(message('t', u16(0)) + message('T', u16(0)) +
@@ -379,8 +387,7 @@ TEST_CASE("a re-preparation the server skipped is made again even in a failed tr
   (void)h.client(protocol::encode_parse("s", "INSERT INTO users (id, name) VALUES ($1, $2)", {}) +
                  message('S', ""));
   (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
-  h.table =
-      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+  roll_back(h);
   const std::string describe = message('D', "Ss" + std::string(1, '\0')) + message('S', "");
   // The re-preparation (Close, Parse) is skipped with the rest after an earlier error: the
   // server still has the rewritten statement, the registry the plan of the client's text.
@@ -401,8 +408,7 @@ TEST_CASE("a re-preparation the server skipped is made again even in a failed tr
 // Found by fuzz_intercept (regress_portal_bound_behind_transaction_end).
 TEST_CASE("a portal bound behind a transaction's end keeps its transforms") {
   Harness h;
-  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_update(h, "s");
   // The Bind is pipelined behind a COMMIT; its Execute goes out once the COMMIT was answered.
   (void)h.client(protocol::encode_query("COMMIT") + bind("", "s"));
   (void)h.server(protocol::encode_command_complete("COMMIT") +
@@ -420,8 +426,7 @@ TEST_CASE("a re-preparation's ParseComplete confirms the statement it was made f
   Harness h;
   h.table =
       router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 2), "app");
-  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_update(h, "s");
   h.table = dual_write_table();  // "s" is prepared again (Close, Parse) on its next use
   // Pipelined before any answer: the use, and a Parse of the name behind the re-preparation
   // (sent, since the re-preparation is not confirmed), which the server refuses.
@@ -478,6 +483,51 @@ TEST_CASE("a Describe of the unnamed statement answered before a Query behind it
                         protocol::encode_ready_for_query('I')));
   REQUIRE(got.size() == 4);
   CHECK(got[2].first == 'n');  // the rewrite's count row is not the client's statement's
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+// Found by fuzz_intercept (regress_describe_unnamed_before_portal_close).
+TEST_CASE("a Close of a portal is no change of the unnamed statement") {
+  Harness h;
+  (void)h.client(protocol::encode_parse("", "UPDATE users SET name = 'x'", {}) + message('S', ""));
+  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  // A Describe of the unnamed statement with a Close of the unnamed portal pipelined behind it.
+  (void)h.client(message('D', "S" + std::string(1, '\0')) +
+                 message('C', "P" + std::string(1, '\0')) + message('S', ""));
+  const auto got = messages(h.server(message('t', u16(0)) + row_description("count")));
+  REQUIRE(got.size() == 2);
+  CHECK(got[1].first == 'n');
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
+TEST_CASE("a Parse of the unnamed statement skipped after an error leaves the one before it") {
+  Harness h;
+  prepare_update(h, "");
+  // The Bind fails, so the server skips the Parse behind it and keeps the UPDATE.
+  (void)h.client(bind("", "nope") + protocol::encode_parse("", "SELECT 2", {}) + message('S', ""));
+  (void)h.server(error_response("26000", "prepared statement \"nope\" does not exist") +
+                 protocol::encode_ready_for_query('I'));
+  check_runs_as_rewritten_update(h, "");
+}
+
+// Found by fuzz_intercept (regress_describe_after_skipped_refresh).
+TEST_CASE("a re-preparation the server skipped leaves the statement described as it was") {
+  Harness h;
+  prepare_update(h, "s");
+  roll_back(h);
+  const std::string describe = message('D', "Ss" + std::string(1, '\0'));
+  // The Describe re-prepares "s" as the client wrote it, but the Bind before it fails: the
+  // server skips the re-preparation and the Parse behind it. The second Describe, sent before
+  // that answer came, adds nothing of its own ("s" is not settled).
+  (void)h.client(bind("", "nope") + describe + protocol::encode_parse("s", "SELECT 2", {}) +
+                 message('S', "") + describe + message('S', ""));
+  (void)h.server(error_response("26000", "prepared statement \"nope\" does not exist") +
+                 protocol::encode_ready_for_query('I'));
+  // The server still has the rewritten UPDATE: its count row is not the client's statement's.
+  const auto got = messages(h.server(message('t', u16(0)) + row_description("count") +
+                                     protocol::encode_ready_for_query('I')));
+  REQUIRE(got.size() == 3);
+  CHECK(got[1].first == 'n');
   CHECK_FALSE(h.rw.desynchronised());
 }
 
@@ -583,12 +633,10 @@ TEST_CASE("a read whose Parse is in flight before a Sync is bound as the client 
 
 TEST_CASE("a re-preparation the server skipped is made again on the statement's next use") {
   Harness h;
-  (void)h.client(protocol::encode_parse("s", "UPDATE users SET name = 'x'", {}) + message('S', ""));
-  (void)h.server(message('1', "") + protocol::encode_ready_for_query('I'));
+  prepare_update(h, "s");
   // The migration is rolled back: "s" must be prepared again as the client wrote it. The
   // pipeline's first request fails, so the server skips pgphase's Close and Parse of "s".
-  h.table =
-      router::RoutingTable::build(test::users_snapshot(migration::Phase::kPreparation, 4), "app");
+  roll_back(h);
   const std::string describe = message('D', "S" + cstr("s"));
   const auto reprepared = [](const std::string& sent) {
     for (const auto& [type, body] : messages(sent)) {
