@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -65,9 +66,13 @@ struct Expect {
   // undo holds the plan and generation the statement had before it (what the server has until
   // it goes through).
   bool refresh = false;
-  // A Describe of statement statement_key whose transform is checked when its RowDescription
-  // comes against the statement the server has then (Rewriter::describe_answered).
-  bool described = false;
+  // Its transform is chosen again when its answer comes, from the statement the server has then:
+  // a Describe of statement statement_key (at its RowDescription, Rewriter::describe_answered),
+  // or a Bind of it sent while a change of it in an earlier batch was in flight (at its
+  // BindComplete, Rewriter::bind_answered).
+  bool resolve = false;
+  // A Bind, Execute, Describe or Close of a portal: its name as the server keys it.
+  std::optional<std::string> portal;
 };
 
 class ReplyQueue {
@@ -120,6 +125,7 @@ class ReplyQueue {
   [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
   [[nodiscard]] size_t size() const noexcept { return queue_.size(); }
   [[nodiscard]] Expect& front() { return queue_.front(); }
+  [[nodiscard]] Expect& at(size_t i) { return queue_[i]; }  // 0: the oldest (i < size())
   [[nodiscard]] const Expect& front() const { return queue_.front(); }
   // Whether the server skips requests until the next Sync.
   [[nodiscard]] bool discarding() const noexcept { return discard_until_sync_; }

@@ -474,12 +474,63 @@ void Rewriter::on_bind(std::span<const uint8_t> body, std::string& to_server) {
     append_raw(to_server, fe::kBind, body);
   }
   portal.count_binary = protocol::bind_result_format(body, *msg, 0) == 1;
-  if (portal.plan || portal.read.read) {
-    registry_.bind(server_key(msg->portal), std::move(portal));
-  } else {
-    registry_.erase_portal(server_key(msg->portal));
+  Expect e{Request::kBind};
+  e.portal = server_key(msg->portal);
+  // A statement whose Parse or Close in an earlier batch is in flight: the server may yet keep
+  // another one under the name. A Bind sent as the client wrote it gets its portal's transforms
+  // again at BindComplete.
+  if (st != nullptr && !settled(*st) && !portal.transform.refused &&
+      !(portal.transform.kind == ResultTransform::Kind::kStripColumns &&
+        msg->n_result_formats > 1)) {
+    e.resolve = true;
+    e.statement_key = server_key(msg->statement);
   }
-  queue_.push({Request::kBind});
+  if (portal.plan || portal.read.read) {
+    registry_.bind(*e.portal, std::move(portal));
+  } else {
+    registry_.erase_portal(*e.portal);
+  }
+  queue_.push(std::move(e));
+}
+
+PlanPtr Rewriter::server_plan(std::string_view key) {
+  // The name as the requests before the oldest in flight left it: the registry's entry rolled
+  // back over the changes still in flight behind it. A change of the name by the client: its
+  // undo holds what the name was before it (and a change before that was refused or skipped
+  // handed it its own).
+  Expect* next = queue_.next_change(1, key);
+  const Statement* st = next != nullptr ? next->undo.get() : registry_.find(key);
+  if (st == nullptr) return nullptr;
+  // A re-preparation of that statement under new routing: the server has the plan before it.
+  if (const Expect* r = queue_.next_refresh(1, key, st->version); r != nullptr && r->undo)
+    return r->undo->plan;
+  return st->plan;
+}
+
+void Rewriter::bind_answered(Expect& e) {
+  e.resolve = false;
+  const PlanPtr plan = server_plan(e.statement_key);
+  const bool rewritten = plan && plan->rewritten && !plan->statements.empty();
+  const ResultTransform t = rewritten ? plan->statements.front() : ResultTransform{};
+  // The requests on this portal sent behind the Bind, up to its next Bind or Close.
+  for (size_t i = 1; i < queue_.size(); ++i) {
+    Expect& x = queue_.at(i);
+    if (!x.portal || *x.portal != *e.portal || x.injected) continue;
+    if (x.kind == Request::kBind || x.kind == Request::kClose) return;  // the registry's is later
+    if (x.kind == Request::kExecute || x.kind == Request::kDescribe) {
+      x.transform = t;
+      x.plan = rewritten ? plan : nullptr;
+    }
+  }
+  if (Portal* p = registry_.find_portal(*e.portal); p != nullptr) {
+    p->transform = t;
+    if (rewritten) p->plan = plan;
+  } else if (rewritten) {
+    Portal bound;
+    bound.transform = t;
+    bound.plan = plan;
+    registry_.bind(*e.portal, std::move(bound));
+  }
 }
 
 void Rewriter::on_describe(std::span<const uint8_t> body, std::string& to_server) {
@@ -490,10 +541,13 @@ void Rewriter::on_describe(std::span<const uint8_t> body, std::string& to_server
       e.statement_key = server_key(d->name);
       const Statement* st = registry_.find(e.statement_key);
       describe_as(e, st != nullptr ? st->plan : nullptr);
-      e.described = true;  // chosen again when its answer comes (describe_answered)
-    } else if (const Portal* pt = registry_.find_portal(server_key(d->name)); pt != nullptr) {
-      e.plan = pt->plan;
-      e.transform = pt->transform;
+      e.resolve = true;  // chosen again when its answer comes (describe_answered)
+    } else {
+      e.portal = server_key(d->name);
+      if (const Portal* pt = registry_.find_portal(*e.portal); pt != nullptr) {
+        e.plan = pt->plan;
+        e.transform = pt->transform;
+      }
     }
   }
   append_raw(to_server, fe::kDescribe, body);
@@ -511,27 +565,15 @@ void Rewriter::describe_as(Expect& e, const PlanPtr& plan) {
 }
 
 void Rewriter::describe_answered(Expect& e) {
-  e.described = false;
-  // The statement the server describes: the name as the requests before this one left it, which
-  // is the registry's entry rolled back over the changes still in flight behind this Describe.
-  // A change of the name by the client: its undo holds what the name was before it (and a
-  // change before this Describe that was refused or skipped handed it its own).
-  Expect* next = queue_.next_change(1, e.statement_key);
-  const Statement* st = next != nullptr ? next->undo.get() : registry_.find(e.statement_key);
-  PlanPtr plan = st != nullptr ? st->plan : nullptr;
-  // A re-preparation of that statement under new routing: the server has the plan before it.
-  if (st != nullptr) {
-    if (const Expect* r = queue_.next_refresh(1, e.statement_key, st->version);
-        r != nullptr && r->undo)
-      plan = r->undo->plan;
-  }
-  describe_as(e, plan);
+  e.resolve = false;
+  describe_as(e, server_plan(e.statement_key));  // the statement the server describes
 }
 
 void Rewriter::on_execute(std::span<const uint8_t> body, std::string& to_server) {
   Expect e{Request::kExecute};
   if (const auto name = protocol::decode_execute_portal(body); name) {
-    if (const Portal* pt = registry_.find_portal(server_key(*name)); pt != nullptr) {
+    e.portal = server_key(*name);
+    if (const Portal* pt = registry_.find_portal(*e.portal); pt != nullptr) {
       e.plan = pt->plan;
       e.transform = pt->transform;
       e.count_binary = pt->count_binary;
@@ -562,7 +604,8 @@ void Rewriter::on_close(std::span<const uint8_t> body, std::string& to_server) {
       e.undo = registry_.close(e.statement_key);
       e.changes = true;
     } else {
-      registry_.erase_portal(server_key(d->name));
+      e.portal = server_key(d->name);
+      registry_.erase_portal(*e.portal);
     }
   }
   append_raw(to_server, fe::kClose, body);
@@ -599,7 +642,7 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       on_error();
       return Disposition::kStream;
     case be::kRowDescription: {
-      if (!queue_.empty() && queue_.front().described) describe_answered(queue_.front());
+      if (!queue_.empty() && queue_.front().resolve) describe_answered(queue_.front());
       const ResultTransform* t = current_transform();
       if (t == nullptr || t->kind == ResultTransform::Kind::kNone)
         return relay(queue_.answer(m.type));
@@ -626,6 +669,8 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
         on_parse_complete(queue_.front());
       return relay(queue_.answer(m.type));
     case be::kBindComplete:
+      if (!queue_.empty() && queue_.front().resolve) bind_answered(queue_.front());
+      return relay(queue_.answer(m.type));
     case be::kCloseComplete:
     case be::kNoData:
     case be::kEmptyQueryResponse:

@@ -96,6 +96,14 @@ class Rewriter {
   // server describes when the answer comes.
   static void describe_as(Expect& e, const PlanPtr& plan);
   void describe_answered(Expect& e);
+  // The plan of statement `key` as the server has it when the oldest request's answer comes:
+  // the registry's, rolled back over the changes of it still in flight (nullptr: none, or not
+  // planned).
+  PlanPtr server_plan(std::string_view key);
+  // The BindComplete of a Bind sent while its statement was not settled: its portal's transform,
+  // in the registry and in the requests on it in flight, becomes that of the statement the server
+  // bound.
+  void bind_answered(Expect& e);
   // A simple Query or Parse about to be sent that may run DEALLOCATE or DISCARD: no statement is
   // known to be on the server any more (Statement::on_server).
   void watch_deallocation(std::string_view sql);

@@ -531,6 +531,26 @@ TEST_CASE("a re-preparation the server skipped leaves the statement described as
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+// Found by fuzz_intercept (regress_bind_after_skipped_parse, the one report of the one-hour run).
+TEST_CASE("a Bind sent while a Parse of its name may fail gets the server's statement's answers") {
+  Harness h;
+  // All before any answer: "s" is prepared, an Execute fails, so the server skips the second
+  // Parse of "s" (a write pgphase rewrites, sent since "s" was not known to be on the server).
+  // The Bind of "s" behind the Sync was sent as for that write.
+  (void)h.client(protocol::encode_parse("s", "SELECT name FROM users WHERE id = 1", {}) +
+                 execute("nope", 0) +
+                 protocol::encode_parse("s", "INSERT INTO users VALUES (3, 'c') RETURNING *", {}) +
+                 message('S', "") + bind("", "s") + execute("", 0) + message('S', ""));
+  (void)h.server(message('1', "") + error_response("34000", "portal \"nope\" does not exist") +
+                 protocol::encode_ready_for_query('I'));
+  // The server bound the SELECT: its row and tag reach the client as they are.
+  const std::string answers = message('2', "") + data_row("a") +
+                              protocol::encode_command_complete("SELECT 1") +
+                              protocol::encode_ready_for_query('I');
+  CHECK(h.server(answers) == answers);
+  CHECK_FALSE(h.rw.desynchronised());
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
