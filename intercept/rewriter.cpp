@@ -642,7 +642,8 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
       on_error();
       return Disposition::kStream;
     case be::kRowDescription: {
-      if (!queue_.empty() && queue_.front().resolve) describe_answered(queue_.front());
+      if (!queue_.empty() && queue_.front().resolve && queue_.front().kind == Request::kDescribe)
+        describe_answered(queue_.front());
       const ResultTransform* t = current_transform();
       if (t == nullptr || t->kind == ResultTransform::Kind::kNone)
         return relay(queue_.answer(m.type));
@@ -669,7 +670,8 @@ Disposition Rewriter::backend_disposition(const protocol::MessageView& m) {
         on_parse_complete(queue_.front());
       return relay(queue_.answer(m.type));
     case be::kBindComplete:
-      if (!queue_.empty() && queue_.front().resolve) bind_answered(queue_.front());
+      if (!queue_.empty() && queue_.front().resolve && queue_.front().kind == Request::kBind)
+        bind_answered(queue_.front());
       return relay(queue_.answer(m.type));
     case be::kCloseComplete:
     case be::kNoData:

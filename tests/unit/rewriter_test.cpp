@@ -551,6 +551,14 @@ TEST_CASE("a Bind sent while a Parse of its name may fail gets the server's stat
   CHECK_FALSE(h.rw.desynchronised());
 }
 
+TEST_CASE("a BindComplete answering a Describe whose transform is chosen at its answer") {
+  Harness h;
+  prepare_update(h, "s");
+  (void)h.client(message('D', "S" + cstr("s")) + message('S', ""));
+  (void)h.server(message('2', ""));  // not a Bind's answer: no portal to look at
+  CHECK(h.rw.desynchronised());      // the session is told, and closes
+}
+
 TEST_CASE(
     "a simple Query drops the unnamed statement, as PostgreSQL does; a skipped one does not") {
   Harness h;
